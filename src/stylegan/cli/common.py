@@ -1,7 +1,12 @@
-"""Helpers shared by the CLI commands: error reporting and argument parsing."""
+"""Helpers shared by the CLI commands: error reporting."""
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 import click
+
+from ..errors import UserInputError
 
 
 class CliError(click.ClickException):
@@ -11,3 +16,12 @@ class CliError(click.ClickException):
 
     def show(self, file=None) -> None:
         click.echo(f"error: {self.message}", err=True)
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn library UserInputErrors into CliErrors (one line, exit code 2)."""
+    try:
+        yield
+    except UserInputError as exc:
+        raise CliError(str(exc)) from None

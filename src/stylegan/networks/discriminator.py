@@ -6,6 +6,7 @@ dot product with the output features (projection discriminator, Miyato & Koyama 
 """
 from __future__ import annotations
 
+import copy
 from typing import Optional, Sequence
 
 import numpy as np
@@ -173,6 +174,11 @@ class Discriminator(nn.Module):
                  conv_clamp: Optional[float] = 256, cmap_dim: Optional[int] = None, block_kwargs: Optional[dict] = None,
                  mapping_kwargs: Optional[dict] = None, epilogue_kwargs: Optional[dict] = None):
         super().__init__()
+        self.init_kwargs = copy.deepcopy(dict(
+            c_dim=c_dim, img_resolution=img_resolution, img_channels=img_channels, architecture=architecture,
+            channel_base=channel_base, channel_max=channel_max, num_fp16_res=num_fp16_res, conv_clamp=conv_clamp,
+            cmap_dim=cmap_dim, block_kwargs=block_kwargs or {}, mapping_kwargs=mapping_kwargs or {},
+            epilogue_kwargs=epilogue_kwargs or {}))
         log2 = int(np.log2(img_resolution)) if img_resolution > 0 else 0
         if img_resolution < 4 or img_resolution != 2 ** log2:
             raise ValueError(f"img_resolution must be a power of two >= 4, got {img_resolution}")

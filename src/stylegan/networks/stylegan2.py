@@ -1,6 +1,7 @@
 """The StyleGAN2 generator: mapping network + synthesis network, with the official calling convention."""
 from __future__ import annotations
 
+import copy
 from typing import Optional
 
 import torch
@@ -26,6 +27,11 @@ class Generator(nn.Module):
     def __init__(self, z_dim: int, c_dim: int, w_dim: int, img_resolution: int, img_channels: int,
                  mapping_kwargs: Optional[dict] = None, **synthesis_kwargs):
         super().__init__()
+        self.init_kwargs = copy.deepcopy(dict(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, img_resolution=img_resolution,
+                                              img_channels=img_channels, mapping_kwargs=mapping_kwargs or {},
+                                              **synthesis_kwargs))
+        # stylegan2-ada-pytorch passes the synthesis kwargs as one dict.
+        synthesis_kwargs = {**synthesis_kwargs.pop("synthesis_kwargs", {}), **synthesis_kwargs}
         self.z_dim = z_dim
         self.c_dim = c_dim
         self.w_dim = w_dim

@@ -1,0 +1,45 @@
+"""The `stylegan` command: a group of small commands, each mapping flags onto the library."""
+from __future__ import annotations
+
+import sys
+from typing import List, Optional
+
+import click
+
+from ..errors import UserInputError
+from . import convert, generate, summary
+
+
+@click.group(context_settings=dict(help_option_names=["-h", "--help"]))
+@click.version_option(package_name="stylegan")
+def cli() -> None:
+    """StyleGAN, StyleGAN2 and StyleGAN2-ADA in pure PyTorch."""
+
+
+def _register() -> None:
+    from . import dataset
+    for command in (summary.command, convert.command, generate.command, dataset.command):
+        cli.add_command(command)
+
+
+_register()
+
+
+def run(argv: Optional[List[str]] = None) -> int:
+    """Run the CLI and return its exit code; bad input prints one line `error: ...` and returns 2."""
+    try:
+        result = cli.main(args=argv, prog_name="stylegan", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 1
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        return exc.exit_code
+    except UserInputError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return 2
+    return result if isinstance(result, int) else 0
+
+
+def main() -> None:
+    sys.exit(run())

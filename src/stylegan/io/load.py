@@ -1,0 +1,91 @@
+"""One entry point for every network file: `load_network` and `load_generator`.
+
+Recognised by content, not by extension:
+- our export (`.safetensors` with a stylegan header, see io.export);
+- an official NVIDIA training snapshot (`network-snapshot-*.pkl` from stylegan2-ada-pytorch or stylegan3),
+  read by io.nvidia_pickle's restricted unpickler: no code from the file runs; networks are rebuilt from
+  their class name and init kwargs through an explicit class table, and weights are checked by name and shape.
+"""
+from __future__ import annotations
+
+import os
+from typing import Union
+
+import torch
+from torch import nn
+
+from ..errors import FormatError, UnsupportedNetworkError, UserInputError
+from ..networks.registry import OFFICIAL_CLASS_NAMES, build_network
+from .export import load_export, load_state_strict
+
+SNAPSHOT_ROLES = ("G", "D", "G_ema")
+
+
+def _sniff(path: Union[str, os.PathLike]) -> str:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except FileNotFoundError:
+        raise UserInputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise UserInputError(f"{path}: is a directory; give a network file (.safetensors or .pkl)") from None
+    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        return "pickle"
+    if len(head) >= 9 and head[8:9] == b"{":
+        return "safetensors"
+    raise FormatError(f"{path}: neither a stylegan export (.safetensors) nor an NVIDIA snapshot (.pkl)")
+
+
+def _rebuild_official(foreign, source: str) -> nn.Module:
+    key = OFFICIAL_CLASS_NAMES.get(foreign.class_name)
+    if key is None:
+        raise UnsupportedNetworkError(
+            f"{source}: network class {foreign.class_name!r} is not supported (this package implements "
+            f"StyleGAN2 networks: {', '.join(sorted(OFFICIAL_CLASS_NAMES))})")
+    if foreign.init_args:
+        raise FormatError(f"{source}: {foreign.class_name} was built with positional arguments; cannot rebuild it")
+    try:
+        module = build_network(key, dict(foreign.init_kwargs))
+    except TypeError as exc:
+        raise FormatError(f"{source}: cannot rebuild {foreign.class_name} from its stored kwargs ({exc})") from None
+    load_state_strict(module, dict(foreign.state_dict), source)
+    return module
+
+
+def load_official_snapshot(path: Union[str, os.PathLike], device: Union[str, torch.device] = "cpu") -> dict:
+    """Read an official snapshot into our modules: {'G', 'D', 'G_ema', 'augment_p', 'training_set_kwargs'}."""
+    from .nvidia_pickle import ForeignModule, augment_p, read_nvidia_snapshot
+
+    snapshot = read_nvidia_snapshot(path)
+    result = {}
+    for role in SNAPSHOT_ROLES:
+        foreign = snapshot.get(role)
+        if isinstance(foreign, ForeignModule):
+            result[role] = _rebuild_official(foreign, f"{path} [{role}]").to(device).eval().requires_grad_(False)
+    if "G_ema" not in result:
+        raise FormatError(f"{path}: the snapshot holds no G_ema network (keys: {sorted(snapshot)})")
+    p = augment_p(snapshot)
+    if p is not None:
+        result["augment_p"] = p
+    if isinstance(snapshot.get("training_set_kwargs"), dict):
+        result["training_set_kwargs"] = dict(snapshot["training_set_kwargs"])
+    return result
+
+
+def load_network(path: Union[str, os.PathLike], device: Union[str, torch.device] = "cpu") -> dict:
+    """Load any supported network file: {'G_ema': module, 'G': ..., 'D': ..., plus extras}, all in eval mode."""
+    kind = _sniff(path)
+    if kind == "pickle":
+        return load_official_snapshot(path, device)
+    result = load_export(path, device)
+    if "G_ema" not in result and "G" in result:
+        result["G_ema"] = result["G"]
+    return result
+
+
+def load_generator(path: Union[str, os.PathLike], device: Union[str, torch.device] = "cpu") -> nn.Module:
+    """The generator to sample from (G_ema), in eval mode."""
+    result = load_network(path, device)
+    if "G_ema" not in result:
+        raise FormatError(f"{path}: holds no generator")
+    return result["G_ema"]

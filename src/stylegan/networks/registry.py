@@ -1,0 +1,56 @@
+"""Which network classes exist, by short name, and how to build one from stored kwargs.
+
+Exports store the short name (e.g. 'stylegan2.Generator') and the constructor kwargs; official snapshots
+store NVIDIA's dotted class names, mapped here through an explicit table.
+"""
+from __future__ import annotations
+
+from typing import Dict, Type
+
+from torch import nn
+
+from ..errors import UnsupportedNetworkError
+from .discriminator import Discriminator
+from .stylegan2 import Generator
+
+
+def network_classes() -> Dict[str, Type[nn.Module]]:
+    """Short name -> class for every network the export format can hold."""
+    classes: Dict[str, Type[nn.Module]] = {
+        "stylegan2.Generator": Generator,
+        "stylegan2.Discriminator": Discriminator,
+    }
+    try:
+        from .stylegan1 import Generator1
+        from .stylegan1_discriminator import Discriminator1
+    except ImportError:  # StyleGAN v1 networks not available in this build
+        pass
+    else:
+        classes["stylegan1.Generator"] = Generator1
+        classes["stylegan1.Discriminator"] = Discriminator1
+    return classes
+
+
+# NVIDIA's class names (stylegan3 and stylegan2-ada-pytorch) -> ours.
+OFFICIAL_CLASS_NAMES: Dict[str, str] = {
+    "training.networks_stylegan2.Generator": "stylegan2.Generator",
+    "training.networks_stylegan2.Discriminator": "stylegan2.Discriminator",
+    "training.networks.Generator": "stylegan2.Generator",
+    "training.networks.Discriminator": "stylegan2.Discriminator",
+}
+
+
+def class_key(module: nn.Module) -> str:
+    """The short name under which `module`'s class is stored."""
+    for key, cls in network_classes().items():
+        if type(module) is cls:
+            return key
+    raise UnsupportedNetworkError(f"{type(module).__name__} is not a network class the export format knows")
+
+
+def build_network(key: str, kwargs: dict) -> nn.Module:
+    """Instantiate network `key` with constructor `kwargs` (no weights loaded)."""
+    classes = network_classes()
+    if key not in classes:
+        raise UnsupportedNetworkError(f"unknown network class {key!r}; this version supports {sorted(classes)}")
+    return classes[key](**kwargs)

@@ -1,0 +1,140 @@
+"""Typed training configurations and the named presets of the StyleGAN2-ADA paper.
+
+`resolve_preset(name, resolution, ...)` returns a `TrainingConfig`; the CLI overrides fields from its flags
+(as NVIDIA's stylegan3 `train.py` does) and `--dry-run` prints the result. The published presets come from
+stylegan2-ada-pytorch's `train.py` (Karras et al. 2020, appendix D); 'auto' derives its values from the
+resolution and the number of GPUs; 'cpu' is ours: a small network that trains at useful speed on 2 cores.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Dict, Optional
+
+from .errors import UserInputError
+
+
+@dataclass
+class NetworkConfig:
+    """Architecture of G and D; `generator_kwargs`/`discriminator_kwargs` give the official constructor kwargs."""
+
+    arch: str = "stylegan2"            # 'stylegan2' or 'stylegan1'
+    z_dim: int = 512                   # latent size
+    w_dim: int = 512                   # intermediate latent size
+    map_depth: int = 8                 # mapping network layers
+    channel_base: int = 32768          # channels at resolution r: min(channel_base // r, channel_max)
+    channel_max: int = 512             # channel cap
+    num_fp16_res: int = 4              # highest resolutions in float16 (CUDA only)
+    conv_clamp: Optional[float] = 256  # clamp of convolution outputs
+    g_architecture: str = "skip"       # generator: orig, skip, resnet
+    d_architecture: str = "resnet"     # discriminator: orig, skip, resnet
+    mbstd_group_size: int = 4          # minibatch-stddev group size
+    mbstd_num_channels: int = 1        # minibatch-stddev feature maps
+    freeze_d_layers: int = 0           # freeze the first D layers (transfer learning)
+
+    def generator_kwargs(self, img_resolution: int, img_channels: int, c_dim: int) -> dict:
+        return dict(z_dim=self.z_dim, c_dim=c_dim, w_dim=self.w_dim, img_resolution=img_resolution,
+                    img_channels=img_channels, mapping_kwargs=dict(num_layers=self.map_depth),
+                    channel_base=self.channel_base, channel_max=self.channel_max, num_fp16_res=self.num_fp16_res,
+                    conv_clamp=self.conv_clamp, architecture=self.g_architecture)
+
+    def discriminator_kwargs(self, img_resolution: int, img_channels: int, c_dim: int) -> dict:
+        return dict(c_dim=c_dim, img_resolution=img_resolution, img_channels=img_channels,
+                    architecture=self.d_architecture, channel_base=self.channel_base,
+                    channel_max=self.channel_max, num_fp16_res=self.num_fp16_res, conv_clamp=self.conv_clamp,
+                    block_kwargs=dict(freeze_layers=self.freeze_d_layers),
+                    epilogue_kwargs=dict(mbstd_group_size=self.mbstd_group_size,
+                                         mbstd_num_channels=self.mbstd_num_channels))
+
+
+@dataclass
+class TrainingConfig:
+    """Everything a run needs besides the data; one field per published hyperparameter."""
+
+    name: str = "stylegan2"
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    batch_size: int = 32               # global minibatch
+    g_lr: float = 0.002                # generator Adam learning rate
+    d_lr: float = 0.002                # discriminator Adam learning rate
+    betas: tuple = (0.0, 0.99)         # Adam betas
+    eps: float = 1e-8                  # Adam epsilon
+    r1_gamma: float = 10.0             # R1 weight (StyleGAN2 eq. 4 / Mescheder et al. 2018)
+    ema_kimg: float = 10.0             # G EMA half-life in thousands of images
+    ema_rampup: Optional[float] = None # EMA half-life ramp-up as a fraction of the images seen
+    style_mixing_prob: float = 0.9     # style mixing regularisation (StyleGAN section 3.1)
+    pl_weight: float = 2.0             # path length regularisation weight (StyleGAN2 section 3.2)
+    pl_decay: float = 0.01             # decay of the running path length mean
+    pl_batch_shrink: int = 2           # path length minibatch shrink
+    pl_no_weight_grad: bool = True     # skip weight gradients of the convs inside the path length term
+    g_reg_interval: int = 4            # lazy regularisation interval of G (StyleGAN2 section 3.1)
+    d_reg_interval: int = 16           # lazy regularisation interval of D
+    total_kimg: float = 25000          # training length
+    aug: str = "ada"                   # ada, noaug, fixed
+    augpipe: str = "bgc"               # augmentation pipe preset
+    aug_p: float = 0.2                 # initial / fixed augmentation probability (for 'fixed')
+    ada_target: float = 0.6            # ADA overfitting target for sign(D(real))
+    ada_kimg: float = 500              # ADA: images for p to go 0 -> 1
+    ada_interval: int = 4              # ADA: minibatches between p updates
+    ref_gpus: int = 8                  # GPUs the preset was tuned for (batch per GPU = batch / ref_gpus)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainingConfig":
+        data = dict(data)
+        network = NetworkConfig(**data.pop("network", {}))
+        if "betas" in data:
+            data["betas"] = tuple(data["betas"])
+        return cls(network=network, **data)
+
+
+# name: (ref_gpus, kimg, batch, mbstd, fmaps, lr, gamma, ema_kimg, ema_rampup, map_depth)
+_PUBLISHED: Dict[str, tuple] = {
+    "stylegan2": (8, 25000, 32, 4, 1.0, 0.002, 10.0, 10.0, None, 8),
+    "paper256": (8, 25000, 64, 8, 0.5, 0.0025, 1.0, 20.0, None, 8),
+    "paper512": (8, 25000, 64, 8, 1.0, 0.0025, 0.5, 20.0, None, 8),
+    "paper1024": (8, 25000, 32, 4, 2.0, 0.002, 2.0, 10.0, None, 8),
+    "cifar": (2, 100000, 64, 32, 1.0, 0.0025, 0.01, 500.0, 0.05, 2),
+}
+PRESET_DESCRIPTIONS: Dict[str, str] = {
+    "auto": "derived from resolution and GPU count (StyleGAN2-ADA 'auto')",
+    "stylegan2": "StyleGAN2 config F (FFHQ 1024, 8 GPUs)",
+    "paper256": "StyleGAN2-ADA paper, 256x256 (8 GPUs)",
+    "paper512": "StyleGAN2-ADA paper, 512x512 (8 GPUs)",
+    "paper1024": "StyleGAN2-ADA paper, 1024x1024 (8 GPUs)",
+    "cifar": "StyleGAN2-ADA paper, CIFAR-10 32x32 (2 GPUs)",
+    "cpu": "small 32x32 network that trains at useful speed on 2 CPU cores",
+}
+PRESET_NAMES = tuple(PRESET_DESCRIPTIONS)
+
+
+def _from_spec(name: str, ref_gpus, kimg, batch, mbstd, fmaps, lr, gamma, ema, ramp, map_depth) -> TrainingConfig:
+    network = NetworkConfig(map_depth=map_depth, channel_base=int(fmaps * 32768), mbstd_group_size=mbstd)
+    cfg = TrainingConfig(name=name, network=network, batch_size=batch, g_lr=lr, d_lr=lr, r1_gamma=gamma,
+                         ema_kimg=ema, ema_rampup=ramp, total_kimg=kimg, ref_gpus=ref_gpus)
+    if name == "cifar":  # as in the paper: no path length regularisation or mixing, 'orig' D
+        cfg.pl_weight = 0.0
+        cfg.style_mixing_prob = 0.0
+        cfg.network.d_architecture = "orig"
+    return cfg
+
+
+def resolve_preset(name: str, resolution: int, num_gpus: int = 1) -> TrainingConfig:
+    """The named preset for a dataset of `resolution`, trained on `num_gpus` devices."""
+    if name not in PRESET_DESCRIPTIONS:
+        raise UserInputError(f"unknown preset {name!r}; choose one of: {', '.join(PRESET_NAMES)}")
+    if resolution < 4 or resolution & (resolution - 1):
+        raise UserInputError(f"resolution must be a power of two >= 4, got {resolution}")
+    if name in _PUBLISHED:
+        return _from_spec(name, *_PUBLISHED[name])
+    if name == "auto":
+        batch = max(min(num_gpus * min(4096 // resolution, 32), 64), num_gpus)
+        return _from_spec("auto", -1, 25000, batch, min(batch // num_gpus, 4), 1.0 if resolution >= 512 else 0.5,
+                          0.002 if resolution >= 1024 else 0.0025, 0.0002 * resolution ** 2 / batch, batch * 10 / 32,
+                          0.05, 2)
+    # 'cpu': narrow network, short EMA, light R1: minutes, not days, to recognisable samples at 32x32.
+    network = NetworkConfig(z_dim=128, w_dim=128, map_depth=2, channel_base=2048, channel_max=128,
+                            num_fp16_res=0, conv_clamp=256, mbstd_group_size=4)
+    return TrainingConfig(name="cpu", network=network, batch_size=32, g_lr=0.0025, d_lr=0.0025, r1_gamma=0.05,
+                          ema_kimg=1.0, ema_rampup=0.05, total_kimg=40, ref_gpus=1, augpipe="bgc")
