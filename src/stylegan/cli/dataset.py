@@ -1,0 +1,53 @@
+"""`stylegan dataset`: convert images, MNIST idx files or CIFAR-10 into a training zip.
+
+Maps flags to `stylegan.data.dataset_tool.convert_dataset` and nothing else.
+
+Examples:
+    stylegan dataset --source photos/ --dest photos256.zip --resolution 256 --transform center-crop
+    stylegan dataset --source /usr/share/datasets/fashion-mnist --dest fmnist32.zip --resolution 32 --transform pad
+    stylegan dataset --source cifar-10-python.tar.gz --dest cifar10.zip
+"""
+from __future__ import annotations
+
+import click
+
+from stylegan.cli.common import CliError
+from stylegan.data.dataset_tool import RESIZE_FILTERS, TRANSFORMS, convert_dataset
+from stylegan.errors import UserInputError
+
+
+@click.command("dataset")
+@click.option("--source", "sources", required=True, multiple=True, metavar="SRC",
+              help="Folder or zip of images, MNIST idx files (folder, or images + labels files: repeat --source), "
+                   "or the CIFAR-10 python archive.")
+@click.option("--dest", required=True, metavar="OUT.zip", help="Dataset zip to write.")
+@click.option("--resolution", type=int, default=None, metavar="N", help="Output side, a power of two (default: keep).")
+@click.option("--transform", type=click.Choice(TRANSFORMS), default=None, help="How to make non-square images square.")
+@click.option("--labels-from-folders", is_flag=True, help="Label each image by its top-level folder name.")
+@click.option("--max-images", type=int, default=None, metavar="N", help="Write at most N images.")
+@click.option("--resize-filter", type=click.Choice(sorted(RESIZE_FILTERS)), default="lanczos", show_default=True,
+              help="Resampling filter.")
+@click.option("--keep-alpha", is_flag=True, help="Store RGBA (4 channels) instead of compositing on white.")
+@click.option("--force", is_flag=True, help="Overwrite OUT.zip if it exists.")
+def command(sources, dest, resolution, transform, labels_from_folders, max_images, resize_filter, keep_alpha, force):
+    """Convert images into a training dataset zip (NVIDIA StyleGAN2-ADA layout)."""
+    def warn_skip(name: str, reason: str) -> None:
+        click.echo(f"warning: skipped {name}: {reason}", err=True)
+
+    try:
+        summary = convert_dataset(
+            list(sources) if len(sources) > 1 else sources[0],
+            dest,
+            resolution=resolution,
+            transform=transform,
+            labels_from_folders=labels_from_folders,
+            max_images=max_images,
+            resize_filter=resize_filter,
+            rgba="keep" if keep_alpha else "composite",
+            force=force,
+            progress=True,
+            on_skip=warn_skip,
+        )
+    except UserInputError as e:
+        raise CliError(str(e)) from None
+    click.echo(str(summary))
