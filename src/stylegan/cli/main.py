@@ -17,8 +17,8 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from . import dataset
-    for command in (summary.command, convert.command, generate.command, dataset.command):
+    from . import dataset, train
+    for command in (summary.command, convert.command, generate.command, dataset.command, train.command):
         cli.add_command(command)
 
 

@@ -83,6 +83,7 @@ class Conv2dLayer(nn.Module):
         self.up = up
         self.down = down
         self.conv_clamp = conv_clamp
+        self.trainable = trainable
         self.register_buffer("resample_filter", setup_filter(list(resample_filter)))
         self.padding = kernel_size // 2
         self.weight_gain = 1 / math.sqrt(in_channels * kernel_size ** 2)

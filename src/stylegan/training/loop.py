@@ -1,0 +1,506 @@
+"""The StyleGAN2-ADA training loop, flat and top to bottom.
+
+Each step draws one minibatch of reals and runs up to four phases (StyleGAN2 section 3.1, lazy
+regularisation): G main (non-saturating loss, every step), G reg (path length, every g_reg_interval steps),
+D main (logistic loss, every step) and D reg (R1, every d_reg_interval steps). Regularised optimizers use the
+learning rate and betas scaled by interval / (interval + 1). Then the G EMA is updated and ADA adjusts p.
+
+Every `tick_kimg` thousand images a tick line goes to log.txt, stats.jsonl and TensorBoard; every
+`snap_ticks` ticks a network snapshot (our export) and a training checkpoint (everything needed to resume
+exactly) are written.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..data.dataset import ImageDataset
+from ..data.sampler import InfiniteSampler
+from ..errors import UserInputError
+from ..io.export import load_state_strict, save_network
+from ..networks.registry import build_network
+from ..tools.images import make_grid, save_image, to_uint8
+from . import losses
+from .ada import AdaController
+from .augment import make_augment_pipe
+from .checkpoint import load_checkpoint, save_checkpoint
+from .distributed import DistInfo, all_reduce_mean_, barrier, broadcast_module_, init_from_env
+from .ema import ema_beta, update_ema
+from .options import PRECISIONS, RunOptions
+from .run_dir import (CHECKPOINT_NAME, OPTIONS_NAME, latest_run_with_checkpoint, new_run_dir, snapshot_name,
+                      write_json)
+from .tensorboard import EventWriter
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss or weight became NaN/Inf; no checkpoint was written after it happened."""
+
+
+@dataclass
+class Phase:
+    name: str             # Gmain, Greg, Dmain, Dreg
+    module: nn.Module     # the network this phase updates
+    opt: torch.optim.Optimizer
+    interval: int         # run every `interval` steps; the loss is scaled by it
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Setup helpers
+
+
+def _device(opts: RunOptions, dist: DistInfo) -> torch.device:
+    if opts.device == "auto":
+        return torch.device("cuda", dist.local_rank) if torch.cuda.is_available() else torch.device("cpu")
+    device = torch.device(opts.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserInputError(f"--device {opts.device}: CUDA is not available on this machine; use --device cpu")
+    if device.type == "cuda" and dist.world_size > 1:
+        device = torch.device("cuda", dist.local_rank)
+    return device
+
+
+def _resolve_resume(opts: RunOptions):
+    """(run_dir to continue or None, network file for transfer learning or None)."""
+    if opts.resume is None:
+        return None, None
+    if opts.resume == "auto":
+        return latest_run_with_checkpoint(opts.outdir), None
+    path = Path(opts.resume)
+    if path.is_dir():
+        if not (path / CHECKPOINT_NAME).is_file():
+            raise UserInputError(f"--resume {path}: no {CHECKPOINT_NAME} in that folder")
+        return path, None
+    if path.name == CHECKPOINT_NAME:
+        return path.parent, None
+    if not path.is_file():
+        raise UserInputError(f"--resume {path}: no such file or run folder")
+    return None, path
+
+
+def _make_optimizer(module: nn.Module, lr: float, betas, eps: float, reg_interval: Optional[int]):
+    """Adam; with lazy regularisation the main and reg phases share it, so lr and betas are rescaled."""
+    ratio = reg_interval / (reg_interval + 1) if reg_interval else 1.0
+    return torch.optim.Adam(module.parameters(), lr=lr * ratio, betas=[b ** ratio for b in betas], eps=eps)
+
+
+def _precision_context(precision: str, device: torch.device):
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _rng_states(gen: torch.Generator, device: torch.device) -> Dict[str, torch.Tensor]:
+    states = {"torch_cpu": torch.get_rng_state(), "global": gen.get_state()}
+    if device.type == "cuda":
+        states["torch_cuda"] = torch.cuda.get_rng_state(device)
+    return states
+
+
+def _set_rng_states(states: Dict[str, torch.Tensor], gen: torch.Generator, device: torch.device) -> None:
+    torch.set_rng_state(states["torch_cpu"])
+    gen.set_state(states["global"])
+    if device.type == "cuda" and "torch_cuda" in states:
+        torch.cuda.set_rng_state(states["torch_cuda"], device)
+
+
+def _grid_inputs(G: nn.Module, dataset: ImageDataset, seed: int, resolution: int):
+    cols = int(np.clip(512 // resolution, 4, 16))
+    rows = int(np.clip(256 // resolution, 4, 8))
+    gen = torch.Generator().manual_seed(seed + 12345)
+    z = torch.randn([rows * cols, G.z_dim], generator=gen)
+    if G.c_dim:
+        idx = torch.randint(len(dataset), [rows * cols], generator=gen)
+        c = torch.from_numpy(np.stack([dataset.get_label(int(i)) for i in idx])).float()
+    else:
+        c = torch.zeros([rows * cols, 0])
+    return z, c, cols
+
+
+@torch.no_grad()
+def _save_fakes(G_ema: nn.Module, z: torch.Tensor, c: torch.Tensor, cols: int, path: Path, device) -> None:
+    images = [to_uint8(G_ema(zb.to(device), cb.to(device), noise_mode="const")) for zb, cb in zip(z.split(32), c.split(32))]
+    save_image(make_grid(np.concatenate(images), cols), path)
+
+
+def _format_time(seconds: float) -> str:
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h {(s // 60) % 60:02d}m"
+    return f"{s // 86400}d {(s // 3600) % 24:02d}h"
+
+
+class _Log:
+    """log.txt (and stdout when there is no progress bar), written by rank 0 only."""
+
+    def __init__(self, path: Optional[Path], echo: bool):
+        self.file = open(path, "a") if path is not None else None
+        self.echo = echo
+
+    def __call__(self, line: str) -> None:
+        if self.file is not None:
+            self.file.write(line + "\n")
+            self.file.flush()
+        if self.echo:
+            print(line, flush=True)
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The loop
+
+
+def train(opts: RunOptions) -> Path:
+    """Train as described by `opts`; returns the run directory."""
+    if opts.precision not in PRECISIONS:
+        raise UserInputError(f"precision must be one of {PRECISIONS}, got {opts.precision!r}")
+    resume_dir, transfer_path = _resolve_resume(opts)
+    if resume_dir is not None:  # the run's own options define the networks; length and logging come from now
+        saved = RunOptions.from_dict(json.loads((resume_dir / OPTIONS_NAME).read_text()))
+        saved.config.total_kimg = opts.config.total_kimg
+        for name in ("tick_kimg", "snap_ticks", "workers", "device", "progress", "metrics", "image_snap"):
+            setattr(saved, name, getattr(opts, name))
+        saved.resume = opts.resume
+        opts = saved
+    cfg = opts.config
+    probe_device = "cuda" if (opts.device == "auto" and torch.cuda.is_available()) or opts.device.startswith("cuda") else "cpu"
+    dist = init_from_env(probe_device)
+    device = _device(opts, dist)
+
+    # Data.
+    dataset = ImageDataset(opts.data, use_labels=opts.cond, xflip=opts.mirror, max_size=opts.max_size,
+                           random_seed=opts.seed)
+    if opts.cond and not dataset.has_labels:
+        raise UserInputError(f"--cond needs labels, but {opts.data} has no dataset.json labels; "
+                             f"make one with `stylegan dataset ... --labels-from-folders`")
+    resolution, channels, c_dim = dataset.resolution, dataset.num_channels, dataset.label_dim if opts.cond else 0
+    if cfg.batch_size % dist.world_size:
+        raise UserInputError(f"--batch {cfg.batch_size} must be divisible by the number of processes ({dist.world_size})")
+    batch_rank = cfg.batch_size // dist.world_size
+    batch_gpu = opts.batch_gpu or batch_rank
+    if batch_rank % batch_gpu:
+        raise UserInputError(f"--batch-gpu {batch_gpu} must divide the per-process batch {batch_rank}")
+    mbstd = cfg.network.mbstd_group_size
+    if mbstd and batch_gpu % min(mbstd, batch_gpu):
+        raise UserInputError(f"--mbstd-group {mbstd} must divide the per-pass batch {batch_gpu}")
+    num_rounds = batch_rank // batch_gpu
+
+    # Networks.
+    net_cfg = copy.deepcopy(cfg.network)
+    if opts.precision in ("fp32", "bf16"):
+        net_cfg.num_fp16_res = 0
+    G_kwargs = net_cfg.generator_kwargs(resolution, channels, c_dim)
+    D_kwargs = net_cfg.discriminator_kwargs(resolution, channels, c_dim)
+    torch.manual_seed(opts.seed)
+    G = build_network("stylegan2.Generator", G_kwargs).train().requires_grad_(False).to(device)
+    D = build_network("stylegan2.Discriminator", D_kwargs).train().requires_grad_(False).to(device)
+    G_ema = copy.deepcopy(G).eval()
+    frozen_D = {name for name, p in D.named_parameters()
+                if not getattr(D.get_submodule(name.rsplit(".", 1)[0]), "trainable", True)}
+
+    augment_pipe = None
+    ada = None
+    if cfg.aug != "noaug":
+        augment_pipe = make_augment_pipe(cfg.augpipe).train().requires_grad_(False).to(device)
+        augment_pipe.p.fill_(cfg.aug_p if cfg.aug == "fixed" else 0.0)
+        if cfg.aug == "ada":
+            ada = AdaController(augment_pipe, target=cfg.ada_target, ada_interval=cfg.ada_interval, ada_kimg=cfg.ada_kimg)
+
+    opt_G = _make_optimizer(G, cfg.g_lr, cfg.betas, cfg.eps, cfg.g_reg_interval)
+    opt_D = _make_optimizer(D, cfg.d_lr, cfg.betas, cfg.eps, cfg.d_reg_interval)
+    phases = [Phase("Gmain", G, opt_G, 1), Phase("Greg", G, opt_G, cfg.g_reg_interval),
+              Phase("Dmain", D, opt_D, 1), Phase("Dreg", D, opt_D, cfg.d_reg_interval)]
+    if cfg.pl_weight == 0:
+        phases = [ph for ph in phases if ph.name != "Greg"]
+    if cfg.r1_gamma == 0:
+        phases = [ph for ph in phases if ph.name != "Dreg"]
+
+    # State that a checkpoint carries.
+    gen = torch.Generator().manual_seed(opts.seed)  # draws shared by all ranks: z, labels, mixing
+    torch.manual_seed(opts.seed * dist.world_size + dist.rank)  # per-rank draws: noise, augmentation
+    state = dict(cur_nimg=0, step=0, tick=0, tick_start_nimg=0, elapsed_s=0.0, pl_mean=0.0, ada={})
+    if transfer_path is not None:
+        nets = _load_transfer(transfer_path, G, D, G_ema)
+        if augment_pipe is not None and "augment_p" in nets and cfg.aug == "ada":
+            augment_pipe.p.fill_(float(nets["augment_p"]))
+    if resume_dir is not None:
+        ckpt = load_checkpoint(resume_dir / CHECKPOINT_NAME)
+        for role, module in (("G", G), ("D", D), ("G_ema", G_ema), ("augment_pipe", augment_pipe)):
+            if module is not None:
+                load_state_strict(module, ckpt["modules"][role], f"{resume_dir} [{role}]")
+        opt_G.load_state_dict(ckpt["optimizers"]["G"])
+        opt_D.load_state_dict(ckpt["optimizers"]["D"])
+        state.update(ckpt["state"])
+        if ada is not None and state["ada"]:
+            ada.load_state_dict(state["ada"])
+        _set_rng_states(ckpt["rng"], gen, device)
+        if dist.rank > 0:  # only rank 0's stream is saved; the others restart theirs deterministically
+            torch.manual_seed(opts.seed * dist.world_size + dist.rank + 7919 * state["step"])
+    for module in (G, D, G_ema):
+        broadcast_module_(module, dist.world_size)
+    pl_mean = torch.tensor(state["pl_mean"], dtype=torch.float32, device=device)
+
+    # Run directory, logs (rank 0).
+    run_dir = resume_dir
+    if dist.is_main and run_dir is None:
+        desc = f"{Path(opts.data).stem}-{cfg.name}-gpus{dist.world_size}-batch{cfg.batch_size}"
+        desc += "-cond" if opts.cond else ""
+        desc += f"-{opts.desc}" if opts.desc else ""
+        run_dir = new_run_dir(opts.outdir, desc)
+    progress = opts.progress if opts.progress is not None else sys.stdout.isatty()
+    log = _Log(run_dir / "log.txt" if dist.is_main else None, echo=dist.is_main and not progress)
+    stats_file = open(run_dir / "stats.jsonl", "a") if dist.is_main else None
+    events = EventWriter(run_dir) if dist.is_main else None
+    if dist.is_main:
+        write_json(run_dir / OPTIONS_NAME, opts.to_dict())
+        log(f"{'Resuming' if resume_dir else 'Training'} in {run_dir}: {len(dataset)} images {resolution}x{resolution}"
+            f"x{channels}, labels {c_dim}, batch {cfg.batch_size} ({dist.world_size} process(es) x {num_rounds} "
+            f"round(s) x {batch_gpu}), device {device}, precision {opts.precision}")
+        log(f"G {sum(p.numel() for p in G.parameters()):,} parameters, D {sum(p.numel() for p in D.parameters()):,}")
+
+    grid_z, grid_c, grid_cols = _grid_inputs(G, dataset, opts.seed, resolution)
+    if dist.is_main and resume_dir is None and opts.image_snap:
+        reals = np.stack([dataset[i][0] for i in range(min(len(dataset), len(grid_z)))]).transpose(0, 2, 3, 1)
+        save_image(make_grid(reals, grid_cols), run_dir / "reals.png")
+        _save_fakes(G_ema, grid_z, grid_c, grid_cols, run_dir / "fakes_init.png", device)
+
+    sampler = InfiniteSampler(len(dataset), rank=dist.rank, num_replicas=dist.world_size, seed=opts.seed,
+                              start=state["step"] * batch_rank)
+    loader = iter(torch.utils.data.DataLoader(dataset, sampler=sampler, batch_size=batch_rank,
+                                              num_workers=opts.workers, pin_memory=device.type == "cuda",
+                                              prefetch_factor=2 if opts.workers else None,
+                                              persistent_workers=opts.workers > 0,
+                                              generator=torch.Generator().manual_seed(opts.seed)))
+    total_nimg = int(round(cfg.total_kimg * 1000))
+    bar = None
+    if progress and dist.is_main:
+        from tqdm import tqdm
+        bar = tqdm(total=total_nimg / 1000, initial=state["cur_nimg"] / 1000, unit="kimg", dynamic_ncols=True,
+                   bar_format="{l_bar}{bar}| {n:.2f}/{total:.2f} kimg [{elapsed}<{remaining}{postfix}]")
+
+    precision_ctx = lambda: _precision_context(opts.precision, device)
+    tick_sums: Dict[str, List[float]] = {}
+    phase_time: Dict[str, float] = {ph.name: 0.0 for ph in phases}
+    tick_start_time = time.time()
+    start_elapsed = state["elapsed_s"]
+    start_time = time.time()
+    done = state["cur_nimg"] >= total_nimg
+
+    def report(name: str, values: torch.Tensor) -> None:
+        values = values.detach().float().flatten()
+        if not torch.isfinite(values).all():
+            raise TrainingDiverged(f"{name} became NaN/Inf at {state['cur_nimg'] / 1000:.3f} kimg; the last "
+                                   f"checkpoint before it is kept. Lower the learning rate (--glr/--dlr), raise "
+                                   f"--gamma, or use --precision fp32.")
+        sums = tick_sums.setdefault(name, [0.0, 0])
+        sums[0] += float(values.sum())
+        sums[1] += values.numel()
+
+    def run_G(z, c):
+        ws = G.mapping(z, c)
+        if cfg.style_mixing_prob > 0:  # per-rank draws, like the noise inputs
+            ws = losses.mix_styles(ws, G.mapping(torch.randn_like(z), c), cfg.style_mixing_prob)
+        return G.synthesis(ws), ws
+
+    def run_D(img, c):
+        if augment_pipe is not None and float(augment_pipe.p) > 0:
+            img = augment_pipe(img)
+        return D(img, c)
+
+    while not done:
+        # Data for this step: reals for this rank; latents and labels for the whole batch (shared draws).
+        real_img, real_c = next(loader)
+        real_img = (real_img.to(device).to(torch.float32) / 127.5 - 1).split(batch_gpu)
+        real_c = real_c.to(device).to(torch.float32).split(batch_gpu)
+        all_z = torch.randn([len(phases), cfg.batch_size, G.z_dim], generator=gen)
+        label_idx = torch.randint(len(dataset), [len(phases), cfg.batch_size], generator=gen)
+        if c_dim:
+            all_c = torch.from_numpy(np.stack([dataset.get_label(int(i)) for i in label_idx.flatten()]))
+            all_c = all_c.float().reshape(len(phases), cfg.batch_size, c_dim)
+        else:
+            all_c = torch.zeros([len(phases), cfg.batch_size, 0])
+        mine = slice(dist.rank * batch_rank, (dist.rank + 1) * batch_rank)
+
+        for phase_idx, phase in enumerate(phases):
+            if state["step"] % phase.interval != 0:
+                continue
+            t0 = time.time()
+            gen_z = all_z[phase_idx, mine].to(device).split(batch_gpu)
+            gen_c = all_c[phase_idx, mine].to(device).split(batch_gpu)
+            phase.opt.zero_grad(set_to_none=True)
+            trainable = [p for name, p in phase.module.named_parameters()
+                         if phase.module is not D or name not in frozen_D]
+            for p in trainable:
+                p.requires_grad_(True)
+            gain = phase.interval / num_rounds
+            w_sum = torch.zeros([G.w_dim], device=device)
+            for r_img, r_c, z, c in zip(real_img, real_c, gen_z, gen_c):
+                with precision_ctx():
+                    if phase.name == "Gmain":
+                        img, _ = run_G(z, c)
+                        logits = run_D(img, c)
+                        loss = losses.g_nonsaturating_loss(logits)
+                        report("Loss/scores/fake", logits)
+                        report("Loss/G/loss", loss)
+                    elif phase.name == "Greg":
+                        n = max(z.shape[0] // cfg.pl_batch_shrink, 1)
+                        img, ws = run_G(z[:n], c[:n])
+                        lengths = losses.path_lengths(img.float(), ws)
+                        penalty, pl_mean_new = losses.path_length_penalty(lengths, pl_mean, cfg.pl_decay)
+                        pl_mean.copy_(pl_mean_new.detach())
+                        loss = penalty * cfg.pl_weight
+                        report("Loss/pl_penalty", penalty)
+                    elif phase.name == "Dmain":
+                        img, ws = run_G(z, c)
+                        w_sum += ws[:, 0].detach().float().sum(dim=0)
+                        fake_logits = run_D(img.detach(), c)
+                        real_logits = run_D(r_img, r_c)
+                        loss = losses.d_logistic_loss_fake(fake_logits) + losses.d_logistic_loss_real(real_logits)
+                        report("Loss/scores/fake", fake_logits)
+                        report("Loss/scores/real", real_logits)
+                        report("Loss/signs/real", real_logits.sign())
+                        report("Loss/D/loss", loss)
+                        if ada is not None:
+                            ada.accumulate(real_logits)
+                    else:  # Dreg
+                        r_img = r_img.detach().requires_grad_(True)
+                        real_logits = run_D(r_img, r_c)
+                        penalty = losses.r1_penalty(r_img, real_logits.float())
+                        loss = penalty * (cfg.r1_gamma / 2)
+                        report("Loss/r1_penalty", penalty)
+                loss.float().mean().mul(gain).backward()
+            for p in trainable:
+                p.requires_grad_(False)
+            grads = [p.grad for p in trainable if p.grad is not None]
+            all_reduce_mean_(grads, dist.world_size)
+            for g in grads:
+                torch.nan_to_num_(g, nan=0.0, posinf=1e5, neginf=-1e5)
+            phase.opt.step()
+            if phase.name == "Dmain" and G.mapping.w_avg_beta is not None:
+                # Track the average w for truncation over the whole global batch, identically on every rank.
+                all_reduce_mean_([w_sum], dist.world_size)
+                w_mean = w_sum / batch_rank
+                G.mapping.w_avg.copy_(w_mean.lerp(G.mapping.w_avg, G.mapping.w_avg_beta))
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            phase_time[phase.name] += time.time() - t0
+
+        # G EMA, counters, ADA.
+        update_ema(G_ema, G, ema_beta(cfg.batch_size, cfg.ema_kimg, state["cur_nimg"], cfg.ema_rampup))
+        state["cur_nimg"] += cfg.batch_size
+        state["step"] += 1
+        if ada is not None:
+            ada.update(cfg.batch_size)
+        if bar is not None:
+            bar.update(cfg.batch_size / 1000)
+        done = state["cur_nimg"] >= total_nimg
+        if not done and state["cur_nimg"] < state["tick_start_nimg"] + opts.tick_kimg * 1000:
+            continue
+
+        # Tick: stats, log line, snapshot.
+        for name, p in G.named_parameters():
+            if not torch.isfinite(p).all():
+                raise TrainingDiverged(f"G weight {name} became NaN/Inf at {state['cur_nimg'] / 1000:.3f} kimg")
+        now = time.time()
+        tick_sec = now - tick_start_time
+        tick_kimg = (state["cur_nimg"] - state["tick_start_nimg"]) / 1000
+        elapsed = start_elapsed + (now - start_time)
+        stats = {name: s / max(n, 1) for name, (s, n) in tick_sums.items()}
+        stats.update({
+            "Progress/tick": state["tick"], "Progress/kimg": state["cur_nimg"] / 1000,
+            "Progress/augment": float(augment_pipe.p) if augment_pipe is not None else 0.0,
+            "Timing/total_sec": elapsed, "Timing/sec_per_tick": tick_sec,
+            "Timing/sec_per_kimg": tick_sec / max(tick_kimg, 1e-8),
+            "Timing/img_per_sec": tick_kimg * 1000 / max(tick_sec, 1e-8),
+            **{f"Timing/phase/{k}_sec": v for k, v in phase_time.items()},
+        })
+        if ada is not None and ada.r_t is not None:
+            stats["Progress/ada_rt"] = ada.r_t
+        if dist.is_main:
+            log(f"tick {state['tick']:<5d} kimg {state['cur_nimg'] / 1000:<8.3f} time {_format_time(elapsed):<12s} "
+                f"sec/tick {tick_sec:<7.1f} sec/kimg {stats['Timing/sec_per_kimg']:<7.2f} "
+                f"img/s {stats['Timing/img_per_sec']:<7.1f} G {stats.get('Loss/G/loss', float('nan')):<6.3f} "
+                f"D {stats.get('Loss/D/loss', float('nan')):<6.3f} augment {stats['Progress/augment']:.3f}")
+            stats_file.write(json.dumps({**stats, "timestamp": now}) + "\n")
+            stats_file.flush()
+            events.add_scalars(stats, step=int(state["cur_nimg"] / 1000 * 1000))
+            if bar is not None:
+                bar.set_postfix_str(f"{stats['Timing/img_per_sec']:.1f} img/s, {stats['Timing/sec_per_kimg']:.1f} "
+                                    f"s/kimg, G {stats.get('Loss/G/loss', 0):.3f}, D {stats.get('Loss/D/loss', 0):.3f}, "
+                                    f"p {stats['Progress/augment']:.3f}")
+        state["tick"] += 1
+        state["tick_start_nimg"] = state["cur_nimg"]
+        state["elapsed_s"] = elapsed
+        tick_sums.clear()
+        phase_time = {k: 0.0 for k in phase_time}
+
+        if done or state["tick"] % opts.snap_ticks == 0:
+            state["pl_mean"] = float(pl_mean)
+            state["ada"] = ada.state_dict() if ada is not None else {}
+            if dist.is_main:
+                extra = {"augment_p": float(augment_pipe.p) if augment_pipe is not None else 0.0,
+                         "training_set_kwargs": {"path": str(opts.data), "use_labels": opts.cond,
+                                                 "xflip": opts.mirror, "resolution": resolution},
+                         "cur_nimg": state["cur_nimg"]}
+                save_network(run_dir / snapshot_name(state["cur_nimg"]), {"G": G, "G_ema": G_ema, "D": D}, extra)
+                modules = {"G": G, "D": D, "G_ema": G_ema}
+                if augment_pipe is not None:
+                    modules["augment_pipe"] = augment_pipe
+                save_checkpoint(run_dir / CHECKPOINT_NAME, modules, {"G": opt_G, "D": opt_D},
+                                _rng_states(gen, device), state)
+                if opts.image_snap:
+                    _save_fakes(G_ema, grid_z, grid_c, grid_cols, run_dir / f"fakes{state['cur_nimg'] // 1000:06d}.png",
+                                device)
+                if opts.metrics:
+                    _evaluate_metrics(opts, run_dir, G_ema, log)
+            barrier(dist.world_size)
+        tick_start_time = time.time()
+
+    if bar is not None:
+        bar.close()
+    if dist.is_main:
+        log(f"Done: {state['cur_nimg'] / 1000:.3f} kimg in {run_dir}")
+        stats_file.close()
+        events.close()
+    log.close()
+    return run_dir
+
+
+def _load_transfer(path: Path, G: nn.Module, D: nn.Module, G_ema: nn.Module) -> dict:
+    """Initialise G, D and G_ema from a network file (weights only; shapes must match)."""
+    from ..io.load import load_network
+    nets = load_network(path)
+    for role, module in (("G", G), ("D", D), ("G_ema", G_ema)):
+        source = nets.get(role) or (nets.get("G_ema") if role == "G" else None)
+        if source is None:
+            continue
+        state = source.state_dict()
+        load_state_strict(module, {k: v.to(next(module.parameters()).device) for k, v in state.items()},
+                          f"{path} [{role}]")
+    return nets
+
+
+def _evaluate_metrics(opts: RunOptions, run_dir: Path, G_ema: nn.Module, log) -> None:
+    from ..metrics.evaluate import compute_metric
+    for name in opts.metrics:
+        result = compute_metric(name, generator=G_ema, data=opts.data)
+        with open(run_dir / f"metric-{name}.jsonl", "a") as f:
+            f.write(json.dumps(result) + "\n")
+        log(f"metric {json.dumps(result)}")

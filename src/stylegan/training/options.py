@@ -1,0 +1,70 @@
+"""Options of one training run (besides the TrainingConfig of the networks and hyperparameters)."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Optional, Tuple
+
+from ..presets import TrainingConfig
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+@dataclass
+class RunOptions:
+    """What `stylegan train` maps its flags to.
+
+    data:        dataset zip or folder of images.
+    outdir:      parent folder of run directories.
+    config:      networks and hyperparameters (a resolved preset, flags applied).
+    cond:        train class-conditionally on the dataset labels.
+    mirror:      add x-flipped copies of the dataset.
+    tick_kimg:   thousands of images per tick (progress line, stats); fractions allowed.
+    snap_ticks:  ticks between snapshots and checkpoints.
+    seed:        random seed.
+    resume:      None, 'auto' (continue the latest run in outdir), a run folder or checkpoint (continue exactly),
+                 or a network file (.safetensors export / NVIDIA .pkl: initialise weights, transfer learning).
+    batch_gpu:   images per forward pass on each process (gradient accumulation when smaller than its share).
+    workers:     data loader worker processes.
+    device:      'auto', 'cpu', 'cuda', 'cuda:N'.
+    precision:   'auto' (float16 blocks on CUDA as the official code, float32 on CPU), 'fp32', or 'bf16'
+                 (bfloat16 autocast of the network passes, for CPUs with AMX/AVX-512-BF16 and recent GPUs).
+    desc:        extra words in the run folder name.
+    progress:    show a progress bar (default: when stdout is a terminal).
+    metrics:     metric names evaluated at each snapshot.
+    max_size:    use at most this many dataset images.
+    image_snap:  write a fakes grid at every snapshot.
+    """
+
+    data: str
+    outdir: str
+    config: TrainingConfig = field(default_factory=TrainingConfig)
+    cond: bool = False
+    mirror: bool = False
+    tick_kimg: float = 4.0
+    snap_ticks: int = 50
+    seed: int = 0
+    resume: Optional[str] = None
+    batch_gpu: Optional[int] = None
+    workers: int = 2
+    device: str = "auto"
+    precision: str = "auto"
+    desc: Optional[str] = None
+    progress: Optional[bool] = None
+    metrics: Tuple[str, ...] = ()
+    max_size: Optional[int] = None
+    image_snap: bool = True
+
+    def to_dict(self) -> dict:
+        data = dataclasses.asdict(self)
+        data["config"] = self.config.to_dict()
+        data["metrics"] = list(self.metrics)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RunOptions":
+        data = dict(data)
+        data["config"] = TrainingConfig.from_dict(data["config"])
+        data["metrics"] = tuple(data.get("metrics", ()))
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})

@@ -1,0 +1,108 @@
+"""The training loop end to end on tiny networks: run directory, exact resume, NaN stop, transfer, conditional."""
+import json
+
+import pytest
+import torch
+
+import stylegan
+from stylegan.errors import UserInputError
+from stylegan.training.checkpoint import load_checkpoint
+from stylegan.training.loop import TrainingDiverged, train
+from stylegan.training.tensorboard import read_scalars
+
+from train_helpers import make_dataset, tiny_config, tiny_options
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return make_dataset(tmp_path_factory.mktemp("data") / "blobs")
+
+
+def test_run_directory_contents(data, tmp_path):
+    run_dir = train(tiny_options(data, tmp_path, image_snap=True))
+    assert run_dir.parent == tmp_path and run_dir.name.startswith("00000-blobs-tiny")
+    names = {p.name for p in run_dir.iterdir()}
+    assert {"training_options.json", "log.txt", "stats.jsonl", "reals.png", "fakes_init.png",
+            "checkpoint.safetensors", "network-snapshot-000000.safetensors", "fakes000000.png"} <= names
+    assert any(n.startswith("events.out.tfevents.") for n in names)
+    stats = [json.loads(line) for line in (run_dir / "stats.jsonl").read_text().splitlines()]
+    assert [s["Progress/kimg"] for s in stats] == [0.016, 0.032, 0.048]
+    assert all(s["Timing/img_per_sec"] > 0 and "Loss/G/loss" in s and "Timing/phase/Dreg_sec" in s for s in stats)
+    log = (run_dir / "log.txt").read_text()
+    assert sum(line.startswith("tick ") for line in log.splitlines()) == 3 and "kimg 0.048" in log
+    events = next(run_dir.glob("events.out.tfevents.*"))
+    tags = {tag for _, tag, _ in read_scalars(events)}
+    assert {"Loss/G/loss", "Loss/D/loss", "Progress/augment"} <= tags
+    G = stylegan.load_generator(run_dir / "network-snapshot-000000.safetensors")
+    assert G(torch.randn(2, 16), None).shape == (2, 1, 16, 16)
+    ckpt = load_checkpoint(run_dir / "checkpoint.safetensors")
+    assert ckpt["state"]["cur_nimg"] == 48 and ckpt["state"]["step"] == 6
+    assert set(ckpt["optimizers"]) == {"G", "D"} and "augment_pipe" in ckpt["modules"]
+
+
+def _final_state(run_dir):
+    ckpt = load_checkpoint(run_dir / "checkpoint.safetensors")
+    return ckpt
+
+
+def test_exact_resume(data, tmp_path):
+    cfg = tiny_config(total_kimg=0.064)
+    straight = train(tiny_options(data, tmp_path / "a", config=cfg))
+    first = train(tiny_options(data, tmp_path / "b", config=tiny_config(total_kimg=0.024)))
+    resumed = train(tiny_options(data, tmp_path / "b", config=tiny_config(total_kimg=0.064), resume="auto"))
+    assert resumed == first  # continued in the same run directory
+    a, b = _final_state(straight), _final_state(resumed)
+    assert a["state"]["cur_nimg"] == b["state"]["cur_nimg"] == 64
+    assert a["state"]["ada"]["p"] > 0  # ADA really adjusted p, and it survived the resume
+    assert a["state"]["ada"] == b["state"]["ada"] and a["state"]["pl_mean"] == b["state"]["pl_mean"]
+    for role in ("G", "D", "G_ema", "augment_pipe"):
+        for key, value in a["modules"][role].items():
+            assert torch.equal(value, b["modules"][role][key]), f"{role}.{key} differs after resume"
+    for name in ("G", "D"):
+        for idx, entry in a["optimizers"][name]["state"].items():
+            for key, value in entry.items():
+                assert torch.equal(torch.as_tensor(value), torch.as_tensor(b["optimizers"][name]["state"][idx][key]))
+    for key in a["rng"]:
+        assert torch.equal(a["rng"][key], b["rng"][key])
+
+
+def test_nan_stops_before_a_bad_checkpoint(data, tmp_path):
+    cfg = tiny_config(g_lr=1e30, d_lr=1e30, total_kimg=0.2)
+    opts = tiny_options(data, tmp_path, config=cfg, snap_ticks=100)
+    with pytest.raises(TrainingDiverged, match="NaN/Inf"):
+        train(opts)
+    run_dir = next(tmp_path.iterdir())
+    assert not (run_dir / "checkpoint.safetensors").exists()
+    assert not list(run_dir.glob("network-snapshot-*"))
+
+
+def test_transfer_learning_from_snapshot(data, tmp_path):
+    first = train(tiny_options(data, tmp_path / "a", config=tiny_config(total_kimg=0.016)))
+    snapshot = next(first.glob("network-snapshot-*.safetensors"))
+    source = stylegan.load_network(snapshot)
+    cfg = tiny_config(total_kimg=0.008)
+    cfg.network.freeze_d_layers = 2
+    second = train(tiny_options(data, tmp_path / "b", config=cfg, resume=str(snapshot)))
+    nets = stylegan.load_network(next(second.glob("network-snapshot-*.safetensors")))
+    # The first two D layers (b16.fromrgb, b16.conv0) were frozen: unchanged from the source.
+    for name in ("b16.fromrgb.weight", "b16.conv0.weight", "b16.conv0.bias"):
+        assert torch.equal(nets["D"].state_dict()[name], source["D"].state_dict()[name])
+    assert not torch.equal(nets["D"].state_dict()["b16.conv1.weight"], source["D"].state_dict()["b16.conv1.weight"])
+    assert not torch.equal(nets["G"].state_dict()["synthesis.b16.conv1.weight"],
+                           source["G"].state_dict()["synthesis.b16.conv1.weight"])
+
+
+def test_conditional_training(tmp_path):
+    data = make_dataset(tmp_path / "labelled", labels=True)
+    run_dir = train(tiny_options(data, tmp_path / "runs", config=tiny_config(total_kimg=0.016), cond=True))
+    G = stylegan.load_generator(next(run_dir.glob("network-snapshot-*")))
+    assert G.c_dim == 4
+    with pytest.raises(UserInputError, match="needs labels"):
+        train(tiny_options(make_dataset(tmp_path / "plain"), tmp_path / "r2", cond=True))
+
+
+def test_bad_batch_arguments(data, tmp_path):
+    with pytest.raises(UserInputError, match="batch-gpu"):
+        train(tiny_options(data, tmp_path, batch_gpu=3))
+    with pytest.raises(UserInputError, match="no such file or run folder"):
+        train(tiny_options(data, tmp_path, resume=str(tmp_path / "missing.pkl")))

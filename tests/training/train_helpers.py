@@ -1,0 +1,48 @@
+"""Tiny datasets and configs for training tests."""
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from stylegan.presets import NetworkConfig, TrainingConfig
+from stylegan.training.options import RunOptions
+
+
+def make_dataset(folder: Path, count: int = 32, resolution: int = 16, channels: int = 1, labels: bool = False) -> Path:
+    """Blobs at random places (class = quadrant), as PNGs in class subfolders when labelled."""
+    rng = np.random.RandomState(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    yy, xx = np.mgrid[:resolution, :resolution]
+    for i in range(count):
+        cls = i % 4
+        cy = (cls // 2 + 0.5) * resolution / 2 + rng.randn()
+        cx = (cls % 2 + 0.5) * resolution / 2 + rng.randn()
+        img = 255 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * (resolution / 8) ** 2))
+        img = np.repeat(img[:, :, None], channels, axis=2).astype(np.uint8)
+        sub = folder / f"class{cls}" if labels else folder
+        sub.mkdir(exist_ok=True)
+        Image.fromarray(img[:, :, 0] if channels == 1 else img).save(sub / f"img{i:04d}.png")
+    if labels:
+        import json
+        names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.png"))
+        (folder / "dataset.json").write_text(json.dumps({"labels": [[n, int(n[5])] for n in names]}))
+    return folder
+
+
+def tiny_config(**overrides) -> TrainingConfig:
+    network = NetworkConfig(z_dim=16, w_dim=16, map_depth=2, channel_base=128, channel_max=16, num_fp16_res=0,
+                            conv_clamp=256, mbstd_group_size=4)
+    cfg = TrainingConfig(name="tiny", network=network, batch_size=8, g_lr=0.002, d_lr=0.002, r1_gamma=1.0,
+                         ema_kimg=0.01, ema_rampup=0.05, total_kimg=0.048, aug="ada", augpipe="bgc",
+                         ada_kimg=0.1, ref_gpus=1)
+    for key, value in overrides.items():
+        setattr(cfg, key, value)
+    return cfg
+
+
+def tiny_options(data: Path, outdir: Path, **overrides) -> RunOptions:
+    opts = RunOptions(data=str(data), outdir=str(outdir), config=overrides.pop("config", tiny_config()),
+                      tick_kimg=0.016, snap_ticks=1, workers=0, progress=False, image_snap=False)
+    for key, value in overrides.items():
+        setattr(opts, key, value)
+    return opts
