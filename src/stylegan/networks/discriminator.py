@@ -187,6 +187,9 @@ class Discriminator(nn.Module):
         self.img_channels = img_channels
         self.block_resolutions = [2 ** i for i in range(log2, 2, -1)]
         channels = {res: min(channel_base // res, channel_max) for res in self.block_resolutions + [4]}
+        if channels[img_resolution] < 1:
+            raise ValueError(f"channel_base={channel_base} gives no channels at {img_resolution}x{img_resolution}; "
+                             f"use channel_base >= {img_resolution}")
         fp16_resolution = max(2 ** (log2 + 1 - num_fp16_res), 8)
         if cmap_dim is None:
             cmap_dim = channels[4]

@@ -250,6 +250,9 @@ class SynthesisNetwork(nn.Module):
         self.num_fp16_res = num_fp16_res
         self.block_resolutions = [2 ** i for i in range(2, log2 + 1)]
         channels = {res: min(channel_base // res, channel_max) for res in self.block_resolutions}
+        if channels[img_resolution] < 1:
+            raise ValueError(f"channel_base={channel_base} gives no channels at {img_resolution}x{img_resolution}; "
+                             f"use channel_base >= {img_resolution}")
         fp16_resolution = max(2 ** (log2 + 1 - num_fp16_res), 8)
 
         self.num_ws = 0
