@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 TORCH_VERSION ?= 2.13.0
+DEMO_MINUTES ?= 10
+FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: setup test demo bench clean
+.PHONY: setup test demo demo-data bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,8 +17,24 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
+# Fashion-MNIST from Debian when we may install it; otherwise the demo falls back to scikit-learn's digits.
+demo-data:
+	@if [ ! -d $(FASHION_MNIST) ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || \
+	    (apt-get update -q >/dev/null && apt-get install -y -q dataset-fashion-mnist >/dev/null) || true; \
+	  fi; \
+	fi
+	@if [ ! -d $(FASHION_MNIST) ]; then \
+	  echo "dataset-fashion-mnist is not installed (needs root + apt): using scikit-learn's digits"; \
+	  $(PY) -m pip install -q scikit-learn; \
+	fi
+
+demo: setup demo-data
+	$(PY) -m stylegan demo --outdir demo-out --minutes $(DEMO_MINUTES)
+
 test: setup
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -p no:cacheprovider tests
 
 bench: setup
 	$(PY) benchmarks/bench_networks.py

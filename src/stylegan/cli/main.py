@@ -17,8 +17,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from . import dataset, train
-    for command in (summary.command, convert.command, generate.command, dataset.command, train.command):
+    from . import dataset, demo, train
+    for command in (summary.command, convert.command, generate.command, dataset.command, train.command,
+                    demo.command):
         cli.add_command(command)
 
 

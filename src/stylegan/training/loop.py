@@ -175,7 +175,8 @@ def train(opts: RunOptions) -> Path:
     if resume_dir is not None:  # the run's own options define the networks; length and logging come from now
         saved = RunOptions.from_dict(json.loads((resume_dir / OPTIONS_NAME).read_text()))
         saved.config.total_kimg = opts.config.total_kimg
-        for name in ("tick_kimg", "snap_ticks", "workers", "device", "progress", "metrics", "image_snap"):
+        for name in ("tick_kimg", "snap_ticks", "workers", "device", "progress", "metrics", "image_snap",
+                     "max_minutes"):
             setattr(saved, name, getattr(opts, name))
         saved.resume = opts.resume
         opts = saved
@@ -411,6 +412,8 @@ def train(opts: RunOptions) -> Path:
         if bar is not None:
             bar.update(cfg.batch_size / 1000)
         done = state["cur_nimg"] >= total_nimg
+        if opts.max_minutes is not None and time.time() - start_time >= opts.max_minutes * 60:
+            done = True
         if not done and state["cur_nimg"] < state["tick_start_nimg"] + opts.tick_kimg * 1000:
             continue
 

@@ -34,6 +34,7 @@ class RunOptions:
     metrics:     metric names evaluated at each snapshot.
     max_size:    use at most this many dataset images.
     image_snap:  write a fakes grid at every snapshot.
+    max_minutes: stop after this much training time in this session (a final snapshot is written), or None.
     """
 
     data: str
@@ -54,6 +55,7 @@ class RunOptions:
     metrics: Tuple[str, ...] = ()
     max_size: Optional[int] = None
     image_snap: bool = True
+    max_minutes: Optional[float] = None
 
     def to_dict(self) -> dict:
         data = dataclasses.asdict(self)
