@@ -65,7 +65,6 @@ class TrainingConfig:
     pl_weight: float = 2.0             # path length regularisation weight (StyleGAN2 section 3.2)
     pl_decay: float = 0.01             # decay of the running path length mean
     pl_batch_shrink: int = 2           # path length minibatch shrink
-    pl_no_weight_grad: bool = True     # skip weight gradients of the convs inside the path length term
     g_reg_interval: int = 4            # lazy regularisation interval of G (StyleGAN2 section 3.1)
     d_reg_interval: int = 16           # lazy regularisation interval of D
     total_kimg: float = 25000          # training length
