@@ -8,8 +8,7 @@ import torch.nn.functional as F
 
 from stylegan.networks.stylegan1 import Generator1
 from stylegan.networks.stylegan1_discriminator import Discriminator1
-from stylegan.training.progressive import (LodSchedule, lod_images, mix_styles, official_ffhq_schedule,
-                                           optimizer_reset_needed, style_mixing_cutoff)
+from stylegan.training.progressive import LodSchedule, lod_images, official_ffhq_schedule, optimizer_reset_needed
 from stylegan.training.wgan_gp import drift_penalty, gradient_penalty, wgan_g_loss, wgan_gp_d_loss
 
 
@@ -98,21 +97,6 @@ def test_lod_images():
     torch.testing.assert_close(mid, 0.5 * (lod_images(img, 0) + lod_images(img, 1)))
     with pytest.raises(ValueError):
         lod_images(torch.randn(1, 3, 6, 6), 1.5)  # 6 is not divisible by 4
-
-
-def test_style_mixing_cutoff_respects_active_layers():
-    gen = torch.Generator().manual_seed(0)
-    num_ws = 12  # 64x64
-    for lod in [0, 1.5, 3, 4]:
-        active = num_ws - 2 * math.floor(lod)
-        cutoffs = {style_mixing_cutoff(num_ws, lod, prob=1.0, generator=gen) for _ in range(200)}
-        assert cutoffs == set(range(1, active))
-        assert style_mixing_cutoff(num_ws, lod, prob=0.0, generator=gen) == active
-    draws = [style_mixing_cutoff(num_ws, 0, prob=0.5, generator=gen) for _ in range(400)]
-    assert 120 < sum(d == num_ws for d in draws) < 280
-    ws, ws2 = torch.randn(2, 6, 4), torch.randn(2, 6, 4)
-    mixed = mix_styles(ws, ws2, 4)
-    assert torch.equal(mixed[:, :4], ws[:, :4]) and torch.equal(mixed[:, 4:], ws2[:, 4:])
 
 
 # --- WGAN-GP ------------------------------------------------------------------------------------------------

@@ -54,15 +54,16 @@ def path_length_penalty(lengths: torch.Tensor, pl_mean: torch.Tensor, decay: flo
     return (lengths - new_mean).square(), new_mean
 
 
-def mix_styles(ws: torch.Tensor, ws2: torch.Tensor, prob: float) -> torch.Tensor:
-    """With probability `prob`, replace ws[:, cutoff:] by ws2[:, cutoff:] with cutoff ~ U{1, num_ws - 1}.
+def mix_styles(ws: torch.Tensor, ws2: torch.Tensor, prob: float, num_active: Optional[int] = None) -> torch.Tensor:
+    """With probability `prob`, replace ws[:, cutoff:] by ws2[:, cutoff:] with cutoff ~ U{1, num_active - 1}.
 
-    One cutoff for the whole minibatch, as in the official implementation.
+    One cutoff for the whole minibatch, as in the official implementations. `num_active` limits the cutoff to the
+    layers that influence the output (StyleGAN v1 during progressive growing); default all of them.
     """
-    num_ws = ws.shape[1]
-    if prob <= 0 or num_ws < 2:
+    active = ws.shape[1] if num_active is None else num_active
+    if prob <= 0 or active < 2:
         return ws
-    cutoff = int(torch.randint(1, num_ws, []))
+    cutoff = int(torch.randint(1, active, []))
     if float(torch.rand([])) >= prob:
         return ws
     return torch.cat([ws[:, :cutoff], ws2[:, cutoff:]], dim=1)

@@ -7,7 +7,7 @@ The level of detail `lod` runs from log2(img_resolution / initial_resolution) do
 release, so a resumed run continues exactly.
 
 Also here: `lod_images` (the official `process_reals` fade of real images, so reals look like G's output
-at the same lod) and the lod-aware style-mixing cutoff of the official `G_style`.
+at the same lod). The lod-aware style mixing is `losses.mix_styles(..., num_active=...)`.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Dict, Optional, Tuple
+from typing import Dict, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -187,30 +187,3 @@ def lod_images(img: torch.Tensor, lod: float, full_resolution: bool = True) -> t
     if full_resolution and level > 0:
         x = F.interpolate(x, scale_factor=2 ** level, mode="nearest")
     return x
-
-
-def style_mixing_cutoff(num_ws: int, lod: float, prob: float = 0.9,
-                        generator: Optional[torch.Generator] = None) -> int:
-    """Layer index from which the second latent's ws are used (StyleGAN section 3.1, official G_style).
-
-    Only the layers active at `lod` count: with probability `prob` the cutoff is uniform in
-    [1, active layers), otherwise it equals the number of active layers (no mixing).
-
-    num_ws:    the generator's num_ws (2 per resolution).
-    lod:       current level of detail.
-    prob:      mixing probability (official 0.9).
-    generator: random generator, for reproducible draws.
-    """
-    active = num_ws - 2 * int(math.floor(lod))
-    if active < 1:
-        raise ValueError(f"lod {lod} leaves no active layer of {num_ws}")
-    if active > 1 and torch.rand([], generator=generator).item() < prob:
-        return int(torch.randint(1, active, [], generator=generator).item())
-    return active
-
-
-def mix_styles(ws: torch.Tensor, ws_other: torch.Tensor, cutoff: int) -> torch.Tensor:
-    """ws [N, num_ws, w_dim] with layers >= cutoff taken from ws_other."""
-    if ws.shape != ws_other.shape:
-        raise ValueError(f"ws shapes differ: {list(ws.shape)} vs {list(ws_other.shape)}")
-    return torch.cat([ws[:, :cutoff], ws_other[:, cutoff:]], dim=1)
