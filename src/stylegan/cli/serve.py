@@ -1,0 +1,66 @@
+"""`stylegan serve`: the browser-based explorer (serve/app.py) for one network file."""
+from __future__ import annotations
+
+import socket
+
+import click
+
+from .common import CliError, user_errors
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port (port 0 picks a free one); a clear error when that is impossible."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise CliError(f"cannot resolve --host {host!r} ({exc.strerror})") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise CliError(f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port") from None
+    return sock
+
+
+def _url(host: str, sock: socket.socket) -> str:
+    port = sock.getsockname()[1]
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}/"
+
+
+@click.command("serve")
+@click.option("--network", "network_path", required=True, help="Network file (.safetensors export or NVIDIA .pkl).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; 0.0.0.0 makes the explorer reachable from other machines.")
+@click.option("--port", type=int, default=8000, show_default=True, help="Port (0 picks a free one).")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
+def command(network_path, host, port, device):
+    """Explore a network in the browser: seeds, truncation, interpolation, style mixing, noise."""
+    if not 0 <= port <= 65535:
+        raise CliError(f"--port must be in 0..65535, got {port}")
+    try:
+        import uvicorn
+
+        from ..serve.app import create_app
+    except ImportError as exc:
+        raise CliError(f"stylegan serve needs starlette and uvicorn ({exc}); install them with "
+                       f"pip install starlette uvicorn") from None
+    from ..io.load import load_generator
+
+    with user_errors():
+        G = load_generator(network_path, device=device)
+    app = create_app(G, name=click.format_filename(network_path, shorten=True))
+    sock = _bind(host, port)
+    click.echo(f"serving {network_path} at {_url(host, sock)} (Ctrl+C to stop)", err=False)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"note: listening on {host}: anyone who can reach this machine can use the explorer", err=True)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
