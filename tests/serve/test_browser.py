@@ -142,8 +142,8 @@ def blurred(image: np.ndarray, blocks: int = 8) -> np.ndarray:
 
 
 def summary(page) -> dict:
-    rows = page.eval_on_selector_all("#summary tr", "rows => rows.map(r => [r.cells[0].textContent, r.cells[1].textContent])")
-    return dict(rows)
+    return dict(page.eval_on_selector_all(
+        "#summary tr", "rows => rows.map(r => [r.cells[0].textContent, r.cells[1].textContent])"))
 
 
 # --- tests ---
@@ -188,6 +188,7 @@ def test_moving_the_truncation_slider_changes_the_image(page, explorer, artifact
     page.wait_for_timeout(300)  # nothing else arrives afterwards
     assert page.get_attribute("#image", "data-state") == "ready"
     sent = renders(page) - start
+    print(f"a {steps}-step drag of the psi slider rendered {sent} images")
     psi = float(page.input_value("#psi"))
     assert 1 <= sent < steps and psi > 1
     assert shown_request(page)["psi"] == psi

@@ -189,3 +189,16 @@ def test_request_is_a_hashable_cache_key(G):
     b = parse_request({"seed": 1, "mix_seed": 2, "mix_layers": [1, 3]}, G)
     assert a == b and hash(a) == hash(b) and a.mix_layers == (1, 3)
     assert parse_request({"seed": 1, "mix_seed": 2}, G) == RenderRequest(seed=1)  # no layers: no mixing
+
+
+def test_stylegan1_generators_render_too():
+    stylegan1 = pytest.importorskip("stylegan.networks.stylegan1", reason="StyleGAN v1 networks not in this build")
+    torch.manual_seed(0)
+    G = stylegan1.Generator1(z_dim=32, c_dim=0, w_dim=32, img_resolution=32, img_channels=3, fmap_base=256,
+                             fmap_max=32).eval()
+    renderer = Renderer(G)
+    assert renderer.info["kind"] == "StyleGAN (v1)" and renderer.info["default_cutoff"] == G.truncation_cutoff
+    shown = decode(renderer.render(renderer.parse({"seed": 3, "psi": 0.5})).png)
+    assert np.array_equal(shown, generate_images(G, [3], truncation_psi=0.5)[0])  # v1's default cutoff applies
+    mixed = renderer.parse({"seed": 3, "mix_seed": 4, "mix_layers": "coarse", "noise_strength": 2})
+    assert renderer.render(mixed).png != renderer.render(renderer.parse({"seed": 3})).png

@@ -133,7 +133,8 @@
       const form = $('controls');
       form.addEventListener('input', () => { this.updateOutputs(); this.schedule(false); });
       form.addEventListener('change', () => { this.updateOutputs(); this.schedule(false); });
-      for (const [button, field] of [['seed-random', 'seed'], ['seed2-random', 'seed2'], ['mix-seed-random', 'mix-seed']]) {
+      const randomButtons = [['seed-random', 'seed'], ['seed2-random', 'seed2'], ['mix-seed-random', 'mix-seed']];
+      for (const [button, field] of randomButtons) {
         $(button).addEventListener('click', () => {
           $(field).value = String(randomSeed());
           if (field === 'seed2') $('interp-on').checked = true;
