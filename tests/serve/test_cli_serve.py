@@ -64,3 +64,15 @@ def test_serve_prints_the_url_and_answers_there(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_the_printed_url_names_a_reachable_address():
+    from stylegan.cli.serve import _url
+    sock = free_socket()
+    try:
+        port = sock.getsockname()[1]
+        assert _url("0.0.0.0", sock) == f"http://127.0.0.1:{port}/"
+        assert _url("::", sock) == f"http://[::1]:{port}/"
+        assert _url("example.local", sock) == f"http://example.local:{port}/"
+    finally:
+        sock.close()

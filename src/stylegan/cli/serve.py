@@ -27,7 +27,7 @@ def _bind(host: str, port: int) -> socket.socket:
 
 def _url(host: str, sock: socket.socket) -> str:
     port = sock.getsockname()[1]
-    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    shown = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)  # "any address": this machine
     if ":" in shown:
         shown = f"[{shown}]"
     return f"http://{shown}:{port}/"
@@ -56,7 +56,7 @@ def command(network_path, host, port, device):
         G = load_generator(network_path, device=device)
     app = create_app(G, name=click.format_filename(network_path, shorten=True))
     sock = _bind(host, port)
-    click.echo(f"serving {network_path} at {_url(host, sock)} (Ctrl+C to stop)", err=False)
+    click.echo(f"serving {network_path} at {_url(host, sock)} (Ctrl+C to stop)")
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"note: listening on {host}: anyone who can reach this machine can use the explorer", err=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
