@@ -32,13 +32,29 @@ class NetworkConfig:
     mbstd_num_channels: int = 1        # minibatch-stddev feature maps
     freeze_d_layers: int = 0           # freeze the first D layers (transfer learning)
 
+    @property
+    def generator_class(self) -> str:
+        return f"{self.arch}.Generator"
+
+    @property
+    def discriminator_class(self) -> str:
+        return f"{self.arch}.Discriminator"
+
     def generator_kwargs(self, img_resolution: int, img_channels: int, c_dim: int) -> dict:
+        if self.arch == "stylegan1":  # v1 counts feature maps as fmap_base / 2**(log2(res) - 1)
+            return dict(z_dim=self.z_dim, c_dim=c_dim, w_dim=self.w_dim, img_resolution=img_resolution,
+                        img_channels=img_channels, mapping_kwargs=dict(num_layers=self.map_depth),
+                        fmap_base=self.channel_base // 2, fmap_max=self.channel_max)
         return dict(z_dim=self.z_dim, c_dim=c_dim, w_dim=self.w_dim, img_resolution=img_resolution,
                     img_channels=img_channels, mapping_kwargs=dict(num_layers=self.map_depth),
                     channel_base=self.channel_base, channel_max=self.channel_max, num_fp16_res=self.num_fp16_res,
                     conv_clamp=self.conv_clamp, architecture=self.g_architecture)
 
     def discriminator_kwargs(self, img_resolution: int, img_channels: int, c_dim: int) -> dict:
+        if self.arch == "stylegan1":
+            return dict(c_dim=c_dim, img_resolution=img_resolution, img_channels=img_channels,
+                        fmap_base=self.channel_base // 2, fmap_max=self.channel_max,
+                        mbstd_group_size=self.mbstd_group_size, mbstd_num_channels=self.mbstd_num_channels)
         return dict(c_dim=c_dim, img_resolution=img_resolution, img_channels=img_channels,
                     architecture=self.d_architecture, channel_base=self.channel_base,
                     channel_max=self.channel_max, num_fp16_res=self.num_fp16_res, conv_clamp=self.conv_clamp,
@@ -65,8 +81,10 @@ class TrainingConfig:
     pl_weight: float = 2.0             # path length regularisation weight (StyleGAN2 section 3.2)
     pl_decay: float = 0.01             # decay of the running path length mean
     pl_batch_shrink: int = 2           # path length minibatch shrink
-    g_reg_interval: int = 4            # lazy regularisation interval of G (StyleGAN2 section 3.1)
-    d_reg_interval: int = 16           # lazy regularisation interval of D
+    g_reg_interval: Optional[int] = 4  # lazy regularisation interval of G (StyleGAN2 section 3.1); None: every step
+    d_reg_interval: Optional[int] = 16 # lazy regularisation interval of D; None: in the same pass as the main loss
+    loss: str = "r1"                   # 'r1' (logistic + R1) or 'wgan-gp' (Gulrajani et al. 2017, with drift)
+    progressive: Optional[dict] = None # progressive growing schedule (training.progressive.LodSchedule), v1 only
     total_kimg: float = 25000          # training length
     aug: str = "ada"                   # ada, noaug, fixed
     augpipe: str = "bgc"               # augmentation pipe preset
@@ -137,3 +155,39 @@ def resolve_preset(name: str, resolution: int, num_gpus: int = 1) -> TrainingCon
                             num_fp16_res=0, conv_clamp=256, mbstd_group_size=4)
     return TrainingConfig(name="cpu", network=network, batch_size=32, g_lr=0.0025, d_lr=0.0025, r1_gamma=0.05,
                           ema_kimg=1.0, ema_rampup=0.05, total_kimg=40, ref_gpus=1, augpipe="bgc")
+
+
+ARCHITECTURES = ("stylegan2", "stylegan1")
+LOSSES = ("r1", "wgan-gp")
+
+
+def with_stylegan1(cfg: TrainingConfig, resolution: int, num_gpus: int = 1) -> TrainingConfig:
+    """Turn a preset into StyleGAN (v1) training as in the official FFHQ setup (Karras et al. 2019, appendix C).
+
+    v1 trains with progressive growing, R1 (gamma 10) in every D step, no path length regularisation and no
+    augmentation. The paper presets get the official FFHQ schedule (start at 8x8, 600 + 600 kimg per
+    resolution, minibatch and learning rate per resolution); the `cpu` preset a short one (2 + 2 kimg per
+    resolution at its own batch and learning rate) so that every phase is seen within minutes.
+    """
+    from .training.progressive import LodSchedule, official_ffhq_schedule
+
+    cfg = TrainingConfig.from_dict(cfg.to_dict())
+    cfg.network.arch = "stylegan1"
+    cfg.network.num_fp16_res = 0
+    cfg.pl_weight = 0.0
+    cfg.g_reg_interval = None
+    cfg.d_reg_interval = None
+    cfg.aug = "noaug"
+    if cfg.name == "cpu":
+        schedule = LodSchedule(img_resolution=resolution, initial_resolution=min(8, resolution), lod_training_kimg=2,
+                               lod_transition_kimg=2, minibatch_base=cfg.batch_size, num_gpus=num_gpus,
+                               G_lrate_base=cfg.g_lr, D_lrate_base=cfg.d_lr, tick_kimg_base=1, tick_kimg_dict={})
+    else:  # the official FFHQ network: fmap_base 8192, 8 mapping layers, 512-d latents
+        cfg.network.channel_base, cfg.network.channel_max, cfg.network.map_depth = 16384, 512, 8
+        cfg.network.z_dim = cfg.network.w_dim = 512
+        cfg.r1_gamma = 10.0
+        cfg.ema_kimg, cfg.ema_rampup = 10.0, None
+        schedule = official_ffhq_schedule(resolution, num_gpus)
+    cfg.progressive = schedule.to_dict()
+    cfg.name = f"{cfg.name}-stylegan1"
+    return cfg

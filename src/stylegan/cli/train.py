@@ -8,7 +8,7 @@ import json
 
 import click
 
-from ..presets import PRESET_NAMES, resolve_preset
+from ..presets import ARCHITECTURES, LOSSES, PRESET_NAMES, resolve_preset, with_stylegan1
 from ..training.options import PRECISIONS, RunOptions
 from .common import CliError, user_errors
 
@@ -23,6 +23,9 @@ def _positive(ctx, param, value):
 @click.option("--data", required=True, help="Dataset zip or folder of images.")
 @click.option("--outdir", required=True, help="Parent folder of run directories.")
 @click.option("--cfg", type=click.Choice(PRESET_NAMES), default="auto", show_default=True, help="Preset.")
+@click.option("--arch", type=click.Choice(ARCHITECTURES), default="stylegan2", show_default=True,
+              help="stylegan1: progressive growing, AdaIN (the preset sets the network size).")
+@click.option("--loss", type=click.Choice(LOSSES), default=None, help="D loss: r1 (default) or wgan-gp.")
 @click.option("--batch", type=int, callback=_positive, help="Total batch size.")
 @click.option("--batch-gpu", type=int, callback=_positive, help="Batch per forward pass per process.")
 @click.option("--gamma", type=float, help="R1 weight.")
@@ -53,7 +56,7 @@ def _positive(ctx, param, value):
 @click.option("--max-images", type=int, default=None, callback=_positive, help="Use at most N dataset images.")
 @click.option("--no-progress", is_flag=True, help="Plain tick lines instead of a progress bar.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved options and exit.")
-def command(data, outdir, cfg, batch, batch_gpu, gamma, kimg, tick, snap, cbase, cmax, map_depth, glr, dlr,
+def command(data, outdir, cfg, arch, loss, batch, batch_gpu, gamma, kimg, tick, snap, cbase, cmax, map_depth, glr, dlr,
             mbstd_group, mirror, cond, aug, aug_p, target, augpipe, resume, freezed, seed, fp32, precision, workers,
             device, desc, metrics, max_images, no_progress, dry_run):
     """Train StyleGAN2(-ADA) on a dataset."""
@@ -66,6 +69,10 @@ def command(data, outdir, cfg, batch, batch_gpu, gamma, kimg, tick, snap, cbase,
             raise CliError("--p must be in [0, 1]")
         dataset = ImageDataset(data)
         config = resolve_preset(cfg, dataset.resolution)
+        if arch == "stylegan1":
+            config = with_stylegan1(config, dataset.resolution)
+        if loss is not None:
+            config.loss = loss
         net = config.network
         if batch is not None:
             config.batch_size = batch

@@ -11,24 +11,19 @@ from torch import nn
 
 from ..errors import UnsupportedNetworkError
 from .discriminator import Discriminator
+from .stylegan1 import Generator1
+from .stylegan1_discriminator import Discriminator1
 from .stylegan2 import Generator
 
 
 def network_classes() -> Dict[str, Type[nn.Module]]:
     """Short name -> class for every network the export format can hold."""
-    classes: Dict[str, Type[nn.Module]] = {
+    return {
         "stylegan2.Generator": Generator,
         "stylegan2.Discriminator": Discriminator,
+        "stylegan1.Generator": Generator1,
+        "stylegan1.Discriminator": Discriminator1,
     }
-    try:
-        from .stylegan1 import Generator1
-        from .stylegan1_discriminator import Discriminator1
-    except ImportError:  # StyleGAN v1 networks not available in this build
-        pass
-    else:
-        classes["stylegan1.Generator"] = Generator1
-        classes["stylegan1.Discriminator"] = Discriminator1
-    return classes
 
 
 # NVIDIA's class names (stylegan3 and stylegan2-ada-pytorch) -> ours.

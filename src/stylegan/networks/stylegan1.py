@@ -29,8 +29,10 @@ correlates, so those kernels must be flipped spatially when loading.
 """
 from __future__ import annotations
 
+import copy
+
 import math
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, List
 
 import torch
 import torch.nn.functional as F
@@ -285,6 +287,9 @@ class Generator1(nn.Module):
     def __init__(self, z_dim: int, c_dim: int, w_dim: int, img_resolution: int, img_channels: int,
                  mapping_kwargs: Optional[dict] = None, truncation_cutoff: Optional[int] = 8, **synthesis_kwargs):
         super().__init__()
+        self.init_kwargs = copy.deepcopy(dict(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, img_resolution=img_resolution,
+                                              img_channels=img_channels, mapping_kwargs=mapping_kwargs or {},
+                                              truncation_cutoff=truncation_cutoff, **synthesis_kwargs))
         self.z_dim = z_dim
         self.c_dim = c_dim
         self.w_dim = w_dim
@@ -301,6 +306,10 @@ class Generator1(nn.Module):
     def set_lod(self, lod: float) -> None:
         """Set the synthesis network's level of detail (0 = full resolution)."""
         self.synthesis.set_lod(lod)
+
+    def ws_resolutions(self) -> List[int]:
+        """The resolution each w acts at: two AdaIN layers per resolution."""
+        return [4 * 2 ** (i // 2) for i in range(self.num_ws)]
 
     def forward(self, z: torch.Tensor, c: Optional[torch.Tensor] = None, truncation_psi: float = 1,
                 truncation_cutoff: Optional[int] = None, update_emas: bool = False, **synthesis_kwargs) -> torch.Tensor:

@@ -17,6 +17,8 @@ against the official variables are described in `stylegan1.py`.
 """
 from __future__ import annotations
 
+import copy
+
 import math
 from typing import Optional, Sequence
 
@@ -120,6 +122,10 @@ class Discriminator1(nn.Module):
                  fmap_decay: float = 1.0, fmap_max: int = 512, blur_filter: Optional[Sequence[float]] = (1, 2, 1),
                  mbstd_group_size: Optional[int] = 4, mbstd_num_channels: int = 1):
         super().__init__()
+        self.init_kwargs = copy.deepcopy(dict(
+            c_dim=c_dim, img_resolution=img_resolution, img_channels=img_channels, fmap_base=fmap_base,
+            fmap_decay=fmap_decay, fmap_max=fmap_max, blur_filter=list(blur_filter) if blur_filter else None,
+            mbstd_group_size=mbstd_group_size, mbstd_num_channels=mbstd_num_channels))
         log2 = check_resolution(img_resolution)
         self.c_dim = c_dim
         self.img_resolution = img_resolution

@@ -84,7 +84,8 @@ def generator_summary(G: nn.Module, batch_size: int = 4) -> str:
     device = next(G.parameters()).device
     z = torch.zeros([batch_size, G.z_dim], device=device)
     c = torch.zeros([batch_size, G.c_dim], device=device)
-    return format_rows(summary_rows(G, lambda: G(z, c)))
+    kwargs = {"lod": 0.0} if hasattr(G, "set_lod") else {}  # StyleGAN v1: the full-resolution network
+    return format_rows(summary_rows(G, lambda: G(z, c, **kwargs)))
 
 
 def discriminator_summary(D: nn.Module, batch_size: int = 4) -> str:
@@ -92,4 +93,5 @@ def discriminator_summary(D: nn.Module, batch_size: int = 4) -> str:
     device = next(D.parameters()).device
     img = torch.zeros([batch_size, D.img_channels, D.img_resolution, D.img_resolution], device=device)
     c = torch.zeros([batch_size, D.c_dim], device=device)
-    return format_rows(summary_rows(D, lambda: D(img, c)))
+    kwargs = {"lod": 0.0} if hasattr(D, "set_lod") else {}
+    return format_rows(summary_rows(D, lambda: D(img, c, **kwargs)))

@@ -38,9 +38,11 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .distributed import DistInfo, all_reduce_mean_, barrier, broadcast_module_, init_from_env
 from .ema import ema_beta, update_ema
 from .options import PRECISIONS, RunOptions
+from .progressive import LodSchedule, lod_images, optimizer_reset_needed
 from .run_dir import (CHECKPOINT_NAME, OPTIONS_NAME, latest_run_with_checkpoint, new_run_dir, snapshot_name,
                       write_json)
 from .tensorboard import EventWriter
+from .wgan_gp import wgan_gp_d_loss
 
 
 class TrainingDiverged(RuntimeError):
@@ -49,7 +51,7 @@ class TrainingDiverged(RuntimeError):
 
 @dataclass
 class Phase:
-    name: str             # Gmain, Greg, Dmain, Dreg
+    name: str             # Gmain, Greg, Dmain, Dreg, or Dboth (main loss and R1 in one pass)
     module: nn.Module     # the network this phase updates
     opt: torch.optim.Optimizer
     interval: int         # run every `interval` steps; the loss is scaled by it
@@ -88,9 +90,14 @@ def _resolve_resume(opts: RunOptions):
     return None, path
 
 
+def _lazy_ratio(reg_interval: Optional[int]) -> float:
+    """With lazy regularisation (StyleGAN2 appendix B) lr and betas are scaled by interval / (interval + 1)."""
+    return reg_interval / (reg_interval + 1) if reg_interval else 1.0
+
+
 def _make_optimizer(module: nn.Module, lr: float, betas, eps: float, reg_interval: Optional[int]):
-    """Adam; with lazy regularisation the main and reg phases share it, so lr and betas are rescaled."""
-    ratio = reg_interval / (reg_interval + 1) if reg_interval else 1.0
+    """Adam, shared by the main and regularisation phases of one network."""
+    ratio = _lazy_ratio(reg_interval)
     return torch.optim.Adam(module.parameters(), lr=lr * ratio, betas=[b ** ratio for b in betas], eps=eps)
 
 
@@ -210,8 +217,11 @@ def train(opts: RunOptions) -> Path:
     G_kwargs = net_cfg.generator_kwargs(resolution, channels, c_dim)
     D_kwargs = net_cfg.discriminator_kwargs(resolution, channels, c_dim)
     torch.manual_seed(opts.seed)
-    G = build_network("stylegan2.Generator", G_kwargs).train().requires_grad_(False).to(device)
-    D = build_network("stylegan2.Discriminator", D_kwargs).train().requires_grad_(False).to(device)
+    G = build_network(net_cfg.generator_class, G_kwargs).train().requires_grad_(False).to(device)
+    D = build_network(net_cfg.discriminator_class, D_kwargs).train().requires_grad_(False).to(device)
+    schedule = LodSchedule.from_dict(cfg.progressive) if cfg.progressive else None
+    if schedule is not None and not hasattr(G, "set_lod"):
+        raise UserInputError("progressive growing needs StyleGAN (v1) networks (--arch stylegan1)")
     G_ema = copy.deepcopy(G).eval()
     frozen_D = {name for name, p in D.named_parameters()
                 if not getattr(D.get_submodule(name.rsplit(".", 1)[0]), "trainable", True)}
@@ -226,17 +236,21 @@ def train(opts: RunOptions) -> Path:
 
     opt_G = _make_optimizer(G, cfg.g_lr, cfg.betas, cfg.eps, cfg.g_reg_interval)
     opt_D = _make_optimizer(D, cfg.d_lr, cfg.betas, cfg.eps, cfg.d_reg_interval)
-    phases = [Phase("Gmain", G, opt_G, 1), Phase("Greg", G, opt_G, cfg.g_reg_interval),
-              Phase("Dmain", D, opt_D, 1), Phase("Dreg", D, opt_D, cfg.d_reg_interval)]
-    if cfg.pl_weight == 0:
-        phases = [ph for ph in phases if ph.name != "Greg"]
-    if cfg.r1_gamma == 0:
-        phases = [ph for ph in phases if ph.name != "Dreg"]
+    phases = [Phase("Gmain", G, opt_G, 1)]
+    if cfg.pl_weight > 0 and cfg.g_reg_interval:
+        phases.append(Phase("Greg", G, opt_G, cfg.g_reg_interval))
+    if cfg.loss == "r1" and cfg.d_reg_interval:
+        phases.append(Phase("Dmain", D, opt_D, 1))
+        if cfg.r1_gamma > 0:
+            phases.append(Phase("Dreg", D, opt_D, cfg.d_reg_interval))
+    else:
+        phases.append(Phase("Dboth", D, opt_D, 1))
 
     # State that a checkpoint carries.
     gen = torch.Generator().manual_seed(opts.seed)  # draws shared by all ranks: z, labels, mixing
     torch.manual_seed(opts.seed * dist.world_size + dist.rank)  # per-rank draws: noise, augmentation
-    state = dict(cur_nimg=0, step=0, tick=0, tick_start_nimg=0, elapsed_s=0.0, pl_mean=0.0, ada={})
+    state = dict(cur_nimg=0, step=0, tick=0, tick_start_nimg=0, elapsed_s=0.0, pl_mean=0.0, ada={}, data_items=0,
+                 prev_lod=None)
     if transfer_path is not None:
         nets = _load_transfer(transfer_path, G, D, G_ema)
         if augment_pipe is not None and "augment_p" in nets and cfg.aug == "ada":
@@ -282,13 +296,19 @@ def train(opts: RunOptions) -> Path:
         save_image(make_grid(reals, grid_cols), run_dir / "reals.png")
         _save_fakes(G_ema, grid_z, grid_c, grid_cols, run_dir / "fakes_init.png", device)
 
-    sampler = InfiniteSampler(len(dataset), rank=dist.rank, num_replicas=dist.world_size, seed=opts.seed,
-                              start=state["step"] * batch_rank)
-    loader = iter(torch.utils.data.DataLoader(dataset, sampler=sampler, batch_size=batch_rank,
-                                              num_workers=opts.workers, pin_memory=device.type == "cuda",
-                                              prefetch_factor=2 if opts.workers else None,
-                                              persistent_workers=opts.workers > 0,
-                                              generator=torch.Generator().manual_seed(opts.seed)))
+    def make_loader(per_rank: int):
+        """Reals for this rank from where the run stands (state['data_items'] already consumed)."""
+        sampler = InfiniteSampler(len(dataset), rank=dist.rank, num_replicas=dist.world_size, seed=opts.seed,
+                                  start=state["data_items"])
+        return iter(torch.utils.data.DataLoader(dataset, sampler=sampler, batch_size=per_rank,
+                                                num_workers=opts.workers, pin_memory=device.type == "cuda",
+                                                prefetch_factor=2 if opts.workers else None,
+                                                persistent_workers=opts.workers > 0,
+                                                generator=torch.Generator().manual_seed(opts.seed)))
+
+    loader, loader_batch = None, None
+    batch_size = cfg.batch_size
+    lod = 0.0
     total_nimg = int(round(cfg.total_kimg * 1000))
     bar = None
     if progress and dist.is_main:
@@ -317,7 +337,8 @@ def train(opts: RunOptions) -> Path:
     def run_G(z, c):
         ws = G.mapping(z, c)
         if cfg.style_mixing_prob > 0:  # per-rank draws, like the noise inputs
-            ws = losses.mix_styles(ws, G.mapping(torch.randn_like(z), c), cfg.style_mixing_prob)
+            active = G.num_ws - 2 * int(math.floor(lod)) if schedule is not None else None
+            ws = losses.mix_styles(ws, G.mapping(torch.randn_like(z), c), cfg.style_mixing_prob, num_active=active)
         return G.synthesis(ws), ws
 
     def run_D(img, c):
@@ -326,17 +347,40 @@ def train(opts: RunOptions) -> Path:
         return D(img, c)
 
     while not done:
+        if schedule is not None:  # progressive growing: lod, batch and learning rates follow the image counter
+            kimg = state["cur_nimg"] / 1000
+            lod = schedule.lod_at(kimg)
+            batch_size = schedule.batch_size_at(kimg)
+            batch_rank = batch_size // dist.world_size
+            batch_gpu = min(opts.batch_gpu or batch_rank, batch_rank)
+            num_rounds = batch_rank // batch_gpu
+            for opt, lr in zip((opt_G, opt_D), schedule.lr_at(kimg)):
+                for group in opt.param_groups:
+                    group["lr"] = lr
+            if state["prev_lod"] is not None and optimizer_reset_needed(state["prev_lod"], lod):
+                opt_G.state.clear()  # a new phase starts with fresh Adam moments, as the official loop does
+                opt_D.state.clear()
+            state["prev_lod"] = lod
+            for module in (G, D, G_ema):
+                module.set_lod(lod)
+        if loader_batch != batch_rank:
+            loader, loader_batch = make_loader(batch_rank), batch_rank
+
         # Data for this step: reals for this rank; latents and labels for the whole batch (shared draws).
         real_img, real_c = next(loader)
-        real_img = (real_img.to(device).to(torch.float32) / 127.5 - 1).split(batch_gpu)
+        state["data_items"] += batch_rank
+        real_img = real_img.to(device).to(torch.float32) / 127.5 - 1
+        if schedule is not None:
+            real_img = lod_images(real_img, lod)
+        real_img = real_img.split(batch_gpu)
         real_c = real_c.to(device).to(torch.float32).split(batch_gpu)
-        all_z = torch.randn([len(phases), cfg.batch_size, G.z_dim], generator=gen)
-        label_idx = torch.randint(len(dataset), [len(phases), cfg.batch_size], generator=gen)
+        all_z = torch.randn([len(phases), batch_size, G.z_dim], generator=gen)
+        label_idx = torch.randint(len(dataset), [len(phases), batch_size], generator=gen)
         if c_dim:
             all_c = torch.from_numpy(np.stack([dataset.get_label(int(i)) for i in label_idx.flatten()]))
-            all_c = all_c.float().reshape(len(phases), cfg.batch_size, c_dim)
+            all_c = all_c.float().reshape(len(phases), batch_size, c_dim)
         else:
-            all_c = torch.zeros([len(phases), cfg.batch_size, 0])
+            all_c = torch.zeros([len(phases), batch_size, 0])
         mine = slice(dist.rank * batch_rank, (dist.rank + 1) * batch_rank)
 
         for phase_idx, phase in enumerate(phases):
@@ -357,7 +401,7 @@ def train(opts: RunOptions) -> Path:
                     if phase.name == "Gmain":
                         img, _ = run_G(z, c)
                         logits = run_D(img, c)
-                        loss = losses.g_nonsaturating_loss(logits)
+                        loss = -logits if cfg.loss == "wgan-gp" else losses.g_nonsaturating_loss(logits)
                         report("Loss/scores/fake", logits)
                         report("Loss/G/loss", loss)
                     elif phase.name == "Greg":
@@ -380,12 +424,30 @@ def train(opts: RunOptions) -> Path:
                         report("Loss/D/loss", loss)
                         if ada is not None:
                             ada.accumulate(real_logits)
-                    else:  # Dreg
+                    elif phase.name == "Dreg":
                         r_img = r_img.detach().requires_grad_(True)
                         real_logits = run_D(r_img, r_c)
                         penalty = losses.r1_penalty(r_img, real_logits.float())
                         loss = penalty * (cfg.r1_gamma / 2)
                         report("Loss/r1_penalty", penalty)
+                    elif cfg.loss == "wgan-gp":  # Dboth
+                        img, ws = run_G(z, c)
+                        w_sum += ws[:, 0].detach().float().sum(dim=0)
+                        loss = wgan_gp_d_loss(run_D, r_img, img.detach(), r_c)
+                        report("Loss/D/loss", loss)
+                    else:  # Dboth: logistic loss and R1 in one pass (no lazy regularisation, as StyleGAN v1)
+                        img, ws = run_G(z, c)
+                        w_sum += ws[:, 0].detach().float().sum(dim=0)
+                        fake_logits = run_D(img.detach(), c)
+                        r_img = r_img.detach().requires_grad_(cfg.r1_gamma > 0)
+                        real_logits = run_D(r_img, r_c)
+                        loss = losses.d_logistic_loss_fake(fake_logits) + losses.d_logistic_loss_real(real_logits)
+                        report("Loss/D/loss", loss)
+                        report("Loss/scores/real", real_logits)
+                        if cfg.r1_gamma > 0:
+                            penalty = losses.r1_penalty(r_img, real_logits.float())
+                            loss = loss + penalty * (cfg.r1_gamma / 2)
+                            report("Loss/r1_penalty", penalty)
                 loss.float().mean().mul(gain).backward()
             for p in trainable:
                 p.requires_grad_(False)
@@ -394,7 +456,7 @@ def train(opts: RunOptions) -> Path:
             for g in grads:
                 torch.nan_to_num_(g, nan=0.0, posinf=1e5, neginf=-1e5)
             phase.opt.step()
-            if phase.name == "Dmain" and G.mapping.w_avg_beta is not None:
+            if phase.name in ("Dmain", "Dboth") and G.mapping.w_avg_beta is not None:
                 # Track the average w for truncation over the whole global batch, identically on every rank.
                 all_reduce_mean_([w_sum], dist.world_size)
                 w_mean = w_sum / batch_rank
@@ -404,13 +466,13 @@ def train(opts: RunOptions) -> Path:
             phase_time[phase.name] += time.time() - t0
 
         # G EMA, counters, ADA.
-        update_ema(G_ema, G, ema_beta(cfg.batch_size, cfg.ema_kimg, state["cur_nimg"], cfg.ema_rampup))
-        state["cur_nimg"] += cfg.batch_size
+        update_ema(G_ema, G, ema_beta(batch_size, cfg.ema_kimg, state["cur_nimg"], cfg.ema_rampup))
+        state["cur_nimg"] += batch_size
         state["step"] += 1
         if ada is not None:
-            ada.update(cfg.batch_size)
+            ada.update(batch_size)
         if bar is not None:
-            bar.update(cfg.batch_size / 1000)
+            bar.update(batch_size / 1000)
         done = state["cur_nimg"] >= total_nimg
         if opts.max_minutes is not None and time.time() - start_time >= opts.max_minutes * 60:
             done = True
@@ -429,6 +491,7 @@ def train(opts: RunOptions) -> Path:
         stats.update({
             "Progress/tick": state["tick"], "Progress/kimg": state["cur_nimg"] / 1000,
             "Progress/augment": float(augment_pipe.p) if augment_pipe is not None else 0.0,
+            "Progress/lod": lod, "Progress/batch": batch_size,
             "Timing/total_sec": elapsed, "Timing/sec_per_tick": tick_sec,
             "Timing/sec_per_kimg": tick_sec / max(tick_kimg, 1e-8),
             "Timing/img_per_sec": tick_kimg * 1000 / max(tick_sec, 1e-8),
