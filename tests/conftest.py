@@ -1,27 +1,8 @@
-"""Shared fixtures: tiny networks and the official fixture folder."""
-import json
-from pathlib import Path
-
+"""Shared fixtures. Helpers to import live in official_helpers.py (a conftest module name is not unique)."""
 import pytest
 import torch
-from safetensors.torch import load_file
 
-from stylegan.networks.discriminator import Discriminator
-from stylegan.networks.stylegan2 import Generator
-
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "official"
-OFFICIAL_SNAPSHOT = FIXTURES / "official_snapshot_tiny16.pkl"
-
-
-def official_networks(name: str):
-    """(config, G, D) of an official fixture with its weights loaded."""
-    folder = FIXTURES / name
-    cfg = json.loads((folder / "config.json").read_text())
-    G = Generator(**cfg["G_kwargs"]).eval()
-    D = Discriminator(**cfg["D_kwargs"]).eval()
-    G.load_state_dict(load_file(str(folder / "G.safetensors")))
-    D.load_state_dict(load_file(str(folder / "D.safetensors")))
-    return cfg, G, D
+from official_helpers import official_networks
 
 
 @pytest.fixture
@@ -35,6 +16,8 @@ def cond_export(tmp_path):
 
 
 @pytest.fixture(autouse=True)
-def _few_threads():
-    torch.set_num_threads(2)
+def _two_threads():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(min(2, threads))
     yield
+    torch.set_num_threads(threads)

@@ -5,7 +5,7 @@ from PIL import Image
 
 from stylegan.cli.main import run
 
-from conftest import OFFICIAL_SNAPSHOT
+from official_helpers import OFFICIAL_SNAPSHOT
 
 
 def test_help_lists_commands(capsys):

@@ -9,7 +9,7 @@ import stylegan
 from stylegan.errors import FormatError, UnsupportedNetworkError, UserInputError
 from stylegan.io.export import read_header, save_network
 
-from conftest import FIXTURES, OFFICIAL_SNAPSHOT, official_networks
+from official_helpers import FIXTURES, OFFICIAL_SNAPSHOT, official_networks
 
 
 @pytest.fixture(scope="module")

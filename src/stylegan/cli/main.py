@@ -17,9 +17,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from . import dataset, demo, train
+    from . import dataset, demo, serve, train
     for command in (summary.command, convert.command, generate.command, dataset.command, train.command,
-                    demo.command):
+                    demo.command, serve.command):
         cli.add_command(command)
 
 
