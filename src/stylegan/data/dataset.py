@@ -230,7 +230,7 @@ class ImageDataset(torch.utils.data.Dataset):
         image = self._read_image(int(self._raw_idx[idx]))
         if self._xflip[idx]:
             image = image[:, :, ::-1]
-        return np.ascontiguousarray(image), self.get_label(idx)
+        return np.array(image, order="C"), self.get_label(idx)  # a writable copy (torch warns on read-only arrays)
 
     def get_label(self, idx: int) -> np.ndarray:
         """float32 label of item `idx`: one-hot for class labels, empty when unconditional."""
