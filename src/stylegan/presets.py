@@ -167,9 +167,9 @@ def with_stylegan1(cfg: TrainingConfig, resolution: int, num_gpus: int = 1) -> T
     """Turn a preset into StyleGAN (v1) training as in the official FFHQ setup (Karras et al. 2019, appendix C).
 
     v1 trains with progressive growing, R1 (gamma 10) in every D step, no path length regularisation and no
-    augmentation. The paper presets get the official FFHQ schedule (start at 8x8, 600 + 600 kimg per
-    resolution, minibatch and learning rate per resolution); the `cpu` preset a short one (2 + 2 kimg per
-    resolution at its own batch and learning rate) so that every phase is seen within minutes.
+    augmentation. The paper presets get the official FFHQ network and schedule (start at 8x8, 600 + 600 kimg
+    per resolution, minibatch and learning rate per resolution); `cpu` and custom configs keep their network
+    and get a short schedule (2 + 2 kimg per resolution at their own batch and learning rate).
     """
     from .training.progressive import LodSchedule, official_ffhq_schedule
 
@@ -180,7 +180,7 @@ def with_stylegan1(cfg: TrainingConfig, resolution: int, num_gpus: int = 1) -> T
     cfg.g_reg_interval = None
     cfg.d_reg_interval = None
     cfg.aug = "noaug"
-    if cfg.name == "cpu":
+    if cfg.name not in _PUBLISHED and cfg.name != "auto":  # 'cpu' and custom configs keep their network
         schedule = LodSchedule(img_resolution=resolution, initial_resolution=min(8, resolution), lod_training_kimg=2,
                                lod_transition_kimg=2, minibatch_base=cfg.batch_size, num_gpus=num_gpus,
                                G_lrate_base=cfg.g_lr, D_lrate_base=cfg.d_lr, tick_kimg_base=1, tick_kimg_dict={})
