@@ -1,0 +1,39 @@
+"""`stylegan mix`: the style-mixing figure of the StyleGAN paper (figure 3)."""
+from __future__ import annotations
+
+import click
+
+from ..io.load import load_generator
+from ..networks.synthesis import NOISE_MODES
+from ..tools.generate import parse_range_list
+from ..tools.images import save_image
+from ..tools.mixing import style_mixing_grid
+from .common import CliError, user_errors
+
+
+@click.command("mix")
+@click.option("--network", "network_path", required=True, help="Network file (.safetensors export or NVIDIA .pkl).")
+@click.option("--rows", "row_seeds", required=True, help="Seeds of the row sources, e.g. 85,100,75.")
+@click.option("--cols", "col_seeds", required=True, help="Seeds of the column sources, e.g. 55,821,1789.")
+@click.option("--styles", default="coarse", show_default=True,
+              help="Layers taken from the column source: coarse, middle, fine, 0-6, coarse,middle, ...")
+@click.option("--trunc", "truncation_psi", type=float, default=1.0, show_default=True, help="Truncation psi.")
+@click.option("--trunc-cutoff", "truncation_cutoff", type=int, default=None, help="Truncate only the first N ws.")
+@click.option("--class", "class_idx", type=int, default=None, help="Class label (conditional networks).")
+@click.option("--noise-mode", type=click.Choice(NOISE_MODES), default="const", show_default=True)
+@click.option("--batch", "batch_size", type=int, default=8, show_default=True, help="Images per forward pass.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
+@click.option("--out", "out_path", required=True, help="PNG file to write.")
+def command(network_path, row_seeds, col_seeds, styles, truncation_psi, truncation_cutoff, class_idx, noise_mode,
+            batch_size, device, out_path):
+    """Style-mixing grid: cell (r, c) is row seed r with the --styles layers taken from column seed c."""
+    with user_errors():
+        rows = parse_range_list(row_seeds, what="row seeds")
+        cols = parse_range_list(col_seeds, what="column seeds")
+        if batch_size < 1:
+            raise CliError("--batch must be at least 1")
+        G = load_generator(network_path, device=device)
+        grid = style_mixing_grid(G, rows, cols, styles, truncation_psi=truncation_psi, noise_mode=noise_mode,
+                                 class_idx=class_idx, truncation_cutoff=truncation_cutoff, batch_size=batch_size)
+        save_image(grid, out_path)
+        click.echo(f"wrote {out_path} ({len(rows)} rows x {len(cols)} columns)")

@@ -1,0 +1,52 @@
+"""`stylegan video`: a grid of looping latent interpolations, as .mp4, .gif or PNG frames."""
+from __future__ import annotations
+
+import click
+
+from ..io.load import load_generator
+from ..networks.synthesis import NOISE_MODES
+from ..tools.generate import parse_range_list
+from ..tools.video import EASINGS, SPACES, check_video_output, frame_count, interpolation_frames, parse_grid, \
+    split_seeds, write_video
+from .common import CliError, user_errors
+
+
+@click.command("video")
+@click.option("--network", "network_path", required=True, help="Network file (.safetensors export or NVIDIA .pkl).")
+@click.option("--seeds", required=True, help="Keyframe seeds, dealt out over the grid cells in order, e.g. 0-31.")
+@click.option("--grid", "grid_text", default="1x1", show_default=True, help="COLSxROWS independent walks, e.g. 4x2.")
+@click.option("--frames-per-seed", type=int, default=60, show_default=True, help="Frames per transition.")
+@click.option("--space", type=click.Choice(SPACES), default="w", show_default=True,
+              help="Interpolate linearly in W or spherically in Z.")
+@click.option("--easing", type=click.Choice(EASINGS), default="linear", show_default=True,
+              help="linear, smoothstep (ease in/out) or cubic (Catmull-Rom through the keyframes).")
+@click.option("--loop/--no-loop", default=True, show_default=True, help="Return from the last keyframe to the first.")
+@click.option("--fps", type=float, default=30, show_default=True, help="Frames per second.")
+@click.option("--trunc", "truncation_psi", type=float, default=1.0, show_default=True, help="Truncation psi.")
+@click.option("--trunc-cutoff", "truncation_cutoff", type=int, default=None, help="Truncate only the first N ws.")
+@click.option("--class", "class_idx", type=int, default=None, help="Class label (conditional networks).")
+@click.option("--noise-mode", type=click.Choice(NOISE_MODES), default="const", show_default=True)
+@click.option("--batch", "batch_size", type=int, default=8, show_default=True, help="Images per forward pass.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
+@click.option("--out", "out_path", required=True, help="video.mp4, video.gif, or a folder for PNG frames.")
+def command(network_path, seeds, grid_text, frames_per_seed, space, easing, loop, fps, truncation_psi,
+            truncation_cutoff, class_idx, noise_mode, batch_size, device, out_path):
+    """Interpolation video: each grid cell loops smoothly through its own consecutive seeds."""
+    with user_errors():
+        seed_list = parse_range_list(seeds)
+        grid = parse_grid(grid_text)
+        _, num_keys = split_seeds(seed_list, grid)
+        if frames_per_seed < 1:
+            raise CliError("--frames-per-seed must be at least 1")
+        if fps <= 0:
+            raise CliError("--fps must be positive")
+        if batch_size < 1:
+            raise CliError("--batch must be at least 1")
+        check_video_output(out_path)
+        G = load_generator(network_path, device=device)
+        total = frame_count(num_keys, frames_per_seed, loop)
+        frames = interpolation_frames(G, seed_list, frames_per_seed, grid=grid, space=space, easing=easing,
+                                      loop=loop, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
+                                      noise_mode=noise_mode, class_idx=class_idx, batch_size=batch_size)
+        count = write_video(frames, out_path, fps=fps, total=total, progress=True)
+        click.echo(f"wrote {out_path}: {count} frames at {fps:g} fps")
