@@ -65,7 +65,7 @@ class SamplingGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor, psi: torch.Tensor, c: Optional[torch.Tensor] = None) -> torch.Tensor:
         ws = self.G.mapping(z, c)  # [N, num_ws, w_dim], untruncated
-        # Truncation trick (StyleGAN section 3.1): w' = w_avg + psi (w - w_avg), on the first `cutoff` layers.
+        # Truncation trick (StyleGAN appendix B): w' = w_avg + psi (w - w_avg), on the first `cutoff` layers.
         layer_psi = 1 + (psi.reshape(-1, 1, 1) - 1) * self.truncated_layers
         ws = self.G.mapping.w_avg + (ws - self.G.mapping.w_avg) * layer_psi
         return self.G.synthesis(ws, **self.synthesis_kwargs)

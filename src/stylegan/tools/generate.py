@@ -55,7 +55,7 @@ def seed_ws(G: nn.Module, seeds: Sequence[int], truncation_psi: float = 1.0,
 
     G:                 the generator.
     seeds:             seeds, each giving z = RandomState(seed).randn(1, z_dim).
-    truncation_psi:    truncation psi (StyleGAN section 3.1; 1 = none).
+    truncation_psi:    truncation psi (StyleGAN appendix B; 1 = none).
     truncation_cutoff: truncate only the first this many ws (None = the network's default).
     class_idx:         class of conditional networks (None for unconditional ones).
     """
