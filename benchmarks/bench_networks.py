@@ -1,6 +1,7 @@
 """Network throughput: G inference img/s and D forward+R1 img/s (issue 2 benchmark).
 
-Configs: the seed-002 32x32 `stylegan2` config and a `paper256` 256x256 config, random weights.
+Configs: the seed-002 32x32 `stylegan2` config and a `paper256` 256x256 config, random weights; the StyleGAN v1
+generator with the official FFHQ widths at 256x256 beside StyleGAN2's `paper256` (the same channel counts).
 Run: `python benchmarks/bench_networks.py [--device cuda] [--quick]`; results go to benchmarks/results/.
 """
 from __future__ import annotations
@@ -16,7 +17,8 @@ from common import peak_rss_mb, timed, write_results  # noqa: E402
 
 from stylegan.networks.discriminator import Discriminator  # noqa: E402
 from stylegan.networks.stylegan2 import Generator  # noqa: E402
-from stylegan.presets import resolve_preset  # noqa: E402
+from stylegan.networks.registry import build_network  # noqa: E402
+from stylegan.presets import resolve_preset, with_stylegan1  # noqa: E402
 
 
 def bench(cfg_name: str, res: int, batch: int, device: torch.device, seconds: float) -> list:
@@ -51,6 +53,16 @@ def bench(cfg_name: str, res: int, batch: int, device: torch.device, seconds: fl
     return rows
 
 
+def bench_v1(res: int, batch: int, device: torch.device, seconds: float) -> dict:
+    net = with_stylegan1(resolve_preset("paper256", res), res).network
+    G = build_network(net.generator_class, net.generator_kwargs(res, 3, 0)).eval().requires_grad_(False).to(device)
+    z = torch.randn(batch, G.z_dim, device=device)
+    with torch.no_grad():
+        t = timed(lambda: G(z, None, noise_mode="const"), device, seconds)
+    return {"what": f"g_inference_b{batch}", "config": f"stylegan1-ffhq@{res}", "img_per_s": batch / t,
+            "sec_per_batch": t, "device": str(device), "peak_mem_mb": round(peak_rss_mb(), 1)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -64,6 +76,9 @@ def main() -> None:
             rows.append(row)
             print(f"{row['what']:<22s} {row['config']:<14s} fused={row.get('fused_modconv', '-')!s:<5s} "
                   f"{row['img_per_s']:8.2f} img/s  peak {row['peak_mem_mb']:.0f} MB", flush=True)
+    row = bench_v1(256, 4 if device.type == "cpu" else 32, device, seconds)
+    rows.append(row)
+    print(f"{row['what']:<22s} {row['config']:<14s} {'':<11s} {row['img_per_s']:8.2f} img/s", flush=True)
     print("wrote", write_results("networks", rows, device))
 
 

@@ -2,7 +2,8 @@
 
 Runs the real training loop (`stylegan.training.loop.train`) on a synthetic 32x32 dataset for a few hundred
 images per config and reads the per-tick phase timings from stats.jsonl (the first tick, which includes
-start-up, is dropped). Configs: the `cpu` preset and the seed-002 `stylegan2` 32x32 config.
+start-up, is dropped). Configs: the `cpu` preset, the same network as StyleGAN v1 (`cpu-stylegan1`, at full resolution: no growing)
+and the seed-002 `stylegan2` 32x32 config.
 Run: `python benchmarks/bench_training.py [--quick] [--configs cpu,stylegan2]`.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import peak_rss_mb, write_results  # noqa: E402
 
-from stylegan.presets import resolve_preset  # noqa: E402
+from stylegan.presets import resolve_preset, with_stylegan1  # noqa: E402
 from stylegan.training.loop import train  # noqa: E402
 from stylegan.training.options import RunOptions  # noqa: E402
 
@@ -35,7 +36,10 @@ def synthetic_dataset(folder: Path, count: int = 256, res: int = 32, channels: i
 
 
 def bench(cfg_name: str, data: Path, outdir: Path, ticks: int, tick_kimg: float, batch: int, device: str) -> dict:
-    cfg = resolve_preset(cfg_name, 32)
+    cfg = resolve_preset(cfg_name.replace("-stylegan1", ""), 32)
+    if cfg_name.endswith("-stylegan1"):  # v1 at its final resolution: a schedule that starts there
+        cfg = with_stylegan1(cfg, 32)
+        cfg.progressive = dict(cfg.progressive, initial_resolution=32)
     cfg.batch_size = batch
     cfg.aug = "noaug"  # ADA starts at p=0 anyway; keep the measurement about the networks
     cfg.total_kimg = ticks * tick_kimg
@@ -55,7 +59,7 @@ def bench(cfg_name: str, data: Path, outdir: Path, ticks: int, tick_kimg: float,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--configs", default="cpu,stylegan2")
+    parser.add_argument("--configs", default="cpu,cpu-stylegan1,stylegan2")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
@@ -63,8 +67,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = synthetic_dataset(Path(tmp) / "data")
         for name in args.configs.split(","):
-            batch = 32 if name == "cpu" or args.device != "cpu" else 8
-            tick = 0.128 if name == "cpu" else 0.032
+            small = name.startswith("cpu")
+            batch = 32 if small or args.device != "cpu" else 8
+            tick = 0.128 if small else 0.032
             ticks = 3 if args.quick else 5
             row = bench(name, data, Path(tmp) / name, ticks, tick, batch, args.device)
             rows.append(row)

@@ -16,8 +16,10 @@ def cond_export(tmp_path):
 
 
 @pytest.fixture(autouse=True)
-def _two_threads():
+def _one_thread():
+    # Test networks are tiny: a second intra-op thread only adds synchronisation, and on a busy machine it
+    # makes small ops hundreds of times slower.
     threads = torch.get_num_threads()
-    torch.set_num_threads(min(2, threads))
+    torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)

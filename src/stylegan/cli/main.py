@@ -17,10 +17,10 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from . import dataset, demo, serve, train
-    for command in (summary.command, convert.command, generate.command, dataset.command, train.command,
-                    demo.command, serve.command):
-        cli.add_command(command)
+    from . import dataset, demo, export, metrics, mix, noise, project, serve, train, video
+    for module in (summary, convert, generate, dataset, train, metrics, mix, video, noise, project, export, serve,
+                   demo):
+        cli.add_command(module.command)
 
 
 _register()

@@ -8,8 +8,8 @@ ONNX goes through PyTorch's torch.export-based exporter (`torch.onnx.export(prog
 since PyTorch 2.9), which needs the `onnxscript` package (pure Python, installs offline from a package index;
 `onnx` and `onnx-ir` come with it). The older TorchScript-based exporter (`dynamo=False`) cannot export this
 network with a dynamic batch: the depthwise FIR filter of upfirdn2d gets a kernel shape computed from traced
-sizes, which that exporter rejects. If torch.export pins the batch (shape checks comparing Python ints), the
-module is traced with torch.jit.trace and converted to a program instead. StyleGAN2's modulated convolution
+sizes, which that exporter rejects (`ops.misc.assert_shape` skips symbolic sizes, so torch.export keeps the
+batch symbolic). StyleGAN2's modulated convolution
 runs in its non-fused form (activations scaled per sample around one shared convolution) because the fused
 form's grouped convolution fixes the batch size in the graph.
 """
@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import importlib.util
-import io
 import logging
 import os
 import warnings
@@ -116,25 +115,14 @@ def quiet_loggers(names: Sequence[str] = EXPORTER_LOGGERS, level: int = logging.
             logger.setLevel(old)
 
 
-def exported_program(module: nn.Module, args: Tuple[torch.Tensor, ...]) -> Tuple["torch.export.ExportedProgram", str]:
-    """`module` as a torch.export program with a dynamic batch axis; returns (program, how it was made).
+def exported_program(module: nn.Module, args: Tuple[torch.Tensor, ...]) -> "torch.export.ExportedProgram":
+    """`module` as a torch.export program with a dynamic batch axis.
 
     module: the SamplingGenerator.
     args:   example inputs (batch >= 2 keeps the batch symbolic).
     """
     batch = torch.export.Dim("batch", min=1, max=1 << 16)
-    try:
-        with contextlib.redirect_stderr(io.StringIO()):  # a failed attempt prints its whole graph there
-            program = torch.export.export(module, args, dynamic_shapes=tuple({0: batch} for _ in args), strict=False)
-        return program, "torch.export"
-    except RuntimeError:
-        # Shape checks that compare sizes as Python ints (ops.misc.assert_shape) pin the batch under
-        # torch.export; a TorchScript trace skips them, and PyTorch converts the trace to a program.
-        from torch._export.converter import TS2EPConverter
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            traced = torch.jit.trace(module, args, check_trace=False)
-            return TS2EPConverter(traced, args).convert(), "torch.jit.trace + TS2EPConverter"
+    return torch.export.export(module, args, dynamic_shapes=tuple({0: batch} for _ in args), strict=False)
 
 
 def export_onnx(G: nn.Module, path: Union[str, os.PathLike], batch_size: int = 2, opset: int = DEFAULT_OPSET,
@@ -161,7 +149,7 @@ def export_onnx(G: nn.Module, path: Union[str, os.PathLike], batch_size: int = 2
     args = example_inputs(G, range(batch_size))
     with warnings.catch_warnings(), quiet_loggers():
         warnings.simplefilter("ignore")  # exporter notes (deprecations, torchvision ops absent)
-        program, _ = exported_program(module, args)
+        program = exported_program(module, args)
         onnx_program = torch.onnx.export(program, dynamo=True, input_names=input_names(G),
                                          output_names=["images"], opset_version=opset, verbose=False)
     path = Path(path)
