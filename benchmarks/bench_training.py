@@ -50,7 +50,7 @@ def bench(cfg_name: str, data: Path, outdir: Path, ticks: int, tick_kimg: float,
     seconds = sum(s["Timing/sec_per_tick"] for s in stats)
     row = {"what": "train_step", "config": f"{cfg_name}@32", "batch": batch, "device": device,
            "img_per_s": kimg * 1000 / seconds, "sec_per_kimg": seconds / kimg, "peak_mem_mb": round(peak_rss_mb(), 1)}
-    for phase in ("Gmain", "Greg", "Dmain", "Dreg"):
+    for phase in ("Gmain", "Greg", "Dmain", "Dreg", "Dboth"):
         key = f"Timing/phase/{phase}_sec"
         if key in stats[0]:
             row[f"{phase}_sec_per_kimg"] = sum(s[key] for s in stats) / kimg
@@ -69,7 +69,7 @@ def main() -> None:
         for name in args.configs.split(","):
             small = name.startswith("cpu")
             batch = 32 if small or args.device != "cpu" else 8
-            tick = 0.128 if small else 0.032
+            tick = 0.512 if small else 0.032
             ticks = 3 if args.quick else 5
             row = bench(name, data, Path(tmp) / name, ticks, tick, batch, args.device)
             rows.append(row)

@@ -22,14 +22,6 @@ from official_helpers import OFFICIAL_SNAPSHOT
 NET = str(OFFICIAL_SNAPSHOT)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def video_available():
     try:
         import imageio_ffmpeg

@@ -17,11 +17,6 @@ from stylegan.tools.layers import style_ranges
 from serve_testing import fixture_generator, tiny_generator
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    torch.set_num_threads(1)  # small convolutions: one thread is fastest, and immune to a busy machine
-
-
 @pytest.fixture(scope="module")
 def G():
     torch.set_num_threads(1)

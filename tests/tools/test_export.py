@@ -4,24 +4,10 @@ import pytest
 import torch
 
 from stylegan.errors import UserInputError
-from stylegan.io.load import load_generator
 from stylegan.tools.export import SamplingGenerator, example_inputs, export_generator, export_onnx, run_exported, \
     verify_export
 
-from official_helpers import OFFICIAL_SNAPSHOT, official_networks
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def G():
-    return load_generator(OFFICIAL_SNAPSHOT)
+from official_helpers import official_networks
 
 
 def test_sampling_generator_is_G_with_per_sample_psi(G):

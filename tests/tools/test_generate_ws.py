@@ -4,26 +4,10 @@ import pytest
 import torch
 
 from stylegan.errors import UserInputError
-from stylegan.io.load import load_generator
 from stylegan.tools.generate import generate_images, render_ws, seed_to_z, seed_ws, write_images
 from stylegan.tools.images import to_uint8
 from stylegan.tools.ws_io import load_ws, save_ws
 
-from official_helpers import OFFICIAL_SNAPSHOT
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Two threads on a shared two-core machine make these tiny ops wait on each other; one is far faster.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def G():
-    return load_generator(OFFICIAL_SNAPSHOT)
 
 
 def test_seed_ws_is_mapping_of_nvidia_z(G):

@@ -4,26 +4,11 @@ import pytest
 import torch
 
 from stylegan.errors import UserInputError
-from stylegan.io.load import load_generator
 from stylegan.tools.generate import seed_ws
 from stylegan.tools.images import to_uint8
 from stylegan.tools.layers import style_ranges
 from stylegan.tools.mixing import mix_styles, style_mixing_grid, style_mixing_images
 
-from official_helpers import OFFICIAL_SNAPSHOT
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def G():
-    return load_generator(OFFICIAL_SNAPSHOT)
 
 
 def synth(G, ws):

@@ -4,24 +4,9 @@ import pytest
 import torch
 
 from stylegan.errors import UserInputError
-from stylegan.io.load import load_generator
 from stylegan.tools.generate import seed_ws
 from stylegan.tools.noise import noise_figure, noise_layers, noise_only_in, noise_variation, std_image
 
-from official_helpers import OFFICIAL_SNAPSHOT
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def G():
-    return load_generator(OFFICIAL_SNAPSHOT)
 
 
 def strengths(G):

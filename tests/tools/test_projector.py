@@ -7,26 +7,10 @@ import torch
 from PIL import Image
 
 from stylegan.errors import UserInputError
-from stylegan.io.load import load_generator
 from stylegan.tools.generate import render_ws, seed_ws
-from stylegan.tools.images import to_uint8
 from stylegan.tools.projector import PixelPyramidDistance, ProjectionConfig, learning_rate, load_distance, \
     load_target, match_saturation, noise_buffers, noise_regularization, project, projection_frames, psnr
 
-from official_helpers import OFFICIAL_SNAPSHOT
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def G():
-    return load_generator(OFFICIAL_SNAPSHOT)
 
 
 def w_plus_target(G, first_seed):

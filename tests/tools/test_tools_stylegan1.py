@@ -11,14 +11,6 @@ from stylegan.tools.noise import noise_layers, noise_variation
 stylegan1 = pytest.importorskip("stylegan.networks.stylegan1")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def G1():
     torch.manual_seed(0)

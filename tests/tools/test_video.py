@@ -5,25 +5,10 @@ import torch
 from PIL import Image
 
 from stylegan.errors import UserInputError
-from stylegan.io.load import load_generator
 from stylegan.tools.generate import generate_images
 from stylegan.tools.video import frame_count, interpolate_keyframes, interpolation_frames, parse_grid, slerp, \
     write_video
 
-from official_helpers import OFFICIAL_SNAPSHOT
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def G():
-    return load_generator(OFFICIAL_SNAPSHOT)
 
 
 @pytest.mark.parametrize("easing", ["linear", "smoothstep", "cubic"])

@@ -1,5 +1,4 @@
 """Losses, regularisers, style mixing and EMA against their formulas."""
-import math
 
 import pytest
 import torch
