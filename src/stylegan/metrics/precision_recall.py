@@ -6,7 +6,7 @@ distance to its k-th nearest neighbour in the same set (k = 3 in the paper):
     f(phi, Phi) = 1 if ||phi - phi'|| <= ||phi' - NN_k(phi')|| for some phi' in Phi, else 0
     precision = mean over fakes of f(fake, reals);   recall = mean over reals of f(real, fakes)
 
-Distances are computed in row/column batches so memory stays bounded for 50k x 50k comparisons.
+Distances are computed in row/column blocks so memory stays bounded for 50k x 50k comparisons.
 """
 from __future__ import annotations
 
@@ -29,15 +29,21 @@ def pairwise_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def knn_radii(features: torch.Tensor, k: int, batch_size: int) -> torch.Tensor:
     """Distance from each row to its k-th nearest other row in the same set.
 
+    Keeps only the k + 1 smallest distances per row while sweeping column blocks, so memory stays
+    at about batch_size^2 values whatever the set size.
+
     features: `[N, D]` rows.
     k: neighbour rank (the row itself, at distance 0, is not counted).
-    batch_size: rows compared at once.
+    batch_size: rows (and columns) compared at once.
     """
     radii = []
     for i in range(0, features.shape[0], batch_size):
-        dist = torch.cat([pairwise_distances(features[i:i + batch_size], features[j:j + batch_size])
-                          for j in range(0, features.shape[0], batch_size)], dim=1)
-        radii.append(dist.kthvalue(k + 1, dim=1).values)  # +1 skips the zero self-distance
+        best = None
+        for j in range(0, features.shape[0], batch_size):
+            dist = pairwise_distances(features[i:i + batch_size], features[j:j + batch_size])
+            pool = dist if best is None else torch.cat([best, dist], dim=1)
+            best = pool.topk(min(k + 1, pool.shape[1]), dim=1, largest=False).values
+        radii.append(best[:, k])  # sorted ascending; index k skips the zero self-distance
     return torch.cat(radii)
 
 
@@ -60,7 +66,7 @@ def manifold_coverage(manifold: torch.Tensor, radii: torch.Tensor, probes: torch
     return float(torch.cat(inside).double().mean())
 
 
-def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3, batch_size: int = 10000) -> dict:
+def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3, batch_size: int = 5000) -> dict:
     """Improved precision and recall of generated features against real ones (k-NN manifolds).
 
     real: `[N, D]` real features.

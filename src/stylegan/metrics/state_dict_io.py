@@ -42,3 +42,20 @@ def load_state_dict_file(path: str | os.PathLike, what: str) -> dict:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise FormatError(f"{path} does not hold a dict of tensors; expected {what}")
     return state
+
+
+def build_uninitialized(factory):
+    """Build a module without spending time on random initialisation (its weights are loaded next).
+
+    The module is created on the meta device and given uninitialised CPU storage; batch-norm
+    counters, which files often omit, are zeroed.
+
+    factory: a no-argument callable returning the module.
+    """
+    with torch.device("meta"):
+        module = factory()
+    module = module.to_empty(device="cpu")
+    for name, buffer in module.named_buffers():
+        if name.endswith("num_batches_tracked"):
+            buffer.zero_()
+    return module

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from stylegan.errors import FormatError, UserInputError
 from stylegan.metrics.preprocess import match_channels, resize, to_unit_range
-from stylegan.metrics.state_dict_io import load_state_dict_file
+from stylegan.metrics.state_dict_io import build_uninitialized, load_state_dict_file
 
 VGG16_FILE = "vgg16-397923af.pth"
 VGG16_URL = "https://download.pytorch.org/models/" + VGG16_FILE
@@ -104,7 +104,7 @@ def load_vgg16(weights: str | os.PathLike | None = None, with_classifier: bool =
             f"or pass it with --feature-net vgg16:PATH / --ppl-distance lpips-vgg16:PATH. Offline alternatives: "
             f"--feature-net effnet-lite0 or fmnist; PPL falls back to the effnet-lite0 distance")
     state = load_state_dict_file(path, f"torchvision's {VGG16_FILE}")
-    net = VGG16(with_classifier)
+    net = build_uninitialized(lambda: VGG16(with_classifier))
     reference = net.state_dict()
     for key in reference:
         if key not in state:
@@ -152,9 +152,12 @@ class LPIPSDistance(nn.Module):
     def scale_input(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 or [-1, 1] images (no resize; LPIPS is fully convolutional) -> LPIPS input scaling.
 
+        Float input is not clamped, so PPL's eps-sized differences survive in saturated pixels.
+
         images: `[N, C, H, W]`.
         """
-        x = match_channels(to_unit_range(images), 3) * 2 - 1
+        x = images.float() / 127.5 - 1 if images.dtype == torch.uint8 else images.float()
+        x = match_channels(x, 3)
         shift = torch.tensor(_LPIPS_SHIFT, device=x.device).view(1, 3, 1, 1)
         scale = torch.tensor(_LPIPS_SCALE, device=x.device).view(1, 3, 1, 1)
         return (x - shift) / scale

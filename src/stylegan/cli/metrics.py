@@ -1,0 +1,71 @@
+"""`stylegan metrics`: FID, KID, precision/recall, PPL, IS and SWD for a network or an image folder."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from .common import CliError, user_errors
+
+_DEFAULT_CACHE = Path.home() / ".cache" / "stylegan" / "metrics"
+
+
+def append_jsonl(path: Path, record: dict) -> None:
+    """Append one JSON line to `path`, rewriting it through a temporary file and a rename."""
+    from ..metrics.atomic import atomic_write_text
+
+    old = path.read_text(encoding="utf-8") if path.is_file() else ""
+    if old and not old.endswith("\n"):
+        old += "\n"
+    atomic_write_text(path, old + json.dumps(record) + "\n")
+
+
+@click.command("metrics")
+@click.option("--network", "network_path", default=None, help="Generator file (.safetensors export or NVIDIA .pkl).")
+@click.option("--fakes", default=None, help="Folder or zip of generated images (instead of --network).")
+@click.option("--data", default=None, help="Real images: dataset zip or folder.")
+@click.option("--metrics", "metric_names", default="fid50k_full", show_default=True,
+              help="Comma-separated metric names (see docs/metrics.md).")
+@click.option("--feature-net", default=None,
+              help="inception | inception-nvidia:PATH | vgg16 | effnet-lite0 | fmnist, or NAME:PATH, or a path "
+                   "to pytorch-fid Inception weights. Default: each metric's own (inception; vgg16 for pr50k3_full).")
+@click.option("--ppl-distance", default=None,
+              help="PPL distance: lpips-vgg16[:PATH] | effnet-lite0 | fmnist. Default: LPIPS when VGG16 weights "
+                   "are found, else effnet-lite0.")
+@click.option("--num", type=int, default=None, help="Override the number of generated images (PPL: latent pairs).")
+@click.option("--num-real", type=int, default=None, help="Cap the number of real images.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of everything random.")
+@click.option("--batch", "batch_size", type=int, default=32, show_default=True, help="Images per forward pass.")
+@click.option("--cache-dir", default=str(_DEFAULT_CACHE), show_default=True,
+              help="Where real-image statistics are cached; '' disables the cache.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
+@click.option("--run-dir", default=None, help="Append each result to RUN_DIR/metric-<name>.jsonl.")
+def command(network_path, fakes, data, metric_names, feature_net, ppl_distance, num, num_real, seed, batch_size,
+            cache_dir, device, run_dir):
+    """Compute metrics and print one JSON line per metric."""
+    from ..metrics.evaluate import compute_metric, metric_spec
+
+    with user_errors():
+        if (network_path is None) == (fakes is None):
+            raise CliError("give exactly one of --network or --fakes")
+        names = [n.strip() for n in metric_names.split(",") if n.strip()]
+        if not names:
+            raise CliError("--metrics is empty; give e.g. --metrics fid50k_full,kid50k_full")
+        for name in names:
+            metric_spec(name)  # unknown names fail before any work
+        generator = None
+        if network_path is not None:
+            from stylegan import load_generator
+
+            generator = load_generator(network_path, device=device)
+        for name in names:
+            record = compute_metric(name, generator=generator, fakes=fakes, data=data, feature_net=feature_net,
+                                    num=num, num_real=num_real, seed=seed, batch_size=batch_size,
+                                    cache_dir=cache_dir or None, device=device, ppl_distance=ppl_distance)
+            record["network"] = network_path
+            record["fakes"] = fakes
+            record["data"] = data
+            click.echo(json.dumps(record))
+            if run_dir:
+                append_jsonl(Path(run_dir) / f"metric-{name}.jsonl", record)
