@@ -82,6 +82,9 @@ def main() -> None:
         n = counts[args.child] // (8 if args.quick else 1)
         print(json.dumps(measure(args.child, max(n, batches[args.child]), batches[args.child], args.threads)))
         return
+    import os
+
+    load_before = os.getloadavg()[0]
     rows = []
     for name in NETS:
         cmd = [sys.executable, __file__, "--child", name, "--threads", str(args.threads)] + (["--quick"] if args.quick else [])
@@ -96,14 +99,17 @@ def main() -> None:
         return
     import torch
 
-    machine = dict(cpu=cpu_model(), cores_used=args.threads, torch=torch.__version__, python=platform.python_version(),
+    machine = dict(cpu=cpu_model(), cpus=os.cpu_count(), threads=args.threads, torch=torch.__version__,
+                   python=platform.python_version(), load_average_1min_before=round(load_before, 2),
+                   load_average_1min_after=round(os.getloadavg()[0], 2),
                    note="2-core CPU machine shared with other jobs; numbers are indicative")
     from stylegan.metrics.atomic import atomic_write_text
 
     atomic_write_text(RESULTS / "features_cpu.json", json.dumps(dict(machine=machine, results=rows), indent=2) + "\n")
     lines = ["# Feature extraction on the CPU", "",
-             f"Machine: {machine['cpu']} (lscpu model name), {args.threads} threads, torch {machine['torch']}, "
-             f"Python {machine['python']}. {machine['note']}.", "",
+             f"Machine: {machine['cpu']} (lscpu model name), {machine['cpus']} CPUs, {args.threads} torch threads, "
+             f"torch {machine['torch']}, Python {machine['python']}. {machine['note']} (1-minute load average "
+             f"{machine['load_average_1min_before']} before, {machine['load_average_1min_after']} after).", "",
              "Input: uint8 32x32 RGB batches; each network resizes to its own input size. Peak RSS is the "
              "whole Python process (torch included), measured in a fresh subprocess per network.", "",
              "| feature net | input size | feature dim | batch | images/s | peak RSS (MiB) | weights |",
