@@ -73,6 +73,9 @@ def test_other_metrics_run_on_tiny_data(tiny_generator, real_folder):
     assert 1 <= inception_score["value"] <= 10 and inception_score["num_real"] == 0
     swd = compute_metric("swd", generator=tiny_generator, data=str(real_folder), num=16, batch_size=8)
     assert swd["num_real"] == swd["num_fake"] == 16 and swd["value"] > 0
+    assert set(swd["results"]) == {"swd_level0", "swd_mean"}  # 16x16 images: one pyramid level
+    rgb = compute_metric("swd", generator=TinyGenerator(channels=3), data=str(real_folder), num=16, batch_size=8)
+    assert rgb["value"] > 0  # gray data against an RGB generator is compared in RGB
     ppl = compute_metric("ppl2_wend", generator=tiny_generator, num=8, batch_size=4, ppl_distance="fmnist")
     assert ppl["distance"] == "fmnist-uniform" and ppl["value"] > 0
 

@@ -36,13 +36,15 @@ def append_jsonl(path: Path, record: dict) -> None:
 @click.option("--num", type=int, default=None, help="Override the number of generated images (PPL: latent pairs).")
 @click.option("--num-real", type=int, default=None, help="Cap the number of real images.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of everything random.")
+@click.option("--noise-mode", type=click.Choice(["const", "random"]), default="const", show_default=True,
+              help="Generator noise inputs ('random' is seeded per batch, as reproducible as 'const').")
 @click.option("--batch", "batch_size", type=int, default=32, show_default=True, help="Images per forward pass.")
 @click.option("--cache-dir", default=str(_DEFAULT_CACHE), show_default=True,
               help="Where real-image statistics are cached; '' disables the cache.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
 @click.option("--run-dir", default=None, help="Append each result to RUN_DIR/metric-<name>.jsonl.")
-def command(network_path, fakes, data, metric_names, feature_net, ppl_distance, num, num_real, seed, batch_size,
-            cache_dir, device, run_dir):
+def command(network_path, fakes, data, metric_names, feature_net, ppl_distance, num, num_real, seed, noise_mode,
+            batch_size, cache_dir, device, run_dir):
     """Compute metrics and print one JSON line per metric."""
     from ..metrics.evaluate import compute_metric, metric_spec
 
@@ -62,7 +64,8 @@ def command(network_path, fakes, data, metric_names, feature_net, ppl_distance, 
         for name in names:
             record = compute_metric(name, generator=generator, fakes=fakes, data=data, feature_net=feature_net,
                                     num=num, num_real=num_real, seed=seed, batch_size=batch_size,
-                                    cache_dir=cache_dir or None, device=device, ppl_distance=ppl_distance)
+                                    cache_dir=cache_dir or None, device=device, ppl_distance=ppl_distance,
+                                    noise_mode=noise_mode)
             record["network"] = network_path
             record["fakes"] = fakes
             record["data"] = data

@@ -163,13 +163,21 @@ def _real_statistics(net, net_id, source, count, batch_size, device, cache_dir, 
     return stats, False
 
 
+def _color_channels(source) -> int:
+    """1 for gray(+alpha) images, 3 for RGB(A)."""
+    c = source.G.img_channels if isinstance(source, GeneratorImages) else source.read(0, 1).shape[1]
+    return 1 if c in (1, 2) else 3
+
+
 @torch.no_grad()
-def _swd_descriptors(source, count, batch_size, seed):
+def _swd_descriptors(source, count, batch_size, seed, channels):
+    from stylegan.metrics.preprocess import match_channels
     from stylegan.metrics.swd import pyramid_descriptors
 
     read = _batch_reader(source, count, batch_size)
     num = _num_batches(count, batch_size)
-    local = {b: pyramid_descriptors(read(b), np.random.default_rng(distributed.batch_seed(seed, b)))
+    local = {b: pyramid_descriptors(match_channels(read(b), channels),  # gray vs RGB: compare in RGB
+                                    np.random.default_rng(distributed.batch_seed(seed, b)))
              for b in distributed.my_batches(num)}
     parts = distributed.gather_in_order(local, num)
     return [torch.cat([p[level] for p in parts]) for level in range(len(parts[0]))]
@@ -238,8 +246,9 @@ def compute_metric(name: str, generator=None, fakes=None, data=None, feature_net
 
     if spec.kind == "swd":
         count = min(real_count, fake_count)
-        real_desc = _swd_descriptors(real, count, batch_size, seed)
-        fake_desc = _swd_descriptors(fake, count, batch_size, seed + 1)
+        channels = max(_color_channels(real), _color_channels(fake))
+        real_desc = _swd_descriptors(real, count, batch_size, seed, channels)
+        fake_desc = _swd_descriptors(fake, count, batch_size, seed + 1, channels)
         from stylegan.metrics.swd import swd_from_descriptors
 
         results = swd_from_descriptors(real_desc, fake_desc, seed=seed + 2)
