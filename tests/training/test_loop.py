@@ -106,3 +106,13 @@ def test_bad_batch_arguments(data, tmp_path):
         train(tiny_options(data, tmp_path, batch_gpu=3))
     with pytest.raises(UserInputError, match="no such file or run folder"):
         train(tiny_options(data, tmp_path, resume=str(tmp_path / "missing.pkl")))
+
+
+def test_metrics_at_snapshots(data, tmp_path):
+    run_dir = train(tiny_options(data, tmp_path, config=tiny_config(total_kimg=0.016), snap_ticks=2,
+                                 metrics=("swd",), metrics_num=32))
+    records = [json.loads(line) for line in (run_dir / "metric-swd.jsonl").read_text().splitlines()]
+    assert len(records) == 1 and records[0]["metric"] == "swd" and records[0]["num_fake"] == 32
+    assert "metric" in (run_dir / "log.txt").read_text()
+    with pytest.raises(UserInputError, match="unknown metric"):
+        train(tiny_options(data, tmp_path, metrics=("fid9000",)))

@@ -53,12 +53,14 @@ def _positive(ctx, param, value):
 @click.option("--device", default="auto", show_default=True)
 @click.option("--desc", default=None, help="Extra words for the run folder name.")
 @click.option("--metrics", default="", help="Comma-separated metrics at each snapshot.")
+@click.option("--metrics-num", type=int, default=None, callback=_positive,
+              help="Images per metric instead of the count in its name (quick checks).")
 @click.option("--max-images", type=int, default=None, callback=_positive, help="Use at most N dataset images.")
 @click.option("--no-progress", is_flag=True, help="Plain tick lines instead of a progress bar.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved options and exit.")
 def command(data, outdir, cfg, arch, loss, batch, batch_gpu, gamma, kimg, tick, snap, cbase, cmax, map_depth, glr, dlr,
             mbstd_group, mirror, cond, aug, aug_p, target, augpipe, resume, freezed, seed, fp32, precision, workers,
-            device, desc, metrics, max_images, no_progress, dry_run):
+            device, desc, metrics, metrics_num, max_images, no_progress, dry_run):
     """Train StyleGAN2(-ADA) on a dataset."""
     with user_errors():
         from ..data.dataset import ImageDataset
@@ -97,7 +99,8 @@ def command(data, outdir, cfg, arch, loss, batch, batch_gpu, gamma, kimg, tick, 
         opts = RunOptions(data=data, outdir=outdir, config=config, cond=cond, mirror=mirror, tick_kimg=tick,
                           snap_ticks=snap, seed=seed, resume=resume, batch_gpu=batch_gpu, workers=workers,
                           device=device, precision=precision, desc=desc, progress=False if no_progress else None,
-                          metrics=tuple(m for m in metrics.split(",") if m), max_size=max_images)
+                          metrics=tuple(m for m in metrics.split(",") if m), metrics_num=metrics_num,
+                          max_size=max_images)
         if dry_run:
             click.echo(json.dumps(opts.to_dict(), indent=2, sort_keys=True))
             return

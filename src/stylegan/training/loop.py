@@ -182,12 +182,16 @@ def train(opts: RunOptions) -> Path:
     if resume_dir is not None:  # the run's own options define the networks; length and logging come from now
         saved = RunOptions.from_dict(json.loads((resume_dir / OPTIONS_NAME).read_text()))
         saved.config.total_kimg = opts.config.total_kimg
-        for name in ("tick_kimg", "snap_ticks", "workers", "device", "progress", "metrics", "image_snap",
-                     "max_minutes"):
+        for name in ("tick_kimg", "snap_ticks", "workers", "device", "progress", "metrics", "metrics_num",
+                     "image_snap", "max_minutes"):
             setattr(saved, name, getattr(opts, name))
         saved.resume = opts.resume
         opts = saved
     cfg = opts.config
+    if opts.metrics:  # fail now on a misspelt name, not at the first snapshot hours later
+        from ..metrics.evaluate import metric_spec
+        for name in opts.metrics:
+            metric_spec(name)
     probe_device = "cuda" if (opts.device == "auto" and torch.cuda.is_available()) or opts.device.startswith("cuda") else "cpu"
     dist = init_from_env(probe_device)
     device = _device(opts, dist)
@@ -535,7 +539,7 @@ def train(opts: RunOptions) -> Path:
                     _save_fakes(G_ema, grid_z, grid_c, grid_cols, run_dir / f"fakes{state['cur_nimg'] // 1000:06d}.png",
                                 device)
                 if opts.metrics:
-                    _evaluate_metrics(opts, run_dir, G_ema, log)
+                    _evaluate_metrics(opts, run_dir, G_ema, log, device)
             barrier(dist.world_size)
         tick_start_time = time.time()
 
@@ -563,10 +567,11 @@ def _load_transfer(path: Path, G: nn.Module, D: nn.Module, G_ema: nn.Module) -> 
     return nets
 
 
-def _evaluate_metrics(opts: RunOptions, run_dir: Path, G_ema: nn.Module, log) -> None:
+def _evaluate_metrics(opts: RunOptions, run_dir: Path, G_ema: nn.Module, log, device) -> None:
     from ..metrics.evaluate import compute_metric
     for name in opts.metrics:
-        result = compute_metric(name, generator=G_ema, data=opts.data)
+        result = compute_metric(name, generator=G_ema, data=opts.data, device=device, num=opts.metrics_num,
+                                num_real=opts.metrics_num, cache_dir=Path(opts.outdir) / ".metric-cache")
         with open(run_dir / f"metric-{name}.jsonl", "a") as f:
             f.write(json.dumps(result) + "\n")
         log(f"metric {json.dumps(result)}")

@@ -32,6 +32,7 @@ class RunOptions:
     desc:        extra words in the run folder name.
     progress:    show a progress bar (default: when stdout is a terminal).
     metrics:     metric names evaluated at each snapshot.
+    metrics_num: generated (and real) images per metric instead of the count in its name (quick checks).
     max_size:    use at most this many dataset images.
     image_snap:  write a fakes grid at every snapshot.
     max_minutes: stop after this much training time in this session (a final snapshot is written), or None.
@@ -53,6 +54,7 @@ class RunOptions:
     desc: Optional[str] = None
     progress: Optional[bool] = None
     metrics: Tuple[str, ...] = ()
+    metrics_num: Optional[int] = None
     max_size: Optional[int] = None
     image_snap: bool = True
     max_minutes: Optional[float] = None
