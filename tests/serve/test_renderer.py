@@ -7,14 +7,19 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from serve_testing import fixture_generator, tiny_generator
 
-from stylegan.serve.renderer import (RenderRequest, Renderer, RequestError, mix_styles, network_info,
-                                     parse_request)
+from stylegan.serve.renderer import (
+    Renderer,
+    RenderRequest,
+    RequestError,
+    network_info,
+    parse_request,
+)
 from stylegan.tools.generate import generate_images
 from stylegan.tools.images import to_uint8
 from stylegan.tools.layers import style_ranges
-
-from serve_testing import fixture_generator, tiny_generator
+from stylegan.tools.mixing import mix_styles
 
 
 @pytest.fixture(scope="module")

@@ -29,9 +29,10 @@ from torch import nn
 
 from ..errors import UserInputError
 from ..networks.synthesis import NOISE_MODES
-from ..tools.generate import MAX_SEED, seed_to_z
+from ..tools.generate import MAX_SEED, seed_ws
 from ..tools.images import to_uint8
 from ..tools.layers import parse_layers, style_ranges, ws_resolutions
+from ..tools.mixing import mix_styles
 
 # Documented bounds of the request fields (docs/explorer.md).
 PSI_RANGE = (-2.0, 2.0)
@@ -164,24 +165,9 @@ def parse_request(data, G: nn.Module) -> RenderRequest:
 
 # --- latents -------------------------------------------------------------------------------------------------
 
-def seed_ws(G: nn.Module, seed: int, c: torch.Tensor, psi: float, cutoff: Optional[int]) -> torch.Tensor:
-    """The (truncated) ws of one seed: [1, num_ws, w_dim]."""
-    z = seed_to_z(seed, G.z_dim).to(c.device)
-    return G.mapping(z, c, truncation_psi=psi, truncation_cutoff=cutoff)
-
-
 def interpolate_ws(ws_a: torch.Tensor, ws_b: torch.Tensor, t: float) -> torch.Tensor:
     """Linear interpolation in W: (1 - t) ws_a + t ws_b."""
     return torch.lerp(ws_a, ws_b, t)
-
-
-def mix_styles(ws: torch.Tensor, ws_other: torch.Tensor, layers) -> torch.Tensor:
-    """Style mixing: a copy of `ws` whose ws at `layers` come from `ws_other` ([N, num_ws, w_dim] both)."""
-    out = ws.clone()
-    layers = list(layers)
-    if layers:
-        out[:, layers] = ws_other[:, layers]
-    return out
 
 
 @contextlib.contextmanager
@@ -299,21 +285,17 @@ class Renderer:
     def parse(self, data) -> RenderRequest:
         return parse_request(data, self.G)
 
-    def _labels(self, class_idx: Optional[int]) -> torch.Tensor:
-        c = torch.zeros([1, self.G.c_dim], device=self.device)
-        if class_idx is not None:
-            c[:, class_idx] = 1
-        return c
-
     @torch.no_grad()
     def compute_ws(self, req: RenderRequest) -> torch.Tensor:
         """The ws the request renders: [1, num_ws, w_dim]."""
-        c = self._labels(req.class_idx)
-        ws = seed_ws(self.G, req.seed, c, req.psi, req.cutoff)
+        def ws_of(seed: int) -> torch.Tensor:
+            return seed_ws(self.G, [seed], req.psi, req.cutoff, req.class_idx)
+
+        ws = ws_of(req.seed)
         if req.seed2 is not None:
-            ws = interpolate_ws(ws, seed_ws(self.G, req.seed2, c, req.psi, req.cutoff), req.t)
-        if req.mix_seed is not None:
-            ws = mix_styles(ws, seed_ws(self.G, req.mix_seed, c, req.psi, req.cutoff), req.mix_layers)
+            ws = interpolate_ws(ws, ws_of(req.seed2), req.t)
+        if req.mix_seed is not None and req.mix_layers:
+            ws = mix_styles(ws, ws_of(req.mix_seed), req.mix_layers)
         return ws
 
     def ws_npz(self, req: RenderRequest) -> bytes:
