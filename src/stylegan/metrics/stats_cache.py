@@ -31,7 +31,7 @@ def cache_file(cache_dir: str | os.PathLike, fingerprint: str, net_id: str, coun
     """
     key = json.dumps(dict(v=CACHE_VERSION, data=fingerprint, net=net_id, count=int(count), kind=kind), sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:24]
-    return Path(cache_dir) / f"{kind}-{net_id.split('-')[0]}-{count}-{digest}.safetensors"
+    return Path(cache_dir).expanduser() / f"{kind}-{net_id.split('-')[0]}-{count}-{digest}.safetensors"
 
 
 def load_cached(path: str | os.PathLike) -> dict[str, np.ndarray] | None:
