@@ -13,7 +13,7 @@ _DEFAULT_CACHE = Path.home() / ".cache" / "stylegan" / "metrics"
 
 def append_jsonl(path: Path, record: dict) -> None:
     """Append one JSON line to `path`, rewriting it through a temporary file and a rename."""
-    from ..metrics.atomic import atomic_write_text
+    from ..io.atomic import atomic_write_text
 
     old = path.read_text(encoding="utf-8") if path.is_file() else ""
     if old and not old.endswith("\n"):

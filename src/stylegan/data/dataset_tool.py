@@ -33,7 +33,6 @@ import io
 import json
 import numbers
 import os
-import tempfile
 import types
 import warnings
 import zipfile
@@ -44,8 +43,16 @@ from typing import Any, Optional, Union
 import PIL.Image
 
 from stylegan.data.pixels import CHANNELS_OF_MODE, is_power_of_two, output_mode, to_mode
-from stylegan.data.sources import ITEM_READ_ERRORS, Source, SourceItem, SourcePath, open_source, read_failure_reason
+from stylegan.data.sources import (
+    ITEM_READ_ERRORS,
+    Source,
+    SourceItem,
+    SourcePath,
+    open_source,
+    read_failure_reason,
+)
 from stylegan.errors import UserInputError
+from stylegan.io.atomic import atomic_path
 
 TRANSFORMS = ("center-crop", "center-crop-wide", "pad")
 RESIZE_FILTERS = types.MappingProxyType({"lanczos": PIL.Image.Resampling.LANCZOS, "box": PIL.Image.Resampling.BOX})
@@ -252,13 +259,10 @@ def write_dataset(
     total = len(headers) if max_images is None else min(max_images, len(headers))
 
     # Pass 2: decode, convert and store, in a temporary file beside the destination.
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    os.close(fd)
     update, close_progress = _progress_callback(progress, total)
     labels: list[tuple[str, Any]] = []
     try:
-        with zipfile.ZipFile(tmp_name, "w", compression=zipfile.ZIP_STORED) as archive:
+        with atomic_path(dest) as tmp_name, zipfile.ZipFile(tmp_name, "w", compression=zipfile.ZIP_STORED) as archive:
             for item, _, size in headers:
                 if len(labels) == total:
                     break
@@ -284,11 +288,6 @@ def write_dataset(
             if has_labels and source.class_names:
                 meta["class_names"] = list(source.class_names)
             archive.writestr("dataset.json", json.dumps(meta))
-        os.replace(tmp_name, dest)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.remove(tmp_name)
-        raise
     finally:
         close_progress()
     return ConversionSummary(

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stylegan.metrics.atomic import atomic_save_safetensors
+from stylegan.io.atomic import atomic_path
 
 CACHE_VERSION = "1"  # bump when feature extraction changes in a way the key does not capture
 
@@ -57,5 +57,9 @@ def save_cached(path: str | os.PathLike, arrays: dict[str, np.ndarray], meta: di
     arrays: name -> numpy array.
     meta: description fields stored in the safetensors metadata.
     """
+    from safetensors.torch import save_file
+
     tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
-    return atomic_save_safetensors(path, tensors, metadata={k: str(v) for k, v in meta.items()})
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={k: str(v) for k, v in meta.items()})
+    return Path(path)

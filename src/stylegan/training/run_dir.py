@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Optional, Union
 
-from ..io.atomic import atomic_path
+from ..io.atomic import atomic_write_text
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 OPTIONS_NAME = "training_options.json"
@@ -34,8 +34,7 @@ def latest_run_with_checkpoint(outdir: Union[str, os.PathLike]) -> Optional[Path
 
 
 def write_json(path: Union[str, os.PathLike], data: dict) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def snapshot_name(cur_nimg: int) -> str:
