@@ -110,3 +110,15 @@ def test_conditional_cmap():
     io = load_file(str(folder / "io.safetensors"))
     with torch.no_grad():
         torch.testing.assert_close(D.mapping(None, io["c"]), io["D_cmap"], **IMG_TOL)
+
+
+def test_reference_resampling_path_matches_too(case):
+    # The plain reference resampling (upsample, filter, convolve at full resolution) gives the same networks.
+    import copy
+    from stylegan.networks.layers import set_resample_impl
+    _, G, D, io = case
+    G_ref = set_resample_impl(copy.deepcopy(G), "reference")
+    D_ref = set_resample_impl(copy.deepcopy(D), "reference")
+    assert all(m.resample_impl == "reference" for m in G_ref.modules() if hasattr(m, "resample_impl"))
+    torch.testing.assert_close(G_ref.synthesis(io["ws"], noise_mode="const"), io["img_const"], **IMG_TOL)
+    torch.testing.assert_close(D_ref(io["img_const"], io.get("c")), io["d_fake"], **IMG_TOL)

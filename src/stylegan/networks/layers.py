@@ -84,6 +84,7 @@ class Conv2dLayer(nn.Module):
         self.down = down
         self.conv_clamp = conv_clamp
         self.trainable = trainable
+        self.resample_impl = "fast"  # see set_resample_impl
         self.register_buffer("resample_filter", setup_filter(list(resample_filter)))
         self.padding = kernel_size // 2
         self.weight_gain = 1 / math.sqrt(in_channels * kernel_size ** 2)
@@ -99,7 +100,7 @@ class Conv2dLayer(nn.Module):
         b = self.bias.to(x.dtype) if self.bias is not None else None
         # Official layers correlate except when upsampling, where they truly convolve.
         x = conv2d_resample(x, w.to(x.dtype), self.resample_filter, up=self.up, down=self.down,
-                            padding=self.padding, flip_weight=(self.up == 1))
+                            padding=self.padding, flip_weight=(self.up == 1), impl=self.resample_impl)
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
         return bias_act(x, b, act=self.activation, gain=self.act_gain * gain, clamp=clamp)
 
@@ -136,3 +137,18 @@ class MinibatchStdLayer(nn.Module):
 
     def extra_repr(self) -> str:
         return f"group_size={self.group_size}, num_channels={self.num_channels}"
+
+
+def set_resample_impl(module: nn.Module, impl: str) -> nn.Module:
+    """Choose the conv2d_resample implementation ('fast' or 'reference') of every layer in `module`.
+
+    The reference upsamples and filters at full resolution before convolving (4x the arithmetic of an
+    upsampling layer); benchmarks measure the fast paths against it. Returns `module`.
+    """
+    from ..ops.conv2d_resample import RESAMPLE_IMPLS
+    if impl not in RESAMPLE_IMPLS:
+        raise ValueError(f"impl must be one of {RESAMPLE_IMPLS}, got {impl!r}")
+    for m in module.modules():
+        if hasattr(m, "resample_impl"):
+            m.resample_impl = impl
+    return module

@@ -59,9 +59,12 @@ def conv2d_resample_reference(x: torch.Tensor, w: torch.Tensor, f: Optional[torc
     return x
 
 
+RESAMPLE_IMPLS = ("fast", "reference")
+
+
 def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: Optional[torch.Tensor] = None, up: int = 1, down: int = 1,
                     padding: IntOrPair = 0, groups: int = 1, flip_weight: bool = True,
-                    flip_filter: bool = False) -> torch.Tensor:
+                    flip_filter: bool = False, impl: str = "fast") -> torch.Tensor:
     """Convolve `x` [N, C, H, W] with `w` [O, C/groups, kh, kw], with FIR resampling.
 
     f:           resampling filter from setup_filter (needed when up > 1 or down > 1).
@@ -70,7 +73,12 @@ def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: Optional[torch.Tensor] 
     groups:      grouped convolution (the fused modulated convolution uses one group per sample).
     flip_weight: True = correlation (as F.conv2d), False = true convolution.
     flip_filter: passed to upfirdn2d.
+    impl:        'fast' (strided / transposed convolutions at the lower resolution) or 'reference'.
     """
+    if impl == "reference":
+        return conv2d_resample_reference(x, w, f, up, down, padding, groups, flip_weight, flip_filter)
+    if impl != "fast":
+        raise ValueError(f"impl must be one of {RESAMPLE_IMPLS}, got {impl!r}")
     _check(x, w, groups, up, down)
     kh, kw = int(w.shape[2]), int(w.shape[3])
     px0, px1, py0, py1 = _total_padding(f, up, down, padding)

@@ -29,7 +29,7 @@ def demodulation_coefficients(weight: torch.Tensor, styles: torch.Tensor, eps: f
 def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, noise: Optional[torch.Tensor] = None,
                      up: int = 1, down: int = 1, padding: IntOrPair = 0,
                      resample_filter: Optional[torch.Tensor] = None, demodulate: bool = True,
-                     flip_weight: bool = True, fused_modconv: bool = True) -> torch.Tensor:
+                     flip_weight: bool = True, fused_modconv: bool = True, resample_impl: str = "fast") -> torch.Tensor:
     """Modulated (and demodulated) convolution.
 
     x:               input [N, I, H, W].
@@ -42,6 +42,7 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     demodulate:      apply eq. 3 (False for toRGB layers).
     flip_weight:     False = true convolution (official layers use it when upsampling).
     fused_modconv:   True = grouped convolution with per-sample weights; False = scale activations.
+    resample_impl:   conv2d_resample implementation, 'fast' or 'reference'.
     """
     n = x.shape[0]
     out_c, in_c, kh, kw = weight.shape
@@ -57,7 +58,7 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     if not fused_modconv:
         x = x * styles.to(x.dtype).reshape(n, -1, 1, 1)
         x = conv2d_resample(x, weight.to(x.dtype), resample_filter, up=up, down=down, padding=padding,
-                            flip_weight=flip_weight)
+                            flip_weight=flip_weight, impl=resample_impl)
         if demodulate:
             x = x * demodulation_coefficients(weight, styles).to(x.dtype).reshape(n, -1, 1, 1)
         if noise is not None:
@@ -69,7 +70,7 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
         w = w * (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt().reshape(n, -1, 1, 1, 1)
     x = x.reshape(1, -1, *x.shape[2:])
     x = conv2d_resample(x, w.reshape(-1, in_c, kh, kw).to(x.dtype), resample_filter, up=up, down=down,
-                        padding=padding, groups=n, flip_weight=flip_weight)
+                        padding=padding, groups=n, flip_weight=flip_weight, impl=resample_impl)
     x = x.reshape(n, -1, *x.shape[2:])
     if noise is not None:
         x = x + noise.to(x.dtype)
