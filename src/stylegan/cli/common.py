@@ -25,3 +25,23 @@ def user_errors() -> Iterator[None]:
         yield
     except UserInputError as exc:
         raise CliError(str(exc)) from None
+
+
+def _stack(*decorators):
+    def apply(fn):
+        for decorator in reversed(decorators):
+            fn = decorator(fn)
+        return fn
+    return apply
+
+
+# Options shared by the commands that render from seeds (generate, mix, video, noise).
+latent_options = _stack(
+    click.option("--trunc", "truncation_psi", type=float, default=1.0, show_default=True, help="Truncation psi."),
+    click.option("--trunc-cutoff", "truncation_cutoff", type=int, default=None, help="Truncate only the first N ws."),
+    click.option("--class", "class_idx", type=int, default=None, help="Class label (conditional networks)."),
+)
+batch_device_options = _stack(
+    click.option("--batch", "batch_size", type=int, default=8, show_default=True, help="Images per forward pass."),
+    click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ..."),
+)

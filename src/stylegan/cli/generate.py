@@ -7,21 +7,18 @@ from ..io.load import load_generator
 from ..networks.synthesis import NOISE_MODES
 from ..tools.generate import generate_images, parse_range_list, render_ws, write_images
 from ..tools.ws_io import load_ws
-from .common import CliError, user_errors
+from .common import CliError, batch_device_options, latent_options, user_errors
 
 
 @click.command("generate")
 @click.option("--network", "network_path", required=True, help="Network file (.safetensors export or NVIDIA .pkl).")
 @click.option("--seeds", default=None, help="Seeds, e.g. 0-7 or 1,5,9.")
 @click.option("--ws", "ws_path", default=None, help="Render these latents instead: .npz with 'w' [N, num_ws, w_dim].")
-@click.option("--trunc", "truncation_psi", type=float, default=1.0, show_default=True, help="Truncation psi.")
-@click.option("--trunc-cutoff", "truncation_cutoff", type=int, default=None, help="Truncate only the first N ws.")
-@click.option("--class", "class_idx", type=int, default=None, help="Class label (conditional networks).")
+@latent_options
 @click.option("--noise-mode", type=click.Choice(NOISE_MODES), default="const", show_default=True)
 @click.option("--grid", is_flag=True, help="Also write grid.png with all images.")
 @click.option("--grid-cols", type=int, default=None, help="Columns of grid.png (implies --grid).")
-@click.option("--batch", "batch_size", type=int, default=8, show_default=True, help="Images per forward pass.")
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
+@batch_device_options
 @click.option("--outdir", required=True, help="Where to write seedNNNN.png (or wNNNN.png for --ws).")
 def command(network_path, seeds, ws_path, truncation_psi, truncation_cutoff, class_idx, noise_mode, grid,
             grid_cols, batch_size, device, outdir):

@@ -17,7 +17,19 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from . import bench, dataset, demo, export, metrics, mix, noise, project, serve, train, video
+    from . import (
+        bench,
+        dataset,
+        demo,
+        export,
+        metrics,
+        mix,
+        noise,
+        project,
+        serve,
+        train,
+        video,
+    )
     for module in (summary, convert, generate, dataset, train, metrics, mix, video, noise, project, export, serve,
                    bench, demo):
         cli.add_command(module.command)

@@ -8,7 +8,7 @@ from ..networks.synthesis import NOISE_MODES
 from ..tools.generate import parse_range_list
 from ..tools.images import save_image
 from ..tools.mixing import style_mixing_grid
-from .common import CliError, user_errors
+from .common import CliError, batch_device_options, latent_options, user_errors
 
 
 @click.command("mix")
@@ -17,12 +17,9 @@ from .common import CliError, user_errors
 @click.option("--cols", "col_seeds", required=True, help="Seeds of the column sources, e.g. 55,821,1789.")
 @click.option("--styles", default="coarse", show_default=True,
               help="Layers taken from the column source: coarse, middle, fine, 0-6, coarse,middle, ...")
-@click.option("--trunc", "truncation_psi", type=float, default=1.0, show_default=True, help="Truncation psi.")
-@click.option("--trunc-cutoff", "truncation_cutoff", type=int, default=None, help="Truncate only the first N ws.")
-@click.option("--class", "class_idx", type=int, default=None, help="Class label (conditional networks).")
+@latent_options
 @click.option("--noise-mode", type=click.Choice(NOISE_MODES), default="const", show_default=True)
-@click.option("--batch", "batch_size", type=int, default=8, show_default=True, help="Images per forward pass.")
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
+@batch_device_options
 @click.option("--out", "out_path", required=True, help="PNG file to write.")
 def command(network_path, row_seeds, col_seeds, styles, truncation_psi, truncation_cutoff, class_idx, noise_mode,
             batch_size, device, out_path):

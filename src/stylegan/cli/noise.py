@@ -7,7 +7,7 @@ from ..io.load import load_generator
 from ..tools.generate import parse_range_list
 from ..tools.images import save_image
 from ..tools.noise import noise_figure
-from .common import CliError, user_errors
+from .common import CliError, batch_device_options, latent_options, user_errors
 
 
 @click.command("noise")
@@ -18,12 +18,9 @@ from .common import CliError, user_errors
               help="Noise draws the per-pixel standard deviation is taken over.")
 @click.option("--layers", default=None, help="Keep noise only in these layers: coarse, middle, fine, 0-3, ... "
                                              "(default: all).")
-@click.option("--trunc", "truncation_psi", type=float, default=1.0, show_default=True, help="Truncation psi.")
-@click.option("--trunc-cutoff", "truncation_cutoff", type=int, default=None, help="Truncate only the first N ws.")
-@click.option("--class", "class_idx", type=int, default=None, help="Class label (conditional networks).")
+@latent_options
 @click.option("--noise-seed", type=int, default=0, show_default=True, help="Seed of the noise draws.")
-@click.option("--batch", "batch_size", type=int, default=8, show_default=True, help="Images per forward pass.")
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
+@batch_device_options
 @click.option("--out", "out_path", required=True, help="PNG file to write.")
 def command(network_path, seeds, num_samples, num_std, layers, truncation_psi, truncation_cutoff, class_idx,
             noise_seed, batch_size, device, out_path):

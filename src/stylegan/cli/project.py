@@ -9,8 +9,14 @@ import click
 from ..io.atomic import atomic_path
 from ..io.load import load_generator
 from ..tools.images import save_image
-from ..tools.projector import PROJECTION_DISTANCES, ProjectionConfig, load_distance, load_target, project, \
-    projection_frames
+from ..tools.projector import (
+    PROJECTION_DISTANCES,
+    ProjectionConfig,
+    load_distance,
+    load_target,
+    project,
+    projection_frames,
+)
 from ..tools.video import check_video_output, write_video
 from ..tools.ws_io import save_ws
 from .common import CliError, user_errors

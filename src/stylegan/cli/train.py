@@ -8,7 +8,13 @@ import json
 
 import click
 
-from ..presets import ARCHITECTURES, LOSSES, PRESET_NAMES, resolve_preset, with_stylegan1
+from ..presets import (
+    ARCHITECTURES,
+    LOSSES,
+    PRESET_NAMES,
+    resolve_preset,
+    with_stylegan1,
+)
 from ..training.options import PRECISIONS, RunOptions
 from .common import CliError, user_errors
 

@@ -6,9 +6,17 @@ import click
 from ..io.load import load_generator
 from ..networks.synthesis import NOISE_MODES
 from ..tools.generate import parse_range_list
-from ..tools.video import EASINGS, SPACES, check_video_output, frame_count, interpolation_frames, parse_grid, \
-    split_seeds, write_video
-from .common import CliError, user_errors
+from ..tools.video import (
+    EASINGS,
+    SPACES,
+    check_video_output,
+    frame_count,
+    interpolation_frames,
+    parse_grid,
+    split_seeds,
+    write_video,
+)
+from .common import CliError, batch_device_options, latent_options, user_errors
 
 
 @click.command("video")
@@ -22,12 +30,9 @@ from .common import CliError, user_errors
               help="linear, smoothstep (ease in/out) or cubic (Catmull-Rom through the keyframes).")
 @click.option("--loop/--no-loop", default=True, show_default=True, help="Return from the last keyframe to the first.")
 @click.option("--fps", type=float, default=30, show_default=True, help="Frames per second.")
-@click.option("--trunc", "truncation_psi", type=float, default=1.0, show_default=True, help="Truncation psi.")
-@click.option("--trunc-cutoff", "truncation_cutoff", type=int, default=None, help="Truncate only the first N ws.")
-@click.option("--class", "class_idx", type=int, default=None, help="Class label (conditional networks).")
+@latent_options
 @click.option("--noise-mode", type=click.Choice(NOISE_MODES), default="const", show_default=True)
-@click.option("--batch", "batch_size", type=int, default=8, show_default=True, help="Images per forward pass.")
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
+@batch_device_options
 @click.option("--out", "out_path", required=True, help="video.mp4, video.gif, or a folder for PNG frames.")
 def command(network_path, seeds, grid_text, frames_per_seed, space, easing, loop, fps, truncation_psi,
             truncation_cutoff, class_idx, noise_mode, batch_size, device, out_path):
