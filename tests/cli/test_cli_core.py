@@ -76,3 +76,14 @@ def test_console_script_entry_point():
                            "--outdir", "/tmp/x"], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip() == "error: /missing: no such file"
+
+
+@pytest.mark.parametrize("device,message", [("gpu", "unknown device 'gpu'"), ("cuda:7", "device 'cuda:7'")])
+def test_bad_device_is_one_line(tmp_path, capsys, device, message):
+    import torch
+    if device.startswith("cuda") and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has 8 GPUs")
+    assert run(["generate", "--network", str(OFFICIAL_SNAPSHOT), "--seeds", "0", "--device", device,
+                "--outdir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]

@@ -116,3 +116,10 @@ def test_metrics_at_snapshots(data, tmp_path):
     assert "metric" in (run_dir / "log.txt").read_text()
     with pytest.raises(UserInputError, match="unknown metric"):
         train(tiny_options(data, tmp_path, metrics=("fid9000",)))
+
+
+def test_resume_refuses_another_dataset(data, tmp_path):
+    train(tiny_options(data, tmp_path, config=tiny_config(total_kimg=0.008)))
+    other = make_dataset(tmp_path / "other")
+    with pytest.raises(UserInputError, match="trained on"):
+        train(tiny_options(other, tmp_path, config=tiny_config(total_kimg=0.016), resume="auto"))

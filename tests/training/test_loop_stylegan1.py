@@ -58,3 +58,10 @@ def test_wgan_gp_loss_trains(data, tmp_path):
     run_dir = train(tiny_options(data, tmp_path, config=v1_config(total_kimg=0.024, loss="wgan-gp")))
     stats = [json.loads(line) for line in (run_dir / "stats.jsonl").read_text().splitlines()]
     assert all("Loss/r1_penalty" not in s and "Loss/D/loss" in s for s in stats)
+
+
+def test_ada_adjusts_p_in_the_combined_d_pass(data, tmp_path):
+    cfg = v1_config(total_kimg=0.048, aug="ada", ada_kimg=0.1)
+    run_dir = train(tiny_options(data, tmp_path, config=cfg))
+    ckpt = load_checkpoint(run_dir / "checkpoint.safetensors")
+    assert ckpt["state"]["ada"]["p"] > 0  # signs of D(real) from the combined pass reach the controller

@@ -46,7 +46,8 @@ def _positive(ctx, param, value):
 @click.option("--mbstd-group", type=int, callback=_positive, help="Minibatch-stddev group size.")
 @click.option("--mirror", is_flag=True, help="Add x-flips of the dataset.")
 @click.option("--cond", is_flag=True, help="Train on dataset labels (class-conditional).")
-@click.option("--aug", type=click.Choice(["ada", "noaug", "fixed"]), default="ada", show_default=True)
+@click.option("--aug", type=click.Choice(["ada", "noaug", "fixed"]), default=None,
+              help="Augmentation: ada (default), noaug (default with --arch stylegan1), fixed.")
 @click.option("--p", "aug_p", type=float, default=0.2, show_default=True, help="Augment probability for --aug fixed.")
 @click.option("--target", type=float, default=0.6, show_default=True, help="ADA target.")
 @click.option("--augpipe", default="bgc", show_default=True, help="Augmentation pipe preset.")
@@ -99,7 +100,9 @@ def command(data, outdir, cfg, arch, loss, batch, batch_gpu, gamma, kimg, tick, 
         if dlr is not None:
             config.d_lr = dlr
         net.freeze_d_layers = freezed
-        config.aug, config.aug_p, config.ada_target, config.augpipe = aug, aug_p, target, augpipe
+        if aug is not None:
+            config.aug = aug
+        config.aug_p, config.ada_target, config.augpipe = aug_p, target, augpipe
         if fp32:
             precision = "fp32"
         opts = RunOptions(data=data, outdir=outdir, config=config, cond=cond, mirror=mirror, tick_kimg=tick,

@@ -21,6 +21,19 @@ from .export import load_export, load_state_strict
 SNAPSHOT_ROLES = ("G", "D", "G_ema")
 
 
+def parse_device(device: Union[str, torch.device]) -> torch.device:
+    """A torch.device from user input, checked: an unknown name or CUDA without a GPU is a UserInputError."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise UserInputError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UserInputError(f"device {device!r}: CUDA is not available on this machine; use cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise UserInputError(f"device {device!r}: this machine has {torch.cuda.device_count()} GPU(s)")
+    return dev
+
+
 def _sniff(path: Union[str, os.PathLike]) -> str:
     try:
         with open(path, "rb") as f:
@@ -74,6 +87,7 @@ def load_official_snapshot(path: Union[str, os.PathLike], device: Union[str, tor
 
 def load_network(path: Union[str, os.PathLike], device: Union[str, torch.device] = "cpu") -> dict:
     """Load any supported network file: {'G_ema': module, 'G': ..., 'D': ..., plus extras}, all in eval mode."""
+    device = parse_device(device)
     kind = _sniff(path)
     if kind == "pickle":
         return load_official_snapshot(path, device)

@@ -73,6 +73,7 @@ def seconds_per_call(fn: Callable[[], object], device: torch.device, min_seconds
 
 
 def peak_memory_mb(device: torch.device) -> float:
+    """Peak CUDA allocation since the last reset; on the CPU the process's peak RSS (a running maximum)."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2 ** 20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -126,6 +127,8 @@ def inference_rows(G: nn.Module, batch_sizes: Sequence[int], device: torch.devic
         outputs: Dict[str, torch.Tensor] = {}
         results: Dict[str, float] = {}
         for path in paths:
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
             with using_path(path, G) as spec, torch.no_grad():
                 run = lambda: G(z, None, noise_mode="const", fused_modconv=_fused(spec, batch))  # noqa: E731
                 with _autocast(device, spec.bf16):
@@ -181,6 +184,8 @@ def training_rows(G: nn.Module, D: nn.Module, batch: int, device: torch.device, 
     pl_mean = torch.zeros([], device=device)
     rows, results = [], {}
     for path in paths:
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
         with using_path(path, G, D) as spec:
             def cycle():
                 for step in range(steps):

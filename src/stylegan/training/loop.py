@@ -29,6 +29,7 @@ from ..data.dataset import ImageDataset
 from ..data.sampler import InfiniteSampler
 from ..errors import UserInputError
 from ..io.export import load_state_strict, save_network
+from ..io.load import parse_device
 from ..networks.registry import build_network
 from ..tools.images import make_grid, save_image, to_uint8
 from . import losses
@@ -42,7 +43,7 @@ from .progressive import LodSchedule, lod_images, optimizer_reset_needed
 from .run_dir import (CHECKPOINT_NAME, OPTIONS_NAME, latest_run_with_checkpoint, new_run_dir, snapshot_name,
                       write_json)
 from .tensorboard import EventWriter
-from .wgan_gp import wgan_gp_d_loss
+from .wgan_gp import drift_penalty, gradient_penalty
 
 
 class TrainingDiverged(RuntimeError):
@@ -64,9 +65,7 @@ class Phase:
 def _device(opts: RunOptions, dist: DistInfo) -> torch.device:
     if opts.device == "auto":
         return torch.device("cuda", dist.local_rank) if torch.cuda.is_available() else torch.device("cpu")
-    device = torch.device(opts.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserInputError(f"--device {opts.device}: CUDA is not available on this machine; use --device cpu")
+    device = parse_device(opts.device)
     if device.type == "cuda" and dist.world_size > 1:
         device = torch.device("cuda", dist.local_rank)
     return device
@@ -181,6 +180,9 @@ def train(opts: RunOptions) -> Path:
     resume_dir, transfer_path = _resolve_resume(opts)
     if resume_dir is not None:  # the run's own options define the networks; length and logging come from now
         saved = RunOptions.from_dict(json.loads((resume_dir / OPTIONS_NAME).read_text()))
+        if Path(opts.data).resolve() != Path(saved.data).resolve():
+            raise UserInputError(f"{resume_dir} trained on {saved.data}, not {opts.data}: resume it with that --data, "
+                                 f"or start a new run from one of its snapshots (--resume network-snapshot-....safetensors)")
         saved.config.total_kimg = opts.config.total_kimg
         for name in ("tick_kimg", "snap_ticks", "workers", "device", "progress", "metrics", "metrics_num",
                      "image_snap", "max_minutes"):
@@ -226,6 +228,15 @@ def train(opts: RunOptions) -> Path:
     schedule = LodSchedule.from_dict(cfg.progressive) if cfg.progressive else None
     if schedule is not None and not hasattr(G, "set_lod"):
         raise UserInputError("progressive growing needs StyleGAN (v1) networks (--arch stylegan1)")
+    if schedule is not None and mbstd:  # every scheduled minibatch must split into minibatch-stddev groups
+        phase_kimg = schedule.lod_training_kimg + schedule.lod_transition_kimg
+        for idx in range(schedule.max_lod + 1):
+            per_rank = schedule.batch_size_at(idx * phase_kimg) // dist.world_size
+            per_pass = min(opts.batch_gpu or per_rank, per_rank)
+            if per_pass < 1 or per_pass % min(mbstd, per_pass):
+                raise UserInputError(f"the progressive schedule's batch {per_rank} per process at "
+                                     f"{schedule.resolution_at(idx * phase_kimg)}x{schedule.resolution_at(idx * phase_kimg)}"
+                                     f" does not split into minibatch-stddev groups of {mbstd}")
     G_ema = copy.deepcopy(G).eval()
     frozen_D = {name for name, p in D.named_parameters()
                 if not getattr(D.get_submodule(name.rsplit(".", 1)[0]), "trainable", True)}
@@ -239,7 +250,7 @@ def train(opts: RunOptions) -> Path:
             ada = AdaController(augment_pipe, target=cfg.ada_target, ada_interval=cfg.ada_interval, ada_kimg=cfg.ada_kimg)
 
     opt_G = _make_optimizer(G, cfg.g_lr, cfg.betas, cfg.eps, cfg.g_reg_interval)
-    opt_D = _make_optimizer(D, cfg.d_lr, cfg.betas, cfg.eps, cfg.d_reg_interval)
+    opt_D = _make_optimizer(D, cfg.d_lr, cfg.betas, cfg.eps, cfg.d_reg_interval if cfg.loss == "r1" else None)
     phases = [Phase("Gmain", G, opt_G, 1)]
     if cfg.pl_weight > 0 and cfg.g_reg_interval:
         phases.append(Phase("Greg", G, opt_G, cfg.g_reg_interval))
@@ -398,6 +409,8 @@ def train(opts: RunOptions) -> Path:
                          if phase.module is not D or name not in frozen_D]
             for p in trainable:
                 p.requires_grad_(True)
+            # Each round's loss is a mean over its images: dividing by the rounds makes the sum a mean over the
+            # batch (NVIDIA sums per-round means; under Adam the two differ only through eps).
             gain = phase.interval / num_rounds
             w_sum = torch.zeros([G.w_dim], device=device)
             for r_img, r_c, z, c in zip(real_img, real_c, gen_z, gen_c):
@@ -434,11 +447,17 @@ def train(opts: RunOptions) -> Path:
                         penalty = losses.r1_penalty(r_img, real_logits.float())
                         loss = penalty * (cfg.r1_gamma / 2)
                         report("Loss/r1_penalty", penalty)
-                    elif cfg.loss == "wgan-gp":  # Dboth
+                    elif cfg.loss == "wgan-gp":  # Dboth: E[D(fake)] - E[D(real)] + GP + drift (wgan_gp module)
                         img, ws = run_G(z, c)
                         w_sum += ws[:, 0].detach().float().sum(dim=0)
-                        loss = wgan_gp_d_loss(run_D, r_img, img.detach(), r_c)
+                        fake_logits = run_D(img.detach(), c)
+                        real_logits = run_D(r_img, r_c)
+                        gp = gradient_penalty(run_D, r_img, img.detach(), r_c)
+                        loss = fake_logits.flatten() - real_logits.flatten() + gp * 10.0 + drift_penalty(real_logits) * 0.001
                         report("Loss/D/loss", loss)
+                        report("Loss/signs/real", real_logits.sign())
+                        if ada is not None:
+                            ada.accumulate(real_logits)
                     else:  # Dboth: logistic loss and R1 in one pass (no lazy regularisation, as StyleGAN v1)
                         img, ws = run_G(z, c)
                         w_sum += ws[:, 0].detach().float().sum(dim=0)
@@ -448,6 +467,9 @@ def train(opts: RunOptions) -> Path:
                         loss = losses.d_logistic_loss_fake(fake_logits) + losses.d_logistic_loss_real(real_logits)
                         report("Loss/D/loss", loss)
                         report("Loss/scores/real", real_logits)
+                        report("Loss/signs/real", real_logits.sign())
+                        if ada is not None:
+                            ada.accumulate(real_logits)
                         if cfg.r1_gamma > 0:
                             penalty = losses.r1_penalty(r_img, real_logits.float())
                             loss = loss + penalty * (cfg.r1_gamma / 2)
@@ -461,7 +483,8 @@ def train(opts: RunOptions) -> Path:
                 torch.nan_to_num_(g, nan=0.0, posinf=1e5, neginf=-1e5)
             phase.opt.step()
             if phase.name in ("Dmain", "Dboth") and G.mapping.w_avg_beta is not None:
-                # Track the average w for truncation over the whole global batch, identically on every rank.
+                # Track the average w for truncation over the whole global batch, identically on every rank (once
+                # per step from the D pass; NVIDIA updates it on every training mapping pass of its rank).
                 all_reduce_mean_([w_sum], dist.world_size)
                 w_mean = w_sum / batch_rank
                 G.mapping.w_avg.copy_(w_mean.lerp(G.mapping.w_avg, G.mapping.w_avg_beta))
