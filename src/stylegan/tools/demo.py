@@ -64,7 +64,8 @@ def run_demo(outdir: Union[str, os.PathLike] = "demo-out", minutes: float = 10.0
              f"- run directory: {run_dir} (log.txt, stats.jsonl, fakes*.png, checkpoint)",
              f"- final network: {snapshot}",
              f"- 64 samples (seeds 0-63): {outdir / 'samples.png'}", "",
-             "Try: `stylegan generate --network " + str(snapshot) + " --seeds 0-15 --grid --outdir out`"]
+             "Try (with .venv/bin on PATH): `stylegan generate --network " + str(snapshot)
+             + " --seeds 0-15 --grid --outdir out`"]
     (outdir / "REPORT.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return report
