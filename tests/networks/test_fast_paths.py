@@ -1,0 +1,79 @@
+"""The faster network paths against the reference, forward and gradients (whole G and D).
+
+The networks compute in float32 (the mapping and synthesis cast their inputs, as the official ones do), so the
+comparisons allow float32 rounding: atol scaled to each gradient's magnitude.
+"""
+import copy
+
+import pytest
+import torch
+
+from stylegan.networks.discriminator import Discriminator
+from stylegan.networks.layers import set_resample_impl
+from stylegan.networks.stylegan2 import Generator
+
+
+def tiny_pair(architecture):
+    torch.manual_seed(0)
+    G = Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=3, mapping_kwargs=dict(num_layers=2),
+                  channel_base=128, channel_max=8, num_fp16_res=0, architecture=architecture)
+    D = Discriminator(c_dim=0, img_resolution=16, img_channels=3, channel_base=128, channel_max=8, num_fp16_res=0,
+                      architecture=architecture)
+    with torch.no_grad():
+        for name, p in G.named_parameters():
+            if name.endswith("noise_strength"):
+                p.fill_(0.3)  # make the noise inputs matter
+    return G, D
+
+
+def close(a, b, msg):
+    torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4 * max(b.abs().max().item(), 1e-3), msg=msg)
+
+
+def grads(G, D, z, fused, with_r1=False):
+    G.zero_grad(set_to_none=True)
+    D.zero_grad(set_to_none=True)
+    img = G(z, None, noise_mode="const", fused_modconv=fused)
+    loss = D(img, None).sum()
+    if with_r1:
+        real = img.detach().requires_grad_(True)
+        (g,) = torch.autograd.grad(D(real, None).sum(), real, create_graph=True)
+        loss = loss + g.square().sum()
+    loss.backward()
+    return img.detach(), {n: p.grad.clone() for n, p in list(G.named_parameters()) + list(D.named_parameters())
+                          if p.grad is not None}
+
+
+@pytest.mark.parametrize("architecture", ["skip", "resnet", "orig"])
+def test_fast_resampling_matches_reference(architecture):
+    G, D = tiny_pair(architecture)
+    z = torch.randn(3, 8)
+    img_fast, g_fast = grads(G, D, z, fused=False, with_r1=True)
+    G_ref = set_resample_impl(copy.deepcopy(G), "reference")
+    D_ref = set_resample_impl(copy.deepcopy(D), "reference")
+    img_ref, g_ref = grads(G_ref, D_ref, z, fused=False, with_r1=True)
+    close(img_fast, img_ref, "image")
+    assert g_fast.keys() == g_ref.keys() and len(g_fast) > 20
+    for name in g_fast:
+        close(g_fast[name], g_ref[name], name)
+
+
+def test_per_sample_modulation_matches_fused_in_gradients():
+    G, D = tiny_pair("skip")
+    z = torch.randn(3, 8)
+    img_a, g_a = grads(G, D, z, fused=True)
+    img_b, g_b = grads(G, D, z, fused=False)
+    close(img_a, img_b, "image")
+    for name in g_a:
+        close(g_a[name], g_b[name], name)
+
+
+def test_bf16_autocast_stays_close_to_float32():
+    G, _ = tiny_pair("skip")
+    z = torch.randn(4, 8)
+    with torch.no_grad():
+        ref = G(z, None, noise_mode="const")
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = G(z, None, noise_mode="const").float()
+    mse = (ref - low).square().mean().item()
+    assert 0 < mse and 10 * torch.log10(torch.tensor(4 / mse)).item() > 30  # PSNR in dB, images in [-1, 1]
