@@ -34,6 +34,7 @@ def test_dry_run_resolves_preset_and_overrides(data, tmp_path, capsys):
         == (8192, 256, 2, 8, 3)
     assert (cfg["aug"], cfg["aug_p"], cfg["augpipe"], opts["mirror"]) == ("fixed", 0.3, "bgcf", True)
     assert not list(tmp_path.iterdir())  # a dry run writes nothing
+    assert dry_run(capsys, data, tmp_path, "--resample", "reference")["resample"] == "reference"
     v1 = dry_run(capsys, data, tmp_path, "--cfg", "cpu", "--arch", "stylegan1", "--loss", "wgan-gp")["config"]
     assert v1["network"]["arch"] == "stylegan1" and v1["progressive"]["initial_resolution"] == 8
     assert v1["loss"] == "wgan-gp" and v1["d_reg_interval"] is None and v1["pl_weight"] == 0

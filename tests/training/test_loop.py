@@ -123,3 +123,11 @@ def test_resume_refuses_another_dataset(data, tmp_path):
     other = make_dataset(tmp_path / "other")
     with pytest.raises(UserInputError, match="trained on"):
         train(tiny_options(other, tmp_path, config=tiny_config(total_kimg=0.016), resume="auto"))
+
+
+def test_reference_resampling_path_trains(data, tmp_path):
+    run_dir = train(tiny_options(data, tmp_path, config=tiny_config(total_kimg=0.016), resample="reference"))
+    options = json.loads((run_dir / "training_options.json").read_text())
+    assert options["resample"] == "reference"
+    G = stylegan.load_generator(next(run_dir.glob("network-snapshot-*")))
+    assert torch.isfinite(G(torch.randn(2, 16), None)).all()

@@ -56,6 +56,8 @@ def _positive(ctx, param, value):
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--fp32", is_flag=True, help="Disable float16 (same as --precision fp32).")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True)
+@click.option("--resample", type=click.Choice(["fast", "reference"]), default="fast", show_default=True,
+              help="Resampling convolutions: fast, or the plain reference (for checking the fast path).")
 @click.option("--workers", type=int, default=2, show_default=True)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--desc", default=None, help="Extra words for the run folder name.")
@@ -66,8 +68,8 @@ def _positive(ctx, param, value):
 @click.option("--no-progress", is_flag=True, help="Plain tick lines instead of a progress bar.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved options and exit.")
 def command(data, outdir, cfg, arch, loss, batch, batch_gpu, gamma, kimg, tick, snap, cbase, cmax, map_depth, glr, dlr,
-            mbstd_group, mirror, cond, aug, aug_p, target, augpipe, resume, freezed, seed, fp32, precision, workers,
-            device, desc, metrics, metrics_num, max_images, no_progress, dry_run):
+            mbstd_group, mirror, cond, aug, aug_p, target, augpipe, resume, freezed, seed, fp32, precision, resample,
+            workers, device, desc, metrics, metrics_num, max_images, no_progress, dry_run):
     """Train StyleGAN2(-ADA) on a dataset."""
     with user_errors():
         from ..data.dataset import ImageDataset
@@ -107,7 +109,8 @@ def command(data, outdir, cfg, arch, loss, batch, batch_gpu, gamma, kimg, tick, 
             precision = "fp32"
         opts = RunOptions(data=data, outdir=outdir, config=config, cond=cond, mirror=mirror, tick_kimg=tick,
                           snap_ticks=snap, seed=seed, resume=resume, batch_gpu=batch_gpu, workers=workers,
-                          device=device, precision=precision, desc=desc, progress=False if no_progress else None,
+                          device=device, precision=precision, resample=resample, desc=desc,
+                          progress=False if no_progress else None,
                           metrics=tuple(m for m in metrics.split(",") if m), metrics_num=metrics_num,
                           max_size=max_images)
         if dry_run:

@@ -30,6 +30,7 @@ from ..data.sampler import InfiniteSampler
 from ..errors import UserInputError
 from ..io.export import load_state_strict, save_network
 from ..io.load import parse_device
+from ..networks.layers import set_resample_impl
 from ..networks.registry import build_network
 from ..tools.images import make_grid, save_image, to_uint8
 from . import losses
@@ -237,6 +238,8 @@ def train(opts: RunOptions) -> Path:
                 raise UserInputError(f"the progressive schedule's batch {per_rank} per process at "
                                      f"{schedule.resolution_at(idx * phase_kimg)}x{schedule.resolution_at(idx * phase_kimg)}"
                                      f" does not split into minibatch-stddev groups of {mbstd}")
+    for module in (G, D):
+        set_resample_impl(module, opts.resample)
     G_ema = copy.deepcopy(G).eval()
     frozen_D = {name for name, p in D.named_parameters()
                 if not getattr(D.get_submodule(name.rsplit(".", 1)[0]), "trainable", True)}

@@ -36,6 +36,8 @@ class RunOptions:
     max_size:    use at most this many dataset images.
     image_snap:  write a fakes grid at every snapshot.
     max_minutes: stop after this much training time in this session (a final snapshot is written), or None.
+    resample:    'fast' (strided/transposed resampling convolutions) or 'reference' (upsample and filter at full
+                 resolution before convolving): the reference path exists to check the fast one.
     """
 
     data: str
@@ -58,6 +60,7 @@ class RunOptions:
     max_size: Optional[int] = None
     image_snap: bool = True
     max_minutes: Optional[float] = None
+    resample: str = "fast"
 
     def to_dict(self) -> dict:
         data = dataclasses.asdict(self)
