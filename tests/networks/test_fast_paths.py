@@ -77,3 +77,16 @@ def test_bf16_autocast_stays_close_to_float32():
             low = G(z, None, noise_mode="const").float()
     mse = (ref - low).square().mean().item()
     assert 0 < mse and 10 * torch.log10(torch.tensor(4 / mse)).item() > 30  # PSNR in dB, images in [-1, 1]
+
+
+def test_channels_last_blocks_match():
+    # fp16_channels_last stores the top blocks channels-last (float16 itself only on CUDA); same images.
+    kwargs = dict(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=3, mapping_kwargs=dict(num_layers=2),
+                  channel_base=128, channel_max=8, num_fp16_res=3)
+    torch.manual_seed(0)
+    G = Generator(**kwargs).eval()
+    G_cl = Generator(**kwargs, fp16_channels_last=True).eval()
+    G_cl.load_state_dict(G.state_dict())
+    assert G_cl.synthesis.b16.channels_last and not G_cl.synthesis.b4.channels_last
+    z = torch.randn(2, 8)
+    close(G_cl(z, None, noise_mode="const"), G(z, None, noise_mode="const"), "image")

@@ -201,7 +201,7 @@ class SynthesisBlock(nn.Module):
             fused_modconv = not self.training
 
         if self.in_channels == 0:
-            x = self.const.to(dtype=dtype, memory_format=memory_format).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
+            x = self.const.to(dtype).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1]).to(memory_format=memory_format)
         else:
             assert_shape(x, [None, self.in_channels, self.resolution // 2, self.resolution // 2], "x")
             x = x.to(dtype=dtype, memory_format=memory_format)
