@@ -15,7 +15,12 @@ from torch import nn
 
 from ..ops.misc import assert_shape
 from ..ops.upfirdn2d import downsample2d, setup_filter
-from .layers import Conv2dLayer, FullyConnectedLayer, MinibatchStdLayer
+from .layers import (
+    Conv2dLayer,
+    FullyConnectedLayer,
+    MinibatchStdLayer,
+    check_resolution,
+)
 from .mapping import MappingNetwork
 from .synthesis import ARCHITECTURES, block_dtype
 
@@ -179,9 +184,7 @@ class Discriminator(nn.Module):
             channel_base=channel_base, channel_max=channel_max, num_fp16_res=num_fp16_res, conv_clamp=conv_clamp,
             cmap_dim=cmap_dim, block_kwargs=block_kwargs or {}, mapping_kwargs=mapping_kwargs or {},
             epilogue_kwargs=epilogue_kwargs or {}))
-        log2 = int(np.log2(img_resolution)) if img_resolution > 0 else 0
-        if img_resolution < 4 or img_resolution != 2 ** log2:
-            raise ValueError(f"img_resolution must be a power of two >= 4, got {img_resolution}")
+        log2 = check_resolution(img_resolution)
         self.c_dim = c_dim
         self.img_resolution = img_resolution
         self.img_channels = img_channels

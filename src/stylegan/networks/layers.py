@@ -18,6 +18,14 @@ from ..ops.misc import assert_shape
 from ..ops.upfirdn2d import setup_filter
 
 
+def check_resolution(img_resolution: int) -> int:
+    """log2 of `img_resolution`, which must be a power of two >= 4."""
+    log2 = int(math.log2(img_resolution)) if img_resolution > 0 else 0
+    if img_resolution < 4 or img_resolution != 2 ** log2:
+        raise ValueError(f"img_resolution must be a power of two >= 4, got {img_resolution}")
+    return log2
+
+
 class FullyConnectedLayer(nn.Module):
     """Dense layer with equalized learning rate.
 

@@ -30,9 +30,8 @@ correlates, so those kernels must be flipped spatially when loading.
 from __future__ import annotations
 
 import copy
-
 import math
-from typing import Dict, Optional, Sequence, List
+from typing import Dict, List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -41,7 +40,7 @@ from torch import nn
 from ..ops.bias_act import bias_act
 from ..ops.misc import assert_shape
 from ..ops.upfirdn2d import filter2d, setup_filter
-from .layers import Conv2dLayer, FullyConnectedLayer
+from .layers import Conv2dLayer, FullyConnectedLayer, check_resolution
 from .mapping import MappingNetwork
 from .synthesis import NOISE_MODES
 
@@ -52,14 +51,6 @@ def v1_channels(resolution: int, fmap_base: int = 8192, fmap_decay: float = 1.0,
     """Feature maps at `resolution`: the official nf(stage) = min(fmap_base / 2**(stage * decay), fmap_max)."""
     stage = int(math.log2(resolution)) - 1
     return min(int(fmap_base / (2.0 ** (stage * fmap_decay))), fmap_max)
-
-
-def check_resolution(img_resolution: int) -> int:
-    """log2 of `img_resolution`, which must be a power of two >= 4."""
-    log2 = int(math.log2(img_resolution)) if img_resolution > 0 else 0
-    if img_resolution < 4 or img_resolution != 2 ** log2:
-        raise ValueError(f"img_resolution must be a power of two >= 4, got {img_resolution}")
-    return log2
 
 
 def check_lod(lod: float, max_lod: int) -> float:

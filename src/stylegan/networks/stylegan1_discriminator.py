@@ -18,7 +18,6 @@ against the official variables are described in `stylegan1.py`.
 from __future__ import annotations
 
 import copy
-
 import math
 from typing import Optional, Sequence
 
@@ -28,8 +27,13 @@ from torch import nn
 
 from ..ops.misc import assert_shape
 from ..ops.upfirdn2d import filter2d, setup_filter
-from .layers import Conv2dLayer, FullyConnectedLayer, MinibatchStdLayer
-from .stylegan1 import check_lod, check_resolution, v1_channels
+from .layers import (
+    Conv2dLayer,
+    FullyConnectedLayer,
+    MinibatchStdLayer,
+    check_resolution,
+)
+from .stylegan1 import check_lod, v1_channels
 
 
 class DiscriminatorBlock1(nn.Module):

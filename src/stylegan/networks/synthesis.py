@@ -17,7 +17,7 @@ from ..ops.bias_act import activation_gain, bias_act
 from ..ops.misc import assert_shape
 from ..ops.modulated_conv2d import modulated_conv2d
 from ..ops.upfirdn2d import setup_filter, upsample2d
-from .layers import Conv2dLayer, FullyConnectedLayer
+from .layers import Conv2dLayer, FullyConnectedLayer, check_resolution
 
 NOISE_MODES = ("random", "const", "none")
 ARCHITECTURES = ("orig", "skip", "resnet")
@@ -244,9 +244,7 @@ class SynthesisNetwork(nn.Module):
     def __init__(self, w_dim: int, img_resolution: int, img_channels: int, channel_base: int = 32768,
                  channel_max: int = 512, num_fp16_res: int = 4, **block_kwargs):
         super().__init__()
-        log2 = int(np.log2(img_resolution)) if img_resolution > 0 else 0
-        if img_resolution < 4 or img_resolution != 2 ** log2:
-            raise ValueError(f"img_resolution must be a power of two >= 4, got {img_resolution}")
+        log2 = check_resolution(img_resolution)
         self.w_dim = w_dim
         self.img_resolution = img_resolution
         self.img_channels = img_channels
