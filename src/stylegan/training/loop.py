@@ -19,7 +19,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -88,6 +88,23 @@ def _resolve_resume(opts: RunOptions):
     if not path.is_file():
         raise UserInputError(f"--resume {path}: no such file or run folder")
     return None, path
+
+
+def _split_batch(batch_size: int, batch_gpu: Optional[int], world_size: int, mbstd: Optional[int],
+                 clamp: bool = False) -> Tuple[int, int, int]:
+    """(images per process, images per pass, passes) for a global batch, checked.
+
+    clamp: cap the per-pass batch at the per-process batch (progressive growing shrinks the batch as it grows).
+    """
+    if batch_size % world_size:
+        raise UserInputError(f"--batch {batch_size} must be divisible by the number of processes ({world_size})")
+    per_rank = batch_size // world_size
+    per_pass = min(batch_gpu or per_rank, per_rank) if clamp else batch_gpu or per_rank
+    if per_rank % per_pass:
+        raise UserInputError(f"--batch-gpu {per_pass} must divide the per-process batch {per_rank}")
+    if mbstd and per_pass % min(mbstd, per_pass):
+        raise UserInputError(f"--mbstd-group {mbstd} must divide the per-pass batch {per_pass}")
+    return per_rank, per_pass, per_rank // per_pass
 
 
 def _lazy_ratio(reg_interval: Optional[int]) -> float:
@@ -206,16 +223,9 @@ def train(opts: RunOptions) -> Path:
         raise UserInputError(f"--cond needs labels, but {opts.data} has no dataset.json labels; "
                              f"make one with `stylegan dataset ... --labels-from-folders`")
     resolution, channels, c_dim = dataset.resolution, dataset.num_channels, dataset.label_dim if opts.cond else 0
-    if cfg.batch_size % dist.world_size:
-        raise UserInputError(f"--batch {cfg.batch_size} must be divisible by the number of processes ({dist.world_size})")
-    batch_rank = cfg.batch_size // dist.world_size
-    batch_gpu = opts.batch_gpu or batch_rank
-    if batch_rank % batch_gpu:
-        raise UserInputError(f"--batch-gpu {batch_gpu} must divide the per-process batch {batch_rank}")
     mbstd = cfg.network.mbstd_group_size
-    if mbstd and batch_gpu % min(mbstd, batch_gpu):
-        raise UserInputError(f"--mbstd-group {mbstd} must divide the per-pass batch {batch_gpu}")
-    num_rounds = batch_rank // batch_gpu
+    batch_rank, batch_gpu, num_rounds = _split_batch(cfg.batch_size, opts.batch_gpu, dist.world_size, mbstd,
+                                                     clamp=cfg.progressive is not None)
 
     # Networks.
     net_cfg = copy.deepcopy(cfg.network)
@@ -229,15 +239,10 @@ def train(opts: RunOptions) -> Path:
     schedule = LodSchedule.from_dict(cfg.progressive) if cfg.progressive else None
     if schedule is not None and not hasattr(G, "set_lod"):
         raise UserInputError("progressive growing needs StyleGAN (v1) networks (--arch stylegan1)")
-    if schedule is not None and mbstd:  # every scheduled minibatch must split into minibatch-stddev groups
+    if schedule is not None:  # check every scheduled minibatch now, not when its phase starts
         phase_kimg = schedule.lod_training_kimg + schedule.lod_transition_kimg
         for idx in range(schedule.max_lod + 1):
-            per_rank = schedule.batch_size_at(idx * phase_kimg) // dist.world_size
-            per_pass = min(opts.batch_gpu or per_rank, per_rank)
-            if per_pass < 1 or per_pass % min(mbstd, per_pass):
-                raise UserInputError(f"the progressive schedule's batch {per_rank} per process at "
-                                     f"{schedule.resolution_at(idx * phase_kimg)}x{schedule.resolution_at(idx * phase_kimg)}"
-                                     f" does not split into minibatch-stddev groups of {mbstd}")
+            _split_batch(schedule.batch_size_at(idx * phase_kimg), opts.batch_gpu, dist.world_size, mbstd, clamp=True)
     for module in (G, D):
         set_resample_impl(module, opts.resample)
     G_ema = copy.deepcopy(G).eval()
@@ -369,9 +374,8 @@ def train(opts: RunOptions) -> Path:
             kimg = state["cur_nimg"] / 1000
             lod = schedule.lod_at(kimg)
             batch_size = schedule.batch_size_at(kimg)
-            batch_rank = batch_size // dist.world_size
-            batch_gpu = min(opts.batch_gpu or batch_rank, batch_rank)
-            num_rounds = batch_rank // batch_gpu
+            batch_rank, batch_gpu, num_rounds = _split_batch(batch_size, opts.batch_gpu, dist.world_size, mbstd,
+                                                             clamp=True)
             for opt, lr in zip((opt_G, opt_D), schedule.lr_at(kimg)):
                 for group in opt.param_groups:
                     group["lr"] = lr
