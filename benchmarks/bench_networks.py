@@ -13,12 +13,13 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import peak_rss_mb, timed, write_results  # noqa: E402
+from common import write_results  # noqa: E402
 
 from stylegan.networks.discriminator import Discriminator  # noqa: E402
 from stylegan.networks.stylegan2 import Generator  # noqa: E402
 from stylegan.networks.registry import build_network  # noqa: E402
 from stylegan.presets import resolve_preset, with_stylegan1  # noqa: E402
+from stylegan.tools.bench import peak_memory_mb, seconds_per_call  # noqa: E402
 
 
 def bench(cfg_name: str, res: int, batch: int, device: torch.device, seconds: float) -> list:
@@ -31,7 +32,7 @@ def bench(cfg_name: str, res: int, batch: int, device: torch.device, seconds: fl
         torch.cuda.reset_peak_memory_stats()
     for fused in (True, False):
         with torch.no_grad():
-            t = timed(lambda: G(z, None, noise_mode="const", fused_modconv=fused), device, seconds)
+            t = seconds_per_call(lambda: G(z, None, noise_mode="const", fused_modconv=fused), device, seconds)
         rows.append({"what": f"g_inference_b{batch}", "config": f"{cfg_name}@{res}", "fused_modconv": fused,
                      "img_per_s": batch / t, "sec_per_batch": t})
     img = torch.randn(batch, 3, res, res, device=device)
@@ -43,10 +44,10 @@ def bench(cfg_name: str, res: int, batch: int, device: torch.device, seconds: fl
         grad.square().sum().backward()
 
     D.requires_grad_(True)
-    t = timed(d_r1, device, seconds)
+    t = seconds_per_call(d_r1, device, seconds)
     rows.append({"what": f"d_forward_r1_b{batch}", "config": f"{cfg_name}@{res}", "img_per_s": batch / t,
                  "sec_per_batch": t})
-    peak = torch.cuda.max_memory_allocated() / 2 ** 20 if device.type == "cuda" else peak_rss_mb()
+    peak = peak_memory_mb(device)
     for row in rows:
         row["peak_mem_mb"] = round(peak, 1)
         row["device"] = str(device)
@@ -58,9 +59,9 @@ def bench_v1(res: int, batch: int, device: torch.device, seconds: float) -> dict
     G = build_network(net.generator_class, net.generator_kwargs(res, 3, 0)).eval().requires_grad_(False).to(device)
     z = torch.randn(batch, G.z_dim, device=device)
     with torch.no_grad():
-        t = timed(lambda: G(z, None, noise_mode="const"), device, seconds)
+        t = seconds_per_call(lambda: G(z, None, noise_mode="const"), device, seconds)
     return {"what": f"g_inference_b{batch}", "config": f"stylegan1-ffhq@{res}", "img_per_s": batch / t,
-            "sec_per_batch": t, "device": str(device), "peak_mem_mb": round(peak_rss_mb(), 1)}
+            "sec_per_batch": t, "device": str(device), "peak_mem_mb": round(peak_memory_mb(device), 1)}
 
 
 def main() -> None:

@@ -19,9 +19,10 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import peak_rss_mb, write_results  # noqa: E402
+from common import write_results  # noqa: E402
 
 from stylegan.presets import resolve_preset, with_stylegan1  # noqa: E402
+from stylegan.tools.bench import peak_memory_mb  # noqa: E402
 from stylegan.training.loop import train  # noqa: E402
 from stylegan.training.options import RunOptions  # noqa: E402
 
@@ -49,7 +50,7 @@ def bench(cfg_name: str, data: Path, outdir: Path, ticks: int, tick_kimg: float,
     kimg = sum(s["Timing/sec_per_tick"] / s["Timing/sec_per_kimg"] for s in stats)
     seconds = sum(s["Timing/sec_per_tick"] for s in stats)
     row = {"what": "train_step", "config": f"{cfg_name}@32", "batch": batch, "device": device,
-           "img_per_s": kimg * 1000 / seconds, "sec_per_kimg": seconds / kimg, "peak_mem_mb": round(peak_rss_mb(), 1)}
+           "img_per_s": kimg * 1000 / seconds, "sec_per_kimg": seconds / kimg, "peak_mem_mb": round(peak_memory_mb(torch.device(device)), 1)}
     for phase in ("Gmain", "Greg", "Dmain", "Dreg", "Dboth"):
         key = f"Timing/phase/{phase}_sec"
         if key in stats[0]:
