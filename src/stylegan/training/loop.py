@@ -64,9 +64,11 @@ class Phase:
 
 
 def _device(opts: RunOptions, dist: DistInfo) -> torch.device:
+    """The device of this process: with several processes on CUDA, the GPU of its local rank."""
     if opts.device == "auto":
-        return torch.device("cuda", dist.local_rank) if torch.cuda.is_available() else torch.device("cpu")
-    device = parse_device(opts.device)
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        device = parse_device(opts.device)
     if device.type == "cuda" and dist.world_size > 1:
         device = torch.device("cuda", dist.local_rank)
     return device
@@ -212,8 +214,7 @@ def train(opts: RunOptions) -> Path:
         from ..metrics.evaluate import metric_spec
         for name in opts.metrics:
             metric_spec(name)
-    probe_device = "cuda" if (opts.device == "auto" and torch.cuda.is_available()) or opts.device.startswith("cuda") else "cpu"
-    dist = init_from_env(probe_device)
+    dist = init_from_env(_device(opts, DistInfo()).type)
     device = _device(opts, dist)
 
     # Data.
