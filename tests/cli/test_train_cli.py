@@ -35,6 +35,10 @@ def test_dry_run_resolves_preset_and_overrides(data, tmp_path, capsys):
     assert (cfg["aug"], cfg["aug_p"], cfg["augpipe"], opts["mirror"]) == ("fixed", 0.3, "bgcf", True)
     assert not list(tmp_path.iterdir())  # a dry run writes nothing
     assert dry_run(capsys, data, tmp_path, "--resample", "reference")["resample"] == "reference"
+    fast = dry_run(capsys, data, tmp_path, "--compile", "--channels-last")
+    assert (fast["compile"], fast["channels_last"]) == ("default", True)
+    assert dry_run(capsys, data, tmp_path, "--compile=max-autotune")["compile"] == "max-autotune"
+    assert dry_run(capsys, data, tmp_path)["compile"] == "off"
     v1 = dry_run(capsys, data, tmp_path, "--cfg", "cpu", "--arch", "stylegan1", "--loss", "wgan-gp")["config"]
     assert v1["network"]["arch"] == "stylegan1" and v1["progressive"]["initial_resolution"] == 8
     assert v1["loss"] == "wgan-gp" and v1["d_reg_interval"] is None and v1["pl_weight"] == 0

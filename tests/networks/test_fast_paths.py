@@ -8,7 +8,9 @@ import copy
 import pytest
 import torch
 
+from stylegan.errors import UserInputError
 from stylegan.networks.discriminator import Discriminator
+from stylegan.networks.fast_paths import compile_module, set_channels_last
 from stylegan.networks.layers import set_resample_impl
 from stylegan.networks.stylegan2 import Generator
 
@@ -90,3 +92,44 @@ def test_channels_last_blocks_match():
     assert G_cl.synthesis.b16.channels_last and not G_cl.synthesis.b4.channels_last
     z = torch.randn(2, 8)
     close(G_cl(z, None, noise_mode="const"), G(z, None, noise_mode="const"), "image")
+
+
+def test_channels_last_matches_nchw_in_images_and_gradients():
+    G, D = tiny_pair("resnet")
+    z = torch.randn(3, 8)
+    img_ref, g_ref = grads(G, D, z, fused=False, with_r1=True)
+    G_cl, D_cl = (set_channels_last(copy.deepcopy(m), True) for m in (G, D))
+    conv_weights = [p for p in list(G_cl.parameters()) + list(D_cl.parameters()) if p.ndim == 4]
+    assert conv_weights and all(p.is_contiguous(memory_format=torch.channels_last) for p in conv_weights)
+    assert not any(p.is_contiguous() for p in conv_weights if p.shape[2] > 1 and p.shape[1] > 1)  # really NHWC
+    img_cl, g_cl = grads(G_cl, D_cl, z, fused=False, with_r1=True)
+    close(img_cl, img_ref, "image")
+    assert g_cl.keys() == g_ref.keys()
+    for name in g_ref:
+        close(g_cl[name], g_ref[name], name)
+    set_channels_last(G_cl, False)
+    assert all(p.is_contiguous() for p in G_cl.parameters())
+
+
+def test_channels_last_refuses_networks_without_blocks_that_support_it():
+    from stylegan.networks.stylegan1 import Generator1
+    G1 = Generator1(z_dim=8, c_dim=0, w_dim=8, img_resolution=8, img_channels=3, fmap_base=64, fmap_max=8)
+    with pytest.raises(UserInputError, match="channels-last"):
+        set_channels_last(G1, True)
+
+
+def test_compiled_generator_matches_eager_in_images_and_gradients():
+    """TorchInductor (generated C++ on the CPU): same images and parameter gradients as the eager modules."""
+    G, D = tiny_pair("skip")
+    z = torch.randn(2, 8)
+    img_ref, g_ref = grads(G, D, z, fused=False)
+    G_fast = compile_module(G)
+    G.zero_grad(set_to_none=True)
+    D.zero_grad(set_to_none=True)
+    img = G_fast(z, None, noise_mode="const", fused_modconv=False)
+    D(img, None).sum().backward()
+    close(img.detach(), img_ref, "image")
+    for name, p in G.named_parameters():
+        close(p.grad, g_ref[name], name)
+    with pytest.raises(ValueError, match="compile mode"):
+        compile_module(G, mode="fastest")

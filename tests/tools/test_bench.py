@@ -20,7 +20,17 @@ def test_rows_have_the_promised_fields():
     flops = {r["path"]: r["gflop_per_img"] for r in inference}
     assert flops["reference"] > 1.5 * flops["fast"] > 0
     bf16 = next(r for r in inference if r["path"] == "fast_bf16")
-    assert 20 < bf16["psnr_vs_fp32_db"] < float("inf")
+    assert 20 < bf16["psnr_vs_fast_db"] < 80
+    assert all(r["device_bf16_matmul_tflops"] > 0 and r["fraction_of_bf16_matmul"] > 0 for r in inference)
+
+
+def test_channels_last_and_compiled_paths():
+    rows = run_benchmarks("cpu", 8, "cpu", batch_sizes=(2,), min_seconds=0.01, training=False,
+                          paths=("fast", "channels_last", "compiled"))
+    by_path = {r["path"]: r for r in rows}
+    assert by_path["channels_last"]["psnr_vs_fast_db"] > 80  # the same arithmetic, another memory layout
+    assert by_path["compiled"]["psnr_vs_fast_db"] > 80 and by_path["compiled"]["compile_s"] > 0
+    assert "compile_s" not in by_path["fast"] and "psnr_vs_fast_db" not in by_path["fast"]
 
 
 def test_cli_prints_json_lines(capsys, tmp_path):
@@ -32,6 +42,10 @@ def test_cli_prints_json_lines(capsys, tmp_path):
     assert [json.loads(line) for line in out.read_text().splitlines()] == lines
     assert run(["bench", "--paths", "turbo"]) == 2
     assert "unknown path" in capsys.readouterr().err
+    assert run(["bench", "--device", "cpu", "--paths", "fp16", "--no-train"]) == 2
+    assert "CUDA only" in capsys.readouterr().err
+    assert run(["bench", "--device", "tpu9"]) == 2
+    assert "unknown device" in capsys.readouterr().err
 
 
 def test_psnr():

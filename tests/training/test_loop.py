@@ -131,3 +131,44 @@ def test_reference_resampling_path_trains(data, tmp_path):
     assert options["resample"] == "reference"
     G = stylegan.load_generator(next(run_dir.glob("network-snapshot-*")))
     assert torch.isfinite(G(torch.randn(2, 16), None)).all()
+
+
+def test_compiled_and_channels_last_paths_train_like_eager(data, tmp_path, monkeypatch):
+    """--compile captures the G main and D main passes as graphs (here with the graph-capture-only backend, which
+    must reproduce eager bit for bit; Inductor's kernels are checked in tests/networks/test_fast_paths.py);
+    --channels-last changes only the memory layout (float32 rounding)."""
+    from safetensors.torch import load_file
+    import stylegan.training.loop as loop
+    from stylegan.networks.fast_paths import compile_module
+    compiled = []
+
+    def capture_only(fn, mode):
+        compiled.append((type(fn).__name__, mode))
+        return compile_module(fn, mode, backend="aot_eager")
+    monkeypatch.setattr(loop, "compile_module", capture_only)
+    config = tiny_config(total_kimg=0.016)
+
+    def final_state(name, **overrides):
+        run_dir = train(tiny_options(data, tmp_path / name, config=config, **overrides))
+        return run_dir, load_file(run_dir / "checkpoint.safetensors")
+
+    _, eager = final_state("eager")
+    run_dir, graphs = final_state("compiled", compile="reduce-overhead")
+    _, nhwc = final_state("nhwc", channels_last=True)
+    assert sorted(compiled) == [("Discriminator", "reduce-overhead"), ("MappingNetwork", "reduce-overhead"),
+                                ("SynthesisNetwork", "reduce-overhead")]
+    assert json.loads((run_dir / "training_options.json").read_text())["compile"] == "reduce-overhead"
+    assert eager.keys() == graphs.keys() == nhwc.keys()
+    for key in eager:
+        assert torch.equal(eager[key], graphs[key]), key
+        torch.testing.assert_close(nhwc[key], eager[key], rtol=1e-4, atol=1e-5, msg=key)
+
+
+def test_compile_and_channels_last_refuse_what_they_cannot_do(data, tmp_path):
+    with pytest.raises(UserInputError, match="compile must be one of"):
+        train(tiny_options(data, tmp_path, compile="fastest"))
+    from stylegan.presets import with_stylegan1
+    with pytest.raises(UserInputError, match="progressive growing"):
+        train(tiny_options(data, tmp_path, config=with_stylegan1(tiny_config(), 16), compile="default"))
+    with pytest.raises(UserInputError, match="channels-last"):
+        train(tiny_options(data, tmp_path, config=with_stylegan1(tiny_config(), 16), channels_last=True))

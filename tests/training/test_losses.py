@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from stylegan.training import losses
 from stylegan.training.ema import ema_beta, update_ema
@@ -37,6 +38,44 @@ def test_path_lengths_match_explicit_jacobian():
     penalty, new_mean = losses.path_length_penalty(lengths, torch.tensor(1.0, dtype=torch.float64), 0.01)
     torch.testing.assert_close(new_mean, 1 + 0.01 * (lengths.mean() - 1))
     torch.testing.assert_close(penalty, (lengths - new_mean).square())
+
+
+class ConvolutionBackwardMasks(TorchDispatchMode):
+    """Records which gradients (input, weight, bias) each convolution backward is asked to compute."""
+
+    def __init__(self):
+        super().__init__()
+        self.masks = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func is torch.ops.aten.convolution_backward.default:
+            self.masks.append(tuple(args[-1]))
+        return func(*args, **(kwargs or {}))
+
+
+def test_regularisers_compute_no_weight_gradients_in_their_first_pass():
+    """R1 and path length differentiate with respect to images / ws only: no convolution computes a weight
+    gradient there (NVIDIA's code needs a custom op, `no_weight_gradients`, for this)."""
+    from stylegan.tools.bench import build_networks
+    torch.manual_seed(0)
+    G, D = build_networks("cpu", 16, torch.device("cpu"))
+    G.requires_grad_(True)
+    D.requires_grad_(True)
+    real = torch.randn(2, 3, 16, 16, requires_grad=True)
+    logits = D(real, None)
+    with ConvolutionBackwardMasks() as r1_pass:
+        penalty = losses.r1_penalty(real, logits)
+    ws = G.mapping(torch.randn(2, G.z_dim), None)
+    img = G.synthesis(ws)
+    with ConvolutionBackwardMasks() as pl_pass:
+        lengths = losses.path_lengths(img, ws)
+    for masks in (r1_pass.masks, pl_pass.masks):
+        assert len(masks) >= 8 and all(mask[0] and not mask[1] for mask in masks)
+    # ...and the second pass still reaches every weight.
+    (penalty.sum() + lengths.sum()).backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for name, p in D.named_parameters()
+               if name.endswith("weight"))
+    assert all(p.grad is not None for name, p in G.synthesis.named_parameters() if name.endswith("affine.weight"))
 
 
 def test_mix_styles_cutoffs():

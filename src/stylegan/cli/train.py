@@ -15,7 +15,7 @@ from ..presets import (
     resolve_preset,
     with_stylegan1,
 )
-from ..training.options import PRECISIONS, RunOptions
+from ..training.options import COMPILE_CHOICES, PRECISIONS, RunOptions
 from .common import CliError, user_errors
 
 
@@ -58,6 +58,11 @@ def _positive(ctx, param, value):
 @click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True)
 @click.option("--resample", type=click.Choice(["fast", "reference"]), default="fast", show_default=True,
               help="Resampling convolutions: fast, or the plain reference (for checking the fast path).")
+@click.option("--channels-last", is_flag=True, help="Channels-last (NHWC) activations and weights (StyleGAN2).")
+@click.option("--compile", "compile_mode", type=click.Choice(COMPILE_CHOICES), default="off", show_default=True,
+              is_flag=False, flag_value="default",
+              help="torch.compile the G main and D main passes (--compile alone: mode 'default'; "
+                   "'reduce-overhead' adds CUDA graphs). Compiling costs tens of seconds per graph at the start.")
 @click.option("--workers", type=int, default=2, show_default=True)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--desc", default=None, help="Extra words for the run folder name.")
@@ -69,7 +74,7 @@ def _positive(ctx, param, value):
 @click.option("--dry-run", is_flag=True, help="Print the resolved options and exit.")
 def command(data, outdir, cfg, arch, loss, batch, batch_gpu, gamma, kimg, tick, snap, cbase, cmax, map_depth, glr, dlr,
             mbstd_group, mirror, cond, aug, aug_p, target, augpipe, resume, freezed, seed, fp32, precision, resample,
-            workers, device, desc, metrics, metrics_num, max_images, no_progress, dry_run):
+            channels_last, compile_mode, workers, device, desc, metrics, metrics_num, max_images, no_progress, dry_run):
     """Train StyleGAN2(-ADA) on a dataset."""
     with user_errors():
         from ..data.dataset import ImageDataset
@@ -110,6 +115,7 @@ def command(data, outdir, cfg, arch, loss, batch, batch_gpu, gamma, kimg, tick, 
         opts = RunOptions(data=data, outdir=outdir, config=config, cond=cond, mirror=mirror, tick_kimg=tick,
                           snap_ticks=snap, seed=seed, resume=resume, batch_gpu=batch_gpu, workers=workers,
                           device=device, precision=precision, resample=resample, desc=desc,
+                          channels_last=channels_last, compile=compile_mode,
                           progress=False if no_progress else None,
                           metrics=tuple(m for m in metrics.split(",") if m), metrics_num=metrics_num,
                           max_size=max_images)

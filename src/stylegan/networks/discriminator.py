@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Optional, Sequence
 
-import numpy as np
+import math
 import torch
 from torch import nn
 
@@ -95,9 +95,9 @@ class DiscriminatorBlock(nn.Module):
             img = downsample2d(img, self.resample_filter) if self.architecture == "skip" else None
 
         if self.architecture == "resnet":
-            y = self.skip(x, gain=np.sqrt(0.5))
+            y = self.skip(x, gain=math.sqrt(0.5))
             x = self.conv0(x)
-            x = self.conv1(x, gain=np.sqrt(0.5))
+            x = self.conv1(x, gain=math.sqrt(0.5))
             x = y.add_(x)
         else:
             x = self.conv0(x)
@@ -153,7 +153,7 @@ class DiscriminatorEpilogue(nn.Module):
         x = self.out(x)
         if self.cmap_dim > 0:
             assert_shape(cmap, [None, self.cmap_dim], "cmap")
-            x = (x * cmap).sum(dim=1, keepdim=True) * (1 / np.sqrt(self.cmap_dim))
+            x = (x * cmap).sum(dim=1, keepdim=True) * (1 / math.sqrt(self.cmap_dim))
         return x
 
 

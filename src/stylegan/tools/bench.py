@@ -1,53 +1,72 @@
 """`stylegan bench`: throughput of the fast paths against the float32 reference path, in one process.
 
-Paths (each a named setting of the same randomly initialised networks):
+Paths (each a named setting of the same randomly initialised networks, see PATH_SPECS):
 - `reference`: float32, fused modulated convolution, reference resampling (upsample/filter at full resolution
   before convolving) — the plain-PyTorch definition every faster path is tested against;
 - `fast`: float32, strided/transposed resampling convolutions, per-sample modulation for batches > 1;
-- `fast_bf16`: `fast` under bfloat16 autocast (AMX/AVX-512-BF16 CPUs, recent GPUs).
+- `fast_bf16`: `fast` under bfloat16 autocast (AMX/AVX-512-BF16 CPUs, recent GPUs);
+- `channels_last[_bf16]`: `fast[_bf16]` with NHWC activations and weights;
+- `compiled[_bf16]`: `fast[_bf16]` through torch.compile (Inductor); in training the G main and D main passes
+  are compiled and the regularisation passes (double backward, which compiled graphs do not support) run eagerly;
+- `fp16`, `compiled_fp16` (CUDA): the preset's float16 blocks with clamping, as NVIDIA's code runs them.
 
 Every row reports img/s, the reference img/s measured in the same process, the speedup, peak memory and
-FLOPs per image (counted with torch.utils.flop_counter), so the ratio holds on a noisy machine and achieved
-TFLOP/s can be compared with the device's peak. bf16 rows also report PSNR against float32 on the same seeds.
+FLOPs per image (counted with torch.utils.flop_counter), so the ratio holds on a noisy machine; the device's
+measured bf16 matmul throughput is reported beside it, so achieved TFLOP/s can be read as a fraction of what
+the device reaches. Paths with other arithmetic than `fast` report PSNR against it on the same seeds, and
+compiled paths the seconds their first call spent compiling.
 """
 from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import math
 import resource
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from ..errors import UserInputError
+from ..networks.fast_paths import check_compile_support, compile_module, set_channels_last
 from ..networks.layers import set_resample_impl
 from ..networks.registry import build_network
 from ..presets import resolve_preset
 from ..training import losses
 
-PATHS = ("reference", "fast", "fast_bf16")
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 @dataclass(frozen=True)
 class PathSpec:
-    resample_impl: str
-    fused_modconv: Optional[bool]  # None: fused for batch 1, per-sample scaling otherwise
-    bf16: bool
+    resample_impl: str = "fast"
+    fused_modconv: Optional[bool] = None  # None: fused for batch 1, per-sample scaling otherwise
+    precision: str = "fp32"  # 'bf16': autocast; 'fp16': the preset's float16 blocks (CUDA only)
+    channels_last: bool = False
+    compile: bool = False
 
 
 PATH_SPECS: Dict[str, PathSpec] = {
-    "reference": PathSpec("reference", True, False),
-    "fast": PathSpec("fast", None, False),
-    "fast_bf16": PathSpec("fast", None, True),
+    "reference": PathSpec("reference", fused_modconv=True),
+    "fast": PathSpec(),
+    "fast_bf16": PathSpec(precision="bf16"),
+    "channels_last": PathSpec(channels_last=True),
+    "channels_last_bf16": PathSpec(precision="bf16", channels_last=True),
+    "compiled": PathSpec(compile=True),
+    "compiled_bf16": PathSpec(precision="bf16", compile=True),
+    "fp16": PathSpec(precision="fp16"),
+    "compiled_fp16": PathSpec(precision="fp16", compile=True),
 }
+PATHS = tuple(PATH_SPECS)
+DEFAULT_PATHS = ("reference", "fast", "fast_bf16")
 
 
-def _autocast(device: torch.device, enabled: bool):
-    if not enabled:
+def _autocast(device: torch.device, spec: PathSpec):
+    if spec.precision != "bf16":
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
@@ -72,6 +91,15 @@ def seconds_per_call(fn: Callable[[], object], device: torch.device, min_seconds
             return elapsed / calls
 
 
+def timed_call(fn: Callable[[], object], device: torch.device) -> float:
+    """Wall seconds of one call (e.g. the first call of a compiled function, which compiles it)."""
+    _sync(device)
+    start = time.perf_counter()
+    fn()
+    _sync(device)
+    return time.perf_counter() - start
+
+
 def peak_memory_mb(device: torch.device) -> float:
     """Peak CUDA allocation since the last reset; on the CPU the process's peak RSS (a running maximum)."""
     if device.type == "cuda":
@@ -91,74 +119,126 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return math.inf if mse == 0 else 10 * math.log10(4 / mse)
 
 
-def build_networks(cfg_name: str, resolution: int, device: torch.device, seed: int = 0):
-    """Randomly initialised G and D of a preset (3 channels, unconditional), float32, on `device`."""
+def matmul_tflops(device: torch.device, dtype: torch.dtype = torch.bfloat16, min_seconds: float = 1.0) -> float:
+    """Measured dense matmul throughput of `device` in `dtype` (TFLOP/s): the yardstick for achieved TFLOP/s."""
+    n = 8192 if device.type == "cuda" else 2048
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    return 2 * n ** 3 / seconds_per_call(lambda: a @ b, device, min_seconds) / 1e12
+
+
+def build_networks(cfg_name: str, resolution: int, device: torch.device, seed: int = 0, fp16: bool = False):
+    """Randomly initialised G and D of a preset (3 channels, unconditional) on `device`; float32 everywhere
+    unless `fp16`, which keeps the preset's float16 blocks (they run in float16 on CUDA only)."""
     net = resolve_preset(cfg_name, resolution).network
+    if not fp16:
+        net = dataclasses.replace(net, num_fp16_res=0)
     torch.manual_seed(seed)
     G = build_network(net.generator_class, net.generator_kwargs(resolution, 3, 0)).to(device)
     D = build_network(net.discriminator_class, net.discriminator_kwargs(resolution, 3, 0)).to(device)
     return G, D
 
 
-@contextlib.contextmanager
-def using_path(path: str, *modules: nn.Module) -> Iterator[PathSpec]:
-    """Switch the modules to `path`'s resampling implementation inside the block."""
+@dataclass
+class PathNetworks:
+    """The networks of one path (copies of the float32 originals with the path's switches) and what calls them:
+    `G_fast`/`D_fast` are compiled for compiled paths, the modules themselves otherwise."""
+
+    spec: PathSpec
+    G: nn.Module
+    D: nn.Module
+    G_fast: Callable
+    D_fast: Callable
+
+
+def path_networks(path: str, G: nn.Module, D: nn.Module, cfg: str, resolution: int,
+                  device: torch.device) -> PathNetworks:
+    """Copies of G and D set up for `path`."""
     spec = PATH_SPECS[path]
-    for m in modules:
-        set_resample_impl(m, spec.resample_impl)
-    try:
-        yield spec
-    finally:
-        for m in modules:
-            set_resample_impl(m, "fast")
+    if spec.precision == "fp16":
+        if device.type != "cuda":
+            raise UserInputError(f"path {path!r} runs float16 blocks, which exist on CUDA only; "
+                             f"use fast_bf16 or compiled_bf16 on the {device.type}")
+        G16, D16 = build_networks(cfg, resolution, device, fp16=True)
+        G16.load_state_dict(G.state_dict())
+        D16.load_state_dict(D.state_dict())
+        G, D = G16, D16
+    else:
+        G, D = copy.deepcopy(G), copy.deepcopy(D)
+    for module in (G, D):
+        set_resample_impl(module, spec.resample_impl)
+        if spec.channels_last:
+            set_channels_last(module, True)
+    G_fast, D_fast = G, D
+    if spec.compile:
+        check_compile_support(device)
+        G_fast, D_fast = compile_module(G), compile_module(D)
+    return PathNetworks(spec, G, D, G_fast, D_fast)
 
 
 def _fused(spec: PathSpec, batch: int) -> bool:
     return spec.fused_modconv if spec.fused_modconv is not None else batch == 1
 
 
-def inference_rows(G: nn.Module, batch_sizes: Sequence[int], device: torch.device, min_seconds: float,
-                   paths: Sequence[str] = PATHS) -> List[dict]:
+def _compare_to(paths: Sequence[str]) -> Optional[str]:
+    return "fast" if "fast" in paths else None
+
+
+def inference_rows(G: nn.Module, D: nn.Module, batch_sizes: Sequence[int], device: torch.device,
+                   min_seconds: float, paths: Sequence[str] = DEFAULT_PATHS, cfg: str = "stylegan2",
+                   resolution: int = 32) -> List[dict]:
     """G(z) img/s per batch size and path, against the reference path."""
-    G = G.eval().requires_grad_(False)
     rows = []
     for batch in batch_sizes:
         z = torch.randn(batch, G.z_dim, device=device)
         outputs: Dict[str, torch.Tensor] = {}
         results: Dict[str, float] = {}
+        batch_rows = []
         for path in paths:
+            nets = path_networks(path, G, D, cfg, resolution, device)
+            nets.G.eval().requires_grad_(False)
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
-            with using_path(path, G) as spec, torch.no_grad():
-                run = lambda: G(z, None, noise_mode="const", fused_modconv=_fused(spec, batch))  # noqa: E731
-                with _autocast(device, spec.bf16):
-                    results[path] = batch / seconds_per_call(run, device, min_seconds)
-                    outputs[path] = run().float()
-                    flops = count_flops(run) / batch
-            row = {"what": f"g_inference_b{batch}", "path": path, "device": str(device), "batch": batch,
-                   "img_per_s": results[path], "gflop_per_img": flops / 1e9,
-                   "achieved_tflops": flops * results[path] / 1e12, "peak_mem_mb": round(peak_memory_mb(device), 1)}
-            rows.append(row)
-        for row in rows[-len(paths):]:
-            ref = results.get("reference", results[paths[0]])
-            row["reference_img_per_s"] = ref
-            row["speedup"] = row["img_per_s"] / ref
-            if PATH_SPECS[row["path"]].bf16:
-                row["psnr_vs_fp32_db"] = psnr(outputs[row["path"]], outputs.get("fast", outputs[paths[0]]))
+            spec = nets.spec
+            call = lambda g: g(z, None, noise_mode="const", fused_modconv=_fused(spec, batch))  # noqa: E731
+            row = {"what": f"g_inference_b{batch}", "path": path, "device": str(device), "batch": batch}
+            with torch.no_grad(), _autocast(device, spec):
+                if spec.compile:
+                    row["compile_s"] = round(timed_call(lambda: call(nets.G_fast), device), 2)
+                results[path] = batch / seconds_per_call(lambda: call(nets.G_fast), device, min_seconds)
+                outputs[path] = call(nets.G_fast).float()
+                flops = count_flops(lambda: call(nets.G)) / batch
+            row.update({"img_per_s": results[path], "gflop_per_img": flops / 1e9,
+                        "achieved_tflops": flops * results[path] / 1e12,
+                        "peak_mem_mb": round(peak_memory_mb(device), 1)})
+            batch_rows.append(row)
+            del nets
+        base = _compare_to(paths)
+        for row in batch_rows:
+            row["reference_img_per_s"] = results.get("reference", results[paths[0]])
+            row["speedup"] = row["img_per_s"] / row["reference_img_per_s"]
+            if base is not None and row["path"] != base:
+                value = psnr(outputs[row["path"]], outputs[base])
+                row[f"psnr_vs_{base}_db"] = None if math.isinf(value) else round(value, 2)
+        rows.extend(batch_rows)
     return rows
 
 
-def training_step(G: nn.Module, D: nn.Module, batch: int, device: torch.device, spec: PathSpec,
-                  step: int, pl_mean: torch.Tensor, g_reg: int = 4, d_reg: int = 16) -> None:
+def training_step(nets: PathNetworks, batch: int, device: torch.device, step: int, pl_mean: torch.Tensor,
+                  g_reg: int = 4, d_reg: int = 16) -> None:
     """One step of the StyleGAN2 schedule: G main, D main every step; G reg (path length) every `g_reg` steps,
-    D reg (R1) every `d_reg` (gradients only: optimizer updates cost the same on every path)."""
+    D reg (R1) every `d_reg` (gradients only: optimizer updates cost the same on every path).
+
+    The main passes call `nets.G_fast`/`nets.D_fast` (compiled on compiled paths); the regularisers need double
+    backward and call the modules."""
+    G, D, spec = nets.G, nets.D, nets.spec
     fused = spec.fused_modconv if spec.fused_modconv is not None else False
     z = torch.randn(batch, G.z_dim, device=device)
     real = torch.randn(batch, D.img_channels, D.img_resolution, D.img_resolution, device=device)
-    with _autocast(device, spec.bf16):
+    with _autocast(device, spec):
         G.requires_grad_(True)
         D.requires_grad_(False)
-        losses.g_nonsaturating_loss(D(G(z, None, fused_modconv=fused))).float().mean().backward()
+        losses.g_nonsaturating_loss(nets.D_fast(nets.G_fast(z, None, fused_modconv=fused))).float().mean().backward()
         if step % g_reg == 0:
             ws = G.mapping(z[: max(batch // 2, 1)], None)
             img = G.synthesis(ws, fused_modconv=fused).float()
@@ -167,8 +247,8 @@ def training_step(G: nn.Module, D: nn.Module, batch: int, device: torch.device, 
         G.requires_grad_(False)
         D.requires_grad_(True)
         with torch.no_grad():
-            fake = G(z, None, fused_modconv=fused)
-        loss = losses.d_logistic_loss_fake(D(fake)) + losses.d_logistic_loss_real(D(real))
+            fake = nets.G_fast(z, None, fused_modconv=fused)
+        loss = losses.d_logistic_loss_fake(nets.D_fast(fake)) + losses.d_logistic_loss_real(nets.D_fast(real))
         loss.float().mean().backward()
         if step % d_reg == 0:
             x = real.detach().requires_grad_(True)
@@ -177,47 +257,65 @@ def training_step(G: nn.Module, D: nn.Module, batch: int, device: torch.device, 
 
 
 def training_rows(G: nn.Module, D: nn.Module, batch: int, device: torch.device, min_seconds: float,
-                  paths: Sequence[str] = PATHS, steps: int = 16) -> List[dict]:
+                  paths: Sequence[str] = DEFAULT_PATHS, steps: int = 16, cfg: str = "stylegan2",
+                  resolution: int = 32) -> List[dict]:
     """Training img/s over a full lazy-regularisation cycle (16 steps: 4 G reg, 1 D reg) per path."""
-    G.train()
-    D.train()
     pl_mean = torch.zeros([], device=device)
     rows, results = [], {}
     for path in paths:
+        nets = path_networks(path, G, D, cfg, resolution, device)
+        nets.G.train()
+        nets.D.train()
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
-        with using_path(path, G, D) as spec:
-            def cycle():
-                for step in range(steps):
-                    training_step(G, D, batch, device, spec, step, pl_mean)
-            flops = count_flops(lambda: training_step(G, D, batch, device, spec, 1, pl_mean)) / batch
-            seconds = seconds_per_call(cycle, device, min_seconds, warmup=0)
+        eager = dataclasses.replace(nets, G_fast=nets.G, D_fast=nets.D)
+        flops = count_flops(lambda: training_step(eager, batch, device, 1, pl_mean)) / batch
+        row = {"what": "train_step", "path": path, "device": str(device), "batch": batch}
+        if nets.spec.compile:  # the first steps compile every graph the cycle uses (G and D, with and without grad)
+            row["compile_s"] = round(timed_call(lambda: [training_step(nets, batch, device, s, pl_mean)
+                                                         for s in range(2)], device), 2)
+
+        def cycle():
+            for step in range(steps):
+                training_step(nets, batch, device, step, pl_mean)
+        seconds = seconds_per_call(cycle, device, min_seconds, warmup=0)
         results[path] = batch * steps / seconds
-        rows.append({"what": "train_step", "path": path, "device": str(device), "batch": batch,
-                     "img_per_s": results[path], "sec_per_kimg": 1000 / results[path],
-                     "gflop_per_img_main_phases": flops / 1e9, "peak_mem_mb": round(peak_memory_mb(device), 1)})
+        row.update({"img_per_s": results[path], "sec_per_kimg": 1000 / results[path],
+                    "gflop_per_img_main_phases": flops / 1e9, "peak_mem_mb": round(peak_memory_mb(device), 1)})
+        rows.append(row)
+        del nets, eager
     for row in rows:
         row["reference_img_per_s"] = results.get("reference", results[paths[0]])
         row["speedup"] = row["img_per_s"] / row["reference_img_per_s"]
-    G.zero_grad(set_to_none=True)
-    D.zero_grad(set_to_none=True)
     return rows
 
 
 def run_benchmarks(cfg: str = "stylegan2", resolution: int = 32, device: str = "cpu",
                    batch_sizes: Sequence[int] = (1, 8, 16), train_batch: int = 8, min_seconds: float = 2.0,
-                   paths: Sequence[str] = PATHS, training: bool = True,
+                   paths: Sequence[str] = DEFAULT_PATHS, training: bool = True,
                    emit: Callable[[dict], None] = lambda row: None) -> List[dict]:
     """All rows for one preset and resolution; `emit` is called with each row as it is measured."""
     dev = torch.device(device)
+    unknown = [p for p in paths if p not in PATH_SPECS]
+    if unknown or not paths:
+        raise UserInputError(f"unknown path {unknown[0] if unknown else paths!r}; choose from {', '.join(PATHS)}")
+    if dev.type != "cuda" and any(PATH_SPECS[p].precision == "fp16" for p in paths):
+        raise UserInputError(f"the fp16 paths run float16 blocks, which exist on CUDA only; on the {dev.type} use "
+                         f"fast_bf16 or compiled_bf16")
     G, D = build_networks(cfg, resolution, dev)
-    common = {"config": f"{cfg}@{resolution}"}
+    peak = matmul_tflops(dev, torch.bfloat16, min(min_seconds, 1.0))
+    common = {"config": f"{cfg}@{resolution}", "device_bf16_matmul_tflops": round(peak, 3)}
     rows = []
-    for row in inference_rows(G, batch_sizes, dev, min_seconds, paths):
+
+    def add(row: dict) -> None:
+        if "achieved_tflops" in row:
+            row["fraction_of_bf16_matmul"] = round(row["achieved_tflops"] / peak, 4)
         rows.append({**common, **row})
         emit(rows[-1])
+
+    for row in inference_rows(G, D, batch_sizes, dev, min_seconds, paths, cfg, resolution):
+        add(row)
     if training:
-        for row in training_rows(copy.deepcopy(G), D, train_batch, dev, min_seconds, paths):
-            rows.append({**common, **row})
-            emit(rows[-1])
+        for row in training_rows(G, D, train_batch, dev, min_seconds, paths, cfg=cfg, resolution=resolution):
+            add(row)
     return rows

@@ -30,6 +30,7 @@ from ..data.sampler import InfiniteSampler
 from ..errors import UserInputError
 from ..io.export import load_state_strict, save_network
 from ..io.load import parse_device
+from ..networks.fast_paths import check_compile_support, compile_module, set_channels_last
 from ..networks.layers import set_resample_impl
 from ..networks.registry import build_network
 from ..tools.images import make_grid, save_image, to_uint8
@@ -39,7 +40,7 @@ from .augment import make_augment_pipe
 from .checkpoint import load_checkpoint, save_checkpoint
 from .distributed import DistInfo, all_reduce_mean_, barrier, broadcast_module_, init_from_env
 from .ema import ema_beta, update_ema
-from .options import PRECISIONS, RunOptions
+from .options import COMPILE_CHOICES, PRECISIONS, RunOptions
 from .progressive import LodSchedule, lod_images, optimizer_reset_needed
 from .run_dir import (CHECKPOINT_NAME, OPTIONS_NAME, latest_run_with_checkpoint, new_run_dir, snapshot_name,
                       write_json)
@@ -197,6 +198,8 @@ def train(opts: RunOptions) -> Path:
     """Train as described by `opts`; returns the run directory."""
     if opts.precision not in PRECISIONS:
         raise UserInputError(f"precision must be one of {PRECISIONS}, got {opts.precision!r}")
+    if opts.compile not in COMPILE_CHOICES:
+        raise UserInputError(f"compile must be one of {COMPILE_CHOICES}, got {opts.compile!r}")
     resume_dir, transfer_path = _resolve_resume(opts)
     if resume_dir is not None:  # the run's own options define the networks; length and logging come from now
         saved = RunOptions.from_dict(json.loads((resume_dir / OPTIONS_NAME).read_text()))
@@ -205,7 +208,7 @@ def train(opts: RunOptions) -> Path:
                                  f"or start a new run from one of its snapshots (--resume network-snapshot-....safetensors)")
         saved.config.total_kimg = opts.config.total_kimg
         for name in ("tick_kimg", "snap_ticks", "workers", "device", "progress", "metrics", "metrics_num",
-                     "image_snap", "max_minutes"):
+                     "image_snap", "max_minutes", "channels_last", "compile"):
             setattr(saved, name, getattr(opts, name))
         saved.resume = opts.resume
         opts = saved
@@ -246,7 +249,19 @@ def train(opts: RunOptions) -> Path:
             _split_batch(schedule.batch_size_at(idx * phase_kimg), opts.batch_gpu, dist.world_size, mbstd, clamp=True)
     for module in (G, D):
         set_resample_impl(module, opts.resample)
+        if opts.channels_last:
+            set_channels_last(module, True)
     G_ema = copy.deepcopy(G).eval()
+    # What the G main and D main passes call: compiled with --compile (the same parameters); the regularisers
+    # need double backward, which compiled graphs do not provide, and call the modules.
+    G_mapping_main, G_synthesis_main, D_main = G.mapping, G.synthesis, D
+    if opts.compile != "off":
+        if schedule is not None:
+            raise UserInputError("--compile does not combine with progressive growing (the fade-in changes the "
+                                 "graph at every step); train StyleGAN v1 without it")
+        check_compile_support(device)
+        G_mapping_main, G_synthesis_main, D_main = (compile_module(m, opts.compile)
+                                                    for m in (G.mapping, G.synthesis, D))
     frozen_D = {name for name, p in D.named_parameters()
                 if not getattr(D.get_submodule(name.rsplit(".", 1)[0]), "trainable", True)}
 
@@ -358,17 +373,18 @@ def train(opts: RunOptions) -> Path:
         sums[0] += float(values.sum())
         sums[1] += values.numel()
 
-    def run_G(z, c):
-        ws = G.mapping(z, c)
+    def run_G(z, c, main=False):
+        mapping, synthesis = (G_mapping_main, G_synthesis_main) if main else (G.mapping, G.synthesis)
+        ws = mapping(z, c)
         if cfg.style_mixing_prob > 0:  # per-rank draws, like the noise inputs
             active = G.num_ws - 2 * int(math.floor(lod)) if schedule is not None else None
-            ws = losses.mix_styles(ws, G.mapping(torch.randn_like(z), c), cfg.style_mixing_prob, num_active=active)
-        return G.synthesis(ws), ws
+            ws = losses.mix_styles(ws, mapping(torch.randn_like(z), c), cfg.style_mixing_prob, num_active=active)
+        return synthesis(ws), ws
 
-    def run_D(img, c):
+    def run_D(img, c, main=False):
         if augment_pipe is not None and float(augment_pipe.p) > 0:
             img = augment_pipe(img)
-        return D(img, c)
+        return (D_main if main else D)(img, c)
 
     while not done:
         if schedule is not None:  # progressive growing: lod, batch and learning rates follow the image counter
@@ -424,8 +440,8 @@ def train(opts: RunOptions) -> Path:
             for r_img, r_c, z, c in zip(real_img, real_c, gen_z, gen_c):
                 with precision_ctx():
                     if phase.name == "Gmain":
-                        img, _ = run_G(z, c)
-                        logits = run_D(img, c)
+                        img, _ = run_G(z, c, main=True)
+                        logits = run_D(img, c, main=True)
                         loss = -logits if cfg.loss == "wgan-gp" else losses.g_nonsaturating_loss(logits)
                         report("Loss/scores/fake", logits)
                         report("Loss/G/loss", loss)
@@ -438,10 +454,10 @@ def train(opts: RunOptions) -> Path:
                         loss = penalty * cfg.pl_weight
                         report("Loss/pl_penalty", penalty)
                     elif phase.name == "Dmain":
-                        img, ws = run_G(z, c)
+                        img, ws = run_G(z, c, main=True)
                         w_sum += ws[:, 0].detach().float().sum(dim=0)
-                        fake_logits = run_D(img.detach(), c)
-                        real_logits = run_D(r_img, r_c)
+                        fake_logits = run_D(img.detach(), c, main=True)
+                        real_logits = run_D(r_img, r_c, main=True)
                         loss = losses.d_logistic_loss_fake(fake_logits) + losses.d_logistic_loss_real(real_logits)
                         report("Loss/scores/fake", fake_logits)
                         report("Loss/scores/real", real_logits)

@@ -8,6 +8,7 @@ from typing import Optional, Tuple
 from ..presets import TrainingConfig
 
 PRECISIONS = ("auto", "fp32", "bf16")
+COMPILE_CHOICES = ("off", "default", "reduce-overhead", "max-autotune")
 
 
 @dataclass
@@ -38,6 +39,9 @@ class RunOptions:
     max_minutes: stop after this much training time in this session (a final snapshot is written), or None.
     resample:    'fast' (strided/transposed resampling convolutions) or 'reference' (upsample and filter at full
                  resolution before convolving): the reference path exists to check the fast one.
+    channels_last: keep activations and convolution weights in channels-last (NHWC) layout (StyleGAN2 networks).
+    compile:     'off', or a torch.compile mode ('default', 'reduce-overhead' = also CUDA graphs, 'max-autotune'):
+                 the G main and D main passes run compiled; the regularisation passes (double backward) stay eager.
     """
 
     data: str
@@ -61,6 +65,8 @@ class RunOptions:
     image_snap: bool = True
     max_minutes: Optional[float] = None
     resample: str = "fast"
+    channels_last: bool = False
+    compile: str = "off"
 
     def to_dict(self) -> dict:
         data = dataclasses.asdict(self)
