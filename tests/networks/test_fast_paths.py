@@ -11,7 +11,7 @@ import torch
 from stylegan.errors import UserInputError
 from stylegan.networks.discriminator import Discriminator
 from stylegan.networks.fast_paths import compile_module, set_channels_last
-from stylegan.networks.layers import set_resample_impl
+from stylegan.networks.layers import set_bias_act_impl, set_resample_impl
 from stylegan.networks.stylegan2 import Generator
 
 
@@ -58,6 +58,20 @@ def test_fast_resampling_matches_reference(architecture):
     assert g_fast.keys() == g_ref.keys() and len(g_fast) > 20
     for name in g_fast:
         close(g_fast[name], g_ref[name], name)
+
+
+@pytest.mark.parametrize("architecture", ["skip", "resnet"])
+def test_fused_bias_act_matches_reference_in_images_and_gradients(architecture):
+    G, D = tiny_pair(architecture)
+    z = torch.randn(3, 8)
+    assert {m.bias_act_impl for m in G.modules() if hasattr(m, "bias_act_impl")} == {"fused"}  # the default
+    img_fused, g_fused = grads(G, D, z, fused=False, with_r1=True)
+    G_ref, D_ref = (set_bias_act_impl(copy.deepcopy(m), "reference") for m in (G, D))
+    img_ref, g_ref = grads(G_ref, D_ref, z, fused=False, with_r1=True)
+    close(img_fused, img_ref, "image")
+    assert g_fused.keys() == g_ref.keys()
+    for name in g_ref:
+        close(g_fused[name], g_ref[name], name)
 
 
 def test_per_sample_modulation_matches_fused_in_gradients():
@@ -133,3 +147,51 @@ def test_compiled_generator_matches_eager_in_images_and_gradients():
         close(p.grad, g_ref[name], name)
     with pytest.raises(ValueError, match="compile mode"):
         compile_module(G, mode="fastest")
+
+
+def test_float16_blocks_with_clamping(monkeypatch):
+    """NVIDIA's mixed precision (the top resolutions in float16, activations clamped to +-conv_clamp) on the CPU,
+    where block_dtype normally keeps float32: images and gradients as in float32 within float16 rounding, the
+    top blocks really compute in float16, and the clamp holds."""
+    import stylegan.networks.discriminator as discriminator
+    import stylegan.networks.synthesis as synthesis
+    from stylegan.networks.synthesis import SynthesisLayer
+
+    def anywhere(use_fp16, force_fp32, device):
+        return torch.float16 if use_fp16 and not force_fp32 else torch.float32
+    monkeypatch.setattr(synthesis, "block_dtype", anywhere)
+    monkeypatch.setattr(discriminator, "block_dtype", anywhere)
+
+    def pair(num_fp16_res, conv_clamp):
+        torch.manual_seed(0)
+        kw = dict(img_resolution=16, img_channels=3, channel_base=128, channel_max=8, num_fp16_res=num_fp16_res,
+                  conv_clamp=conv_clamp)
+        return (Generator(z_dim=8, c_dim=0, w_dim=8, mapping_kwargs=dict(num_layers=2), **kw),
+                Discriminator(c_dim=0, **kw))
+
+    G32, D32 = pair(0, 256)
+    G16, D16 = pair(2, 256)
+    z = torch.randn(4, 8)
+    img32, g32 = grads(G32, D32, z, fused=False)
+    dtypes = []
+    hook = G16.synthesis.b16.register_forward_hook(lambda m, i, out: dtypes.append(out[0].dtype))
+    img16, g16 = grads(G16, D16, z, fused=False)
+    hook.remove()
+    assert dtypes == [torch.float16] and img16.dtype == torch.float32
+    mse = (img16 - img32).square().mean().item()
+    assert 0 < mse < 4e-5  # PSNR > 50 dB
+    assert g16.keys() == g32.keys()
+    for name in g32:  # each gradient points the same way (scalars such as noise strengths sum many cancelling terms)
+        a, b = g16[name].flatten(), g32[name].flatten()
+        if b.numel() >= 8:
+            assert (a - b).norm() < 0.03 * b.norm(), name
+
+    G_clamped, _ = pair(2, 0.1)
+    outputs = []
+    for layer in G_clamped.synthesis.modules():
+        if isinstance(layer, SynthesisLayer):
+            layer.register_forward_hook(lambda m, i, out: outputs.append(out))
+    with torch.no_grad():
+        G_clamped(z, None, noise_mode="const")
+    assert outputs and all(out.abs().max() <= 0.1 for out in outputs)
+    assert max(out.abs().max() for out in outputs) > 0.09  # the clamp was reached

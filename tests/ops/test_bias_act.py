@@ -46,3 +46,54 @@ def test_double_backward():
     fn = lambda x, b: bias_act(x, b, act="lrelu", gain=1.3, clamp=1.0)
     assert torch.autograd.gradcheck(fn, (x, b))
     assert torch.autograd.gradgradcheck(fn, (x, b))
+
+
+FUSED_CASES = [  # act, gain, clamp, dim, with bias
+    ("lrelu", None, None, 1, True), ("lrelu", 1.3, 0.7, 1, True), ("relu", None, 0.5, 1, False),
+    ("linear", None, None, 1, True), ("linear", 0.5, 0.3, 0, True), ("lrelu", 0.8, None, 2, False),
+]
+
+
+@pytest.mark.parametrize("act,gain,clamp,dim,with_bias", FUSED_CASES)
+def test_fused_matches_reference_in_values_and_gradients(act, gain, clamp, dim, with_bias):
+    torch.manual_seed(0)
+    x = torch.randn(3, 4, 5, 6, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(x.shape[dim], dtype=torch.float64, requires_grad=True) if with_bias else None
+    inputs = (x, b) if with_bias else (x,)
+    outs = {}
+    for impl in ("reference", "fused"):
+        y = bias_act(x, b, dim=dim, act=act, gain=gain, clamp=clamp, impl=impl)
+        weight = torch.randn_like(y, generator=torch.Generator().manual_seed(1))
+        first = torch.autograd.grad((y * weight).sum(), inputs, create_graph=True)
+        penalty = sum(g.square().sum() for g in first)  # differentiated twice, as R1 does
+        second = torch.autograd.grad(penalty, inputs, allow_unused=True) if penalty.requires_grad else [None] * 2
+        second = tuple(torch.zeros_like(t) if g is None else g for g, t in zip(second, inputs))
+        outs[impl] = (y,) + first + second
+    for ref, fused in zip(outs["reference"], outs["fused"]):
+        torch.testing.assert_close(fused, ref)
+    fn = lambda *args: bias_act(*args, dim=dim, act=act, gain=gain, clamp=clamp, impl="fused")  # noqa: E731
+    assert torch.autograd.gradcheck(fn, inputs)
+    assert torch.autograd.gradgradcheck(fn, inputs)
+
+
+def test_fused_keeps_one_tensor_for_backward():
+    x = torch.randn(2, 8, 16, 16, requires_grad=True)
+    b = torch.randn(8, requires_grad=True)
+    saved = {}
+    for impl in ("reference", "fused"):
+        sizes = []
+        with torch.autograd.graph.saved_tensors_hooks(lambda t: sizes.append(t.numel()) or t, lambda t: t):
+            bias_act(x, b, act="lrelu", clamp=256, impl=impl)
+        saved[impl] = sum(n for n in sizes if n == x.numel())
+    assert saved["fused"] == x.numel() and saved["reference"] >= 2 * x.numel()
+
+
+def test_fused_leaves_its_input_alone_and_falls_back_for_other_activations():
+    x = torch.randn(2, 3)
+    before = x.clone()
+    bias_act(x, act="lrelu", impl="fused")
+    assert torch.equal(x, before)
+    torch.testing.assert_close(bias_act(x, act="tanh", clamp=0.5, impl="fused"), bias_act(x, act="tanh", clamp=0.5))
+    assert bias_act(x, impl="fused") is x  # nothing to do
+    with pytest.raises(ValueError, match="impl"):
+        bias_act(x, impl="cuda")

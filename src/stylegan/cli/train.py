@@ -57,7 +57,7 @@ def _positive(ctx, param, value):
 @click.option("--fp32", is_flag=True, help="Disable float16 (same as --precision fp32).")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True)
 @click.option("--resample", type=click.Choice(["fast", "reference"]), default="fast", show_default=True,
-              help="Resampling convolutions: fast, or the plain reference (for checking the fast path).")
+              help="fast ops, or the plain reference ops (resampling, bias/activation) for checking them.")
 @click.option("--channels-last", is_flag=True, help="Channels-last (NHWC) activations and weights (StyleGAN2).")
 @click.option("--compile", "compile_mode", type=click.Choice(COMPILE_CHOICES), default="off", show_default=True,
               is_flag=False, flag_value="default",

@@ -98,7 +98,7 @@ class DiscriminatorBlock(nn.Module):
             y = self.skip(x, gain=math.sqrt(0.5))
             x = self.conv0(x)
             x = self.conv1(x, gain=math.sqrt(0.5))
-            x = y.add_(x)
+            x = y + x
         else:
             x = self.conv0(x)
             x = self.conv1(x)

@@ -2,6 +2,8 @@
 
 - `set_resample_impl(net, 'fast' | 'reference')` (in layers.py): resampling folded into strided/transposed
   convolutions, or the reference that filters at full resolution;
+- `set_bias_act_impl(net, 'fused' | 'reference')` (in layers.py): bias, activation, gain and clamp in place,
+  differentiated from the output (one saved tensor), or one PyTorch op per step;
 - `set_channels_last(net, enabled)`: activations and convolution weights in channels-last (NHWC) memory layout,
   which oneDNN (CPU) and cuDNN (GPU) convolve faster than NCHW for many layer shapes;
 - `compile_module(module, mode)`: `torch.compile` with TorchInductor (fused elementwise kernels around the
@@ -19,9 +21,9 @@ import torch
 from torch import nn
 
 from ..errors import UserInputError
-from .layers import set_resample_impl
+from .layers import set_bias_act_impl, set_resample_impl
 
-__all__ = ["COMPILE_MODES", "set_resample_impl", "set_channels_last", "compile_module", "check_compile_support"]
+__all__ = ["COMPILE_MODES", "set_resample_impl", "set_bias_act_impl", "set_channels_last", "compile_module", "check_compile_support"]
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 

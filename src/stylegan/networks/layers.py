@@ -12,10 +12,12 @@ from typing import Optional, Sequence
 import torch
 from torch import nn
 
-from ..ops.bias_act import activation_gain, bias_act
+from ..ops.bias_act import BIAS_ACT_IMPLS, activation_gain, bias_act
 from ..ops.conv2d_resample import conv2d_resample
 from ..ops.misc import assert_shape
 from ..ops.upfirdn2d import setup_filter
+
+DEFAULT_BIAS_ACT_IMPL = "fused"
 
 
 def check_resolution(img_resolution: int) -> int:
@@ -47,6 +49,7 @@ class FullyConnectedLayer(nn.Module):
         self.bias = nn.Parameter(torch.full([out_features], float(bias_init))) if bias else None
         self.weight_gain = lr_multiplier / math.sqrt(in_features)
         self.bias_gain = lr_multiplier
+        self.bias_act_impl = DEFAULT_BIAS_ACT_IMPL  # see set_bias_act_impl
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         assert_shape(x, [None, self.in_features], "x")
@@ -58,7 +61,7 @@ class FullyConnectedLayer(nn.Module):
                 b = b * self.bias_gain
         if self.activation == "linear" and b is not None:
             return torch.addmm(b.unsqueeze(0), x, w.t())
-        return bias_act(x.matmul(w.t()), b, act=self.activation)
+        return bias_act(x.matmul(w.t()), b, act=self.activation, impl=self.bias_act_impl)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, activation={self.activation}"
@@ -93,6 +96,7 @@ class Conv2dLayer(nn.Module):
         self.conv_clamp = conv_clamp
         self.trainable = trainable
         self.resample_impl = "fast"  # see set_resample_impl
+        self.bias_act_impl = DEFAULT_BIAS_ACT_IMPL  # see set_bias_act_impl
         self.register_buffer("resample_filter", setup_filter(list(resample_filter)))
         self.padding = kernel_size // 2
         self.weight_gain = 1 / math.sqrt(in_channels * kernel_size ** 2)
@@ -110,7 +114,7 @@ class Conv2dLayer(nn.Module):
         x = conv2d_resample(x, w.to(x.dtype), self.resample_filter, up=self.up, down=self.down,
                             padding=self.padding, flip_weight=(self.up == 1), impl=self.resample_impl)
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
-        return bias_act(x, b, act=self.activation, gain=self.act_gain * gain, clamp=clamp)
+        return bias_act(x, b, act=self.activation, gain=self.act_gain * gain, clamp=clamp, impl=self.bias_act_impl)
 
     def extra_repr(self) -> str:
         return (f"in_channels={self.in_channels}, out_channels={self.out_channels}, activation={self.activation}, "
@@ -147,6 +151,15 @@ class MinibatchStdLayer(nn.Module):
         return f"group_size={self.group_size}, num_channels={self.num_channels}"
 
 
+def _set_impl(module: nn.Module, attribute: str, impl: str, choices) -> nn.Module:
+    if impl not in choices:
+        raise ValueError(f"impl must be one of {choices}, got {impl!r}")
+    for m in module.modules():
+        if hasattr(m, attribute):
+            setattr(m, attribute, impl)
+    return module
+
+
 def set_resample_impl(module: nn.Module, impl: str) -> nn.Module:
     """Choose the conv2d_resample implementation ('fast' or 'reference') of every layer in `module`.
 
@@ -154,9 +167,9 @@ def set_resample_impl(module: nn.Module, impl: str) -> nn.Module:
     upsampling layer); benchmarks measure the fast paths against it. Returns `module`.
     """
     from ..ops.conv2d_resample import RESAMPLE_IMPLS
-    if impl not in RESAMPLE_IMPLS:
-        raise ValueError(f"impl must be one of {RESAMPLE_IMPLS}, got {impl!r}")
-    for m in module.modules():
-        if hasattr(m, "resample_impl"):
-            m.resample_impl = impl
-    return module
+    return _set_impl(module, "resample_impl", impl, RESAMPLE_IMPLS)
+
+
+def set_bias_act_impl(module: nn.Module, impl: str) -> nn.Module:
+    """Choose the bias_act implementation ('fused' or 'reference') of every layer in `module`. Returns `module`."""
+    return _set_impl(module, "bias_act_impl", impl, BIAS_ACT_IMPLS)

@@ -16,7 +16,7 @@ from ..ops.bias_act import activation_gain, bias_act
 from ..ops.misc import assert_shape
 from ..ops.modulated_conv2d import modulated_conv2d
 from ..ops.upfirdn2d import setup_filter, upsample2d
-from .layers import Conv2dLayer, FullyConnectedLayer, check_resolution
+from .layers import DEFAULT_BIAS_ACT_IMPL, Conv2dLayer, FullyConnectedLayer, check_resolution
 
 NOISE_MODES = ("random", "const", "none")
 ARCHITECTURES = ("orig", "skip", "resnet")
@@ -57,6 +57,7 @@ class SynthesisLayer(nn.Module):
         self.activation = activation
         self.conv_clamp = conv_clamp
         self.resample_impl = "fast"  # see layers.set_resample_impl
+        self.bias_act_impl = DEFAULT_BIAS_ACT_IMPL  # see layers.set_bias_act_impl
         self.register_buffer("resample_filter", setup_filter(list(resample_filter)))
         self.padding = kernel_size // 2
         self.act_gain = activation_gain(activation)
@@ -87,7 +88,8 @@ class SynthesisLayer(nn.Module):
                              resample_filter=self.resample_filter, flip_weight=(self.up == 1),
                              fused_modconv=fused_modconv, resample_impl=self.resample_impl)
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
-        return bias_act(x, self.bias.to(x.dtype), act=self.activation, gain=self.act_gain * gain, clamp=clamp)
+        return bias_act(x, self.bias.to(x.dtype), act=self.activation, gain=self.act_gain * gain, clamp=clamp,
+                        impl=self.bias_act_impl)
 
     def extra_repr(self) -> str:
         return (f"in_channels={self.in_channels}, out_channels={self.out_channels}, w_dim={self.w_dim}, "
@@ -112,6 +114,7 @@ class ToRGBLayer(nn.Module):
         self.out_channels = out_channels
         self.w_dim = w_dim
         self.conv_clamp = conv_clamp
+        self.bias_act_impl = DEFAULT_BIAS_ACT_IMPL  # see layers.set_bias_act_impl
         self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.weight = nn.Parameter(torch.randn([out_channels, in_channels, kernel_size, kernel_size]).to(
@@ -122,7 +125,7 @@ class ToRGBLayer(nn.Module):
     def forward(self, x: torch.Tensor, w: torch.Tensor, fused_modconv: bool = True) -> torch.Tensor:
         styles = self.affine(w) * self.weight_gain
         x = modulated_conv2d(x, self.weight, styles, demodulate=False, fused_modconv=fused_modconv)
-        return bias_act(x, self.bias.to(x.dtype), clamp=self.conv_clamp)
+        return bias_act(x, self.bias.to(x.dtype), clamp=self.conv_clamp, impl=self.bias_act_impl)
 
     def extra_repr(self) -> str:
         return f"in_channels={self.in_channels}, out_channels={self.out_channels}, w_dim={self.w_dim}"
@@ -211,7 +214,7 @@ class SynthesisBlock(nn.Module):
             y = self.skip(x, gain=math.sqrt(0.5))
             x = self.conv0(x, next(w_iter), fused_modconv=fused_modconv, **layer_kwargs)
             x = self.conv1(x, next(w_iter), fused_modconv=fused_modconv, gain=math.sqrt(0.5), **layer_kwargs)
-            x = y.add_(x)
+            x = y + x
         else:
             x = self.conv0(x, next(w_iter), fused_modconv=fused_modconv, **layer_kwargs)
             x = self.conv1(x, next(w_iter), fused_modconv=fused_modconv, **layer_kwargs)

@@ -2,6 +2,13 @@
 
 `activation_gain` holds each activation's default gain: the factor that keeps the output's second moment
 equal to the input's for unit-Gaussian inputs (He et al. 2015), e.g. sqrt(2) for (leaky) ReLU.
+
+Two implementations: `reference` (one PyTorch op per step; autograd keeps the input of the activation and of
+the clamp) and `fused` for the piecewise-linear activations StyleGAN uses (linear, relu, lrelu): computed in
+place and differentiated from the output alone, as NVIDIA's CUDA kernel does. The derivative of
+clamp(gain * act(x + b)) is gain * slope where |y| < clamp and 0 elsewhere, and the slope (1 or alpha) is
+read from the sign of y, so the fused op keeps one tensor for backward instead of two or three, and its
+backward is itself differentiable (R1 and path length need double backward).
 """
 from __future__ import annotations
 
@@ -46,9 +53,79 @@ def _lookup(name: str) -> Activation:
         raise ValueError(f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}") from None
 
 
+BIAS_ACT_IMPLS = ("fused", "reference")
+_NEGATIVE_SLOPES = {"linear": 1.0, "relu": 0.0, "lrelu": 0.2}  # the activations the fused path implements
+
+
+def _bias_shape(x: torch.Tensor, dim: int):
+    return [-1 if i == dim % x.ndim else 1 for i in range(x.ndim)]
+
+
+def _slope_mask(y: torch.Tensor, alpha: float, gain: float, clamp: Optional[float]) -> torch.Tensor:
+    """d y / d (x + b) read from the output y = clamp(gain * act(x + b)): gain or alpha * gain, 0 where clamped."""
+    slope = torch.full_like(y, gain)
+    if alpha != 1.0:
+        slope.masked_fill_(y <= 0, alpha * gain)
+    if clamp is not None:
+        slope.masked_fill_(y.abs() >= clamp, 0)
+    return slope
+
+
+def _fused_forward(x: torch.Tensor, b: Optional[torch.Tensor], dim: int, alpha: float, gain: float,
+                   clamp: Optional[float]) -> torch.Tensor:
+    """The fused op's value: one new tensor, every later step in place."""
+    y = x + b.reshape(_bias_shape(x, dim)) if b is not None else x.clone()
+    if alpha != 1.0:
+        F.leaky_relu_(y, alpha) if alpha > 0 else y.relu_()
+    if gain != 1:
+        y.mul_(gain)
+    if clamp is not None:
+        y.clamp_(-clamp, clamp)
+    return y
+
+
+class _FusedBiasAct(torch.autograd.Function):
+    """clamp(gain * act(x + b)) with only y saved; backward is differentiable again (through _FusedBiasActGrad)."""
+
+    @staticmethod
+    def forward(ctx, x, b, dim: int, alpha: float, gain: float, clamp: Optional[float]):
+        y = _fused_forward(x, b, dim, alpha, gain, clamp)
+        if alpha != 1.0 or clamp is not None:  # a linear, unclamped op needs nothing for its backward
+            ctx.save_for_backward(y)
+        ctx.config = (dim, alpha, gain, clamp, b is not None)
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        dim, alpha, gain, clamp, has_bias = ctx.config
+        if ctx.saved_tensors:
+            dx = _FusedBiasActGrad.apply(dy, ctx.saved_tensors[0], alpha, gain, clamp)
+        else:
+            dx = dy * gain
+        db = None
+        if has_bias and ctx.needs_input_grad[1]:
+            db = dx.sum([i for i in range(dx.ndim) if i != dim % dx.ndim])
+        return dx, db, None, None, None, None
+
+
+class _FusedBiasActGrad(torch.autograd.Function):
+    """dx = dy * slope(y). Linear in dy; the slope is piecewise constant in y, so d/dy contributes nothing."""
+
+    @staticmethod
+    def forward(ctx, dy, y, alpha: float, gain: float, clamp: Optional[float]):
+        slope = _slope_mask(y, alpha, gain, clamp)
+        ctx.save_for_backward(slope)
+        return dy * slope
+
+    @staticmethod
+    def backward(ctx, ddx):
+        (slope,) = ctx.saved_tensors
+        return ddx * slope, None, None, None, None
+
+
 def bias_act(x: torch.Tensor, b: Optional[torch.Tensor] = None, dim: int = 1, act: str = "linear",
-             gain: Optional[float] = None, clamp: Optional[float] = None) -> torch.Tensor:
-    """Reference: `clamp(act(x + b) * gain, -clamp, clamp)`.
+             gain: Optional[float] = None, clamp: Optional[float] = None, impl: str = "reference") -> torch.Tensor:
+    """`clamp(act(x + b) * gain, -clamp, clamp)`.
 
     x:     input of any shape.
     b:     bias [x.shape[dim]] or None.
@@ -56,14 +133,24 @@ def bias_act(x: torch.Tensor, b: Optional[torch.Tensor] = None, dim: int = 1, ac
     act:   activation name, see ACTIVATIONS.
     gain:  output scale; None uses the activation's default gain.
     clamp: clamp the output to [-clamp, clamp]; None or negative disables.
+    impl:  'reference', or 'fused' (linear/relu/lrelu; other activations use the reference).
     """
     spec = _lookup(act)
-    if b is not None:
-        if b.ndim != 1 or b.shape[0] != x.shape[dim]:
-            raise ValueError(f"bias of shape {list(b.shape)} does not match dim {dim} of input {list(x.shape)}")
-        x = x + b.reshape([-1 if i == dim % x.ndim else 1 for i in range(x.ndim)])
-    x = spec.fn(x)
+    if impl not in BIAS_ACT_IMPLS:
+        raise ValueError(f"impl must be one of {BIAS_ACT_IMPLS}, got {impl!r}")
+    if b is not None and (b.ndim != 1 or b.shape[0] != x.shape[dim]):
+        raise ValueError(f"bias of shape {list(b.shape)} does not match dim {dim} of input {list(x.shape)}")
     gain = spec.gain if gain is None else float(gain)
+    if impl == "fused" and act in _NEGATIVE_SLOPES and gain > 0:
+        clamp = float(clamp) if clamp is not None and clamp >= 0 else None
+        if b is None and act == "linear" and gain == 1 and clamp is None:
+            return x
+        if not torch.is_grad_enabled() or not (x.requires_grad or (b is not None and b.requires_grad)):
+            return _fused_forward(x, b, dim, _NEGATIVE_SLOPES[act], gain, clamp)  # nothing to differentiate
+        return _FusedBiasAct.apply(x, b, dim, _NEGATIVE_SLOPES[act], gain, clamp)
+    if b is not None:
+        x = x + b.reshape(_bias_shape(x, dim))
+    x = spec.fn(x)
     if gain != 1:
         x = x * gain
     if clamp is not None and clamp >= 0:

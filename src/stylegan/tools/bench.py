@@ -2,8 +2,11 @@
 
 Paths (each a named setting of the same randomly initialised networks, see PATH_SPECS):
 - `reference`: float32, fused modulated convolution, reference resampling (upsample/filter at full resolution
-  before convolving) — the plain-PyTorch definition every faster path is tested against;
-- `fast`: float32, strided/transposed resampling convolutions, per-sample modulation for batches > 1;
+  before convolving), one op per step of bias/activation/gain/clamp — the plain-PyTorch definition every faster
+  path is tested against;
+- `fast`: float32, strided/transposed resampling convolutions, per-sample modulation for batches > 1, fused
+  bias/activation/clamp (in place, differentiated from its output);
+- `fast_plain_bias_act`: `fast` with the reference bias/activation (measures what the fused op gains);
 - `fast_bf16`: `fast` under bfloat16 autocast (AMX/AVX-512-BF16 CPUs, recent GPUs);
 - `channels_last[_bf16]`: `fast[_bf16]` with NHWC activations and weights;
 - `compiled[_bf16]`: `fast[_bf16]` through torch.compile (Inductor); in training the G main and D main passes
@@ -33,7 +36,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ..errors import UserInputError
 from ..networks.fast_paths import check_compile_support, compile_module, set_channels_last
-from ..networks.layers import set_resample_impl
+from ..networks.layers import set_bias_act_impl, set_resample_impl
 from ..networks.registry import build_network
 from ..presets import resolve_preset
 from ..training import losses
@@ -44,6 +47,7 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 @dataclass(frozen=True)
 class PathSpec:
     resample_impl: str = "fast"
+    bias_act_impl: str = "fused"
     fused_modconv: Optional[bool] = None  # None: fused for batch 1, per-sample scaling otherwise
     precision: str = "fp32"  # 'bf16': autocast; 'fp16': the preset's float16 blocks (CUDA only)
     channels_last: bool = False
@@ -51,8 +55,9 @@ class PathSpec:
 
 
 PATH_SPECS: Dict[str, PathSpec] = {
-    "reference": PathSpec("reference", fused_modconv=True),
+    "reference": PathSpec("reference", "reference", fused_modconv=True),
     "fast": PathSpec(),
+    "fast_plain_bias_act": PathSpec(bias_act_impl="reference"),
     "fast_bf16": PathSpec(precision="bf16"),
     "channels_last": PathSpec(channels_last=True),
     "channels_last_bf16": PathSpec(precision="bf16", channels_last=True),
@@ -167,11 +172,15 @@ def path_networks(path: str, G: nn.Module, D: nn.Module, cfg: str, resolution: i
         G, D = copy.deepcopy(G), copy.deepcopy(D)
     for module in (G, D):
         set_resample_impl(module, spec.resample_impl)
+        set_bias_act_impl(module, spec.bias_act_impl)
         if spec.channels_last:
             set_channels_last(module, True)
     G_fast, D_fast = G, D
     if spec.compile:
         check_compile_support(device)
+        # Compiled code is cached per Python function, with a limit on variants (then it silently runs eagerly):
+        # start every compiled path with an empty cache so earlier paths and batch sizes do not use it up.
+        torch._dynamo.reset()
         G_fast, D_fast = compile_module(G), compile_module(D)
     return PathNetworks(spec, G, D, G_fast, D_fast)
 

@@ -31,7 +31,7 @@ from ..errors import UserInputError
 from ..io.export import load_state_strict, save_network
 from ..io.load import parse_device
 from ..networks.fast_paths import check_compile_support, compile_module, set_channels_last
-from ..networks.layers import set_resample_impl
+from ..networks.layers import set_bias_act_impl, set_resample_impl
 from ..networks.registry import build_network
 from ..tools.images import make_grid, save_image, to_uint8
 from . import losses
@@ -249,6 +249,7 @@ def train(opts: RunOptions) -> Path:
             _split_batch(schedule.batch_size_at(idx * phase_kimg), opts.batch_gpu, dist.world_size, mbstd, clamp=True)
     for module in (G, D):
         set_resample_impl(module, opts.resample)
+        set_bias_act_impl(module, "reference" if opts.resample == "reference" else "fused")
         if opts.channels_last:
             set_channels_last(module, True)
     G_ema = copy.deepcopy(G).eval()
@@ -260,6 +261,7 @@ def train(opts: RunOptions) -> Path:
             raise UserInputError("--compile does not combine with progressive growing (the fade-in changes the "
                                  "graph at every step); train StyleGAN v1 without it")
         check_compile_support(device)
+        torch._dynamo.reset()  # compiled code of earlier runs in this process would count against the variant limit
         G_mapping_main, G_synthesis_main, D_main = (compile_module(m, opts.compile)
                                                     for m in (G.mapping, G.synthesis, D))
     frozen_D = {name for name, p in D.named_parameters()

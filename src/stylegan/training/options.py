@@ -37,8 +37,9 @@ class RunOptions:
     max_size:    use at most this many dataset images.
     image_snap:  write a fakes grid at every snapshot.
     max_minutes: stop after this much training time in this session (a final snapshot is written), or None.
-    resample:    'fast' (strided/transposed resampling convolutions) or 'reference' (upsample and filter at full
-                 resolution before convolving): the reference path exists to check the fast one.
+    resample:    'fast' (strided/transposed resampling convolutions, fused bias/activation/clamp) or 'reference'
+                 (upsample and filter at full resolution before convolving, one op per bias/activation step):
+                 the plain reference ops, which exist to check the fast ones.
     channels_last: keep activations and convolution weights in channels-last (NHWC) layout (StyleGAN2 networks).
     compile:     'off', or a torch.compile mode ('default', 'reduce-overhead' = also CUDA graphs, 'max-autotune'):
                  the G main and D main passes run compiled; the regularisation passes (double backward) stay eager.
