@@ -23,7 +23,8 @@ from torch import nn
 from ..errors import UserInputError
 from .layers import set_bias_act_impl, set_resample_impl
 
-__all__ = ["COMPILE_MODES", "set_resample_impl", "set_bias_act_impl", "set_channels_last", "compile_module", "check_compile_support"]
+__all__ = ["COMPILE_MODES", "set_resample_impl", "set_bias_act_impl", "set_channels_last", "compile_module",
+           "check_compile_support"]
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 
@@ -39,7 +40,7 @@ def set_channels_last(module: nn.Module, enabled: bool = True) -> nn.Module:
     blocks = [m for m in module.modules() if hasattr(m, "channels_last")]
     if not blocks:
         raise UserInputError(f"{type(module).__name__} has no blocks with a channels-last layout "
-                         f"(supported: StyleGAN2 generators and discriminators)")
+                             f"(supported: StyleGAN2 generators and discriminators)")
     for block in blocks:
         block.channels_last = bool(enabled)
     memory_format = torch.channels_last if enabled else torch.contiguous_format
@@ -55,13 +56,13 @@ def check_compile_support(device: torch.device) -> None:
     if device.type == "cpu":
         if not any(shutil.which(name) for name in ("g++", "c++", "clang++")):
             raise UserInputError("torch.compile on the CPU needs a C++ compiler (g++), and none was found; "
-                               "install one (Debian/Ubuntu: apt-get install g++) or leave compilation off")
+                                 "install one (Debian/Ubuntu: apt-get install g++) or leave compilation off")
     elif device.type == "cuda":
         try:
             import triton  # noqa: F401
         except ImportError:
             raise UserInputError("torch.compile on CUDA needs Triton (pip install triton); "
-                               "or leave compilation off") from None
+                                 "or leave compilation off") from None
 
 
 def compile_module(fn: T, mode: str = "default", backend: str = "inductor") -> T:

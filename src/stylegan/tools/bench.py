@@ -41,9 +41,6 @@ from ..networks.registry import build_network
 from ..presets import resolve_preset
 from ..training import losses
 
-PRECISIONS = ("fp32", "bf16", "fp16")
-
-
 @dataclass(frozen=True)
 class PathSpec:
     resample_impl: str = "fast"
@@ -163,7 +160,7 @@ def path_networks(path: str, G: nn.Module, D: nn.Module, cfg: str, resolution: i
     if spec.precision == "fp16":
         if device.type != "cuda":
             raise UserInputError(f"path {path!r} runs float16 blocks, which exist on CUDA only; "
-                             f"use fast_bf16 or compiled_bf16 on the {device.type}")
+                                 f"use fast_bf16 or compiled_bf16 on the {device.type}")
         G16, D16 = build_networks(cfg, resolution, device, fp16=True)
         G16.load_state_dict(G.state_dict())
         D16.load_state_dict(D.state_dict())
@@ -221,7 +218,6 @@ def inference_rows(G: nn.Module, D: nn.Module, batch_sizes: Sequence[int], devic
                         "achieved_tflops": flops * results[path] / 1e12,
                         "peak_mem_mb": round(peak_memory_mb(device), 1)})
             batch_rows.append(row)
-            del nets
         base = _compare_to(paths)
         for row in batch_rows:
             row["reference_img_per_s"] = results.get("reference", results[paths[0]])
@@ -292,7 +288,6 @@ def training_rows(G: nn.Module, D: nn.Module, batch: int, device: torch.device, 
         row.update({"img_per_s": results[path], "sec_per_kimg": 1000 / results[path],
                     "gflop_per_img_main_phases": flops / 1e9, "peak_mem_mb": round(peak_memory_mb(device), 1)})
         rows.append(row)
-        del nets, eager
     for row in rows:
         row["reference_img_per_s"] = results.get("reference", results[paths[0]])
         row["speedup"] = row["img_per_s"] / row["reference_img_per_s"]
