@@ -40,7 +40,7 @@ from torch import nn
 from ..ops.bias_act import bias_act
 from ..ops.misc import assert_shape
 from ..ops.upfirdn2d import filter2d, setup_filter
-from .layers import Conv2dLayer, FullyConnectedLayer, check_resolution
+from .layers import DEFAULT_BIAS_ACT_IMPL, Conv2dLayer, FullyConnectedLayer, check_resolution
 from .mapping import MappingNetwork
 from .synthesis import NOISE_MODES
 
@@ -115,6 +115,7 @@ class SynthesisLayer1(nn.Module):
             self.register_buffer("noise_const", torch.randn([resolution, resolution]))
             self.noise_strength = nn.Parameter(torch.zeros([out_channels]))
         self.bias = nn.Parameter(torch.zeros([out_channels]))
+        self.bias_act_impl = DEFAULT_BIAS_ACT_IMPL  # see layers.set_bias_act_impl
         self.style = FullyConnectedLayer(w_dim, 2 * out_channels)  # bias 0: styles start at (1 + 0, 0)
 
     def forward(self, x: Optional[torch.Tensor], w: torch.Tensor, noise_mode: str = "random") -> torch.Tensor:
@@ -137,7 +138,7 @@ class SynthesisLayer1(nn.Module):
             else:
                 noise = self.noise_const.to(x.dtype)
             x = x + noise * self.noise_strength.to(x.dtype).reshape(1, -1, 1, 1)
-        x = bias_act(x, self.bias.to(x.dtype), act="lrelu", gain=1)
+        x = bias_act(x, self.bias.to(x.dtype), act="lrelu", gain=1, impl=self.bias_act_impl)
         return adain(x, self.style(w))
 
     def extra_repr(self) -> str:
