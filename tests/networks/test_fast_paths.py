@@ -195,3 +195,11 @@ def test_float16_blocks_with_clamping(monkeypatch):
         G_clamped(z, None, noise_mode="const")
     assert outputs and all(out.abs().max() <= 0.1 for out in outputs)
     assert max(out.abs().max() for out in outputs) > 0.09  # the clamp was reached
+
+
+def test_compiling_without_a_cpp_compiler_says_what_to_install(monkeypatch):
+    import stylegan.networks.fast_paths as fast_paths
+    from stylegan.networks.fast_paths import check_compile_support
+    monkeypatch.setattr(fast_paths.shutil, "which", lambda name: None)
+    with pytest.raises(UserInputError, match="apt-get install g\\+\\+"):
+        check_compile_support(torch.device("cpu"))
