@@ -13,7 +13,7 @@ from .images import make_grid, save_image
 
 
 def run_demo(outdir: Union[str, os.PathLike] = "demo-out", minutes: float = 10.0, kimg: Optional[float] = None,
-             seed: int = 0, workers: int = 1, progress: Optional[bool] = None) -> dict:
+             seed: int = 0, workers: int = 1, progress: Optional[bool] = None, fast: bool = True) -> dict:
     """Prepare data, train, write `samples.png` and `REPORT.md` in `outdir`; returns the report as a dict.
 
     outdir:   folder for the dataset zip, the run directory and the results.
@@ -22,6 +22,9 @@ def run_demo(outdir: Union[str, os.PathLike] = "demo-out", minutes: float = 10.0
     seed:     random seed.
     workers:  data loader processes.
     progress: progress bar (default: when stdout is a terminal).
+    fast:     train on the fastest CPU path measured (torch.compile, channels-last, bf16 autocast: about 1.7x the
+              default path's img/s for these networks, at the same quality); compilation is skipped, with a
+              message, where no C++ compiler is installed. False: the default path.
     """
     from ..data.fashion_mnist import prepare_demo_dataset
     from ..io.load import load_generator
@@ -44,9 +47,13 @@ def run_demo(outdir: Union[str, os.PathLike] = "demo-out", minutes: float = 10.0
     config = resolve_preset("cpu", 32)
     if kimg is not None:
         config.total_kimg = kimg
+    speed = {}
+    if fast:
+        speed = dict(precision="bf16", channels_last=True, compile=_compile_mode_if_supported())
     t0 = time.time()
     run_dir = train(RunOptions(data=str(data), outdir=str(outdir / "runs"), config=config, tick_kimg=0.5,
-                               snap_ticks=4, seed=seed, workers=workers, progress=progress, max_minutes=minutes))
+                               snap_ticks=4, seed=seed, workers=workers, progress=progress, max_minutes=minutes,
+                               **speed))
     seconds = time.time() - t0
     snapshot = sorted(run_dir.glob("network-snapshot-*.safetensors"))[-1]
     G = load_generator(snapshot)
@@ -58,9 +65,12 @@ def run_demo(outdir: Union[str, os.PathLike] = "demo-out", minutes: float = 10.0
     report = {"dataset": source, "dataset_zip": str(data), "run_dir": str(run_dir), "snapshot": str(snapshot),
               "samples": str(outdir / "samples.png"), "kimg": kimg_done, "train_img_per_s": round(img_per_s, 1),
               "wall_seconds": round(seconds, 1)}
+    path = (f"bf16, channels-last, compile {speed['compile']}" if speed else "default path")
+    report["path"] = path
     lines = ["# stylegan demo", "",
              f"- data: {source} ({data})",
-             f"- trained the `cpu` preset for {seconds / 60:.1f} min: {kimg_done:.2f} kimg at {img_per_s:.1f} img/s",
+             f"- trained the `cpu` preset for {seconds / 60:.1f} min ({path}): {kimg_done:.2f} kimg at "
+             f"{img_per_s:.1f} img/s",
              f"- run directory: {run_dir} (log.txt, stats.jsonl, fakes*.png, checkpoint)",
              f"- final network: {snapshot}",
              f"- 64 samples (seeds 0-63): {outdir / 'samples.png'}", "",
@@ -69,3 +79,17 @@ def run_demo(outdir: Union[str, os.PathLike] = "demo-out", minutes: float = 10.0
     (outdir / "REPORT.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return report
+
+
+def _compile_mode_if_supported() -> str:
+    import torch
+
+    from ..errors import UserInputError
+    from ..networks.fast_paths import check_compile_support
+    try:
+        check_compile_support(torch.device("cpu"))
+    except UserInputError as exc:
+        print(f"training without torch.compile: {exc}")
+        return "off"
+    print("compiling the networks first (about a minute on two cores; later runs reuse the cache)")
+    return "default"

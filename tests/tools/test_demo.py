@@ -1,0 +1,28 @@
+"""run_demo end to end on a tiny dataset: the fast path (graph capture instead of Inductor, to stay quick) and
+the plain one, the sample grid and the report."""
+import pytest
+
+from stylegan.data.dataset_tool import convert_dataset
+from stylegan.networks.fast_paths import compile_module
+from stylegan.tools import demo
+from stylegan.training import loop
+
+from train_helpers import make_dataset
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_run_demo_writes_samples_and_report(tmp_path, monkeypatch, fast):
+    out = tmp_path / "out"
+    out.mkdir()
+    convert_dataset(make_dataset(tmp_path / "blobs", count=64, resolution=32), out / "fashion-mnist-32.zip")
+    compiled = []
+
+    def capture_only(fn, mode):
+        compiled.append(mode)
+        return compile_module(fn, mode, backend="aot_eager")
+    monkeypatch.setattr(loop, "compile_module", capture_only)
+    report = demo.run_demo(out, minutes=5, kimg=0.064, progress=False, fast=fast)
+    assert report["kimg"] >= 0.064 and (out / "samples.png").stat().st_size > 0
+    assert report["path"] == ("bf16, channels-last, compile default" if fast else "default path")
+    assert compiled == (["default"] * 3 if fast else [])
+    assert report["path"] in (out / "REPORT.md").read_text()
