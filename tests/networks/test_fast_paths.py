@@ -203,3 +203,15 @@ def test_compiling_without_a_cpp_compiler_says_what_to_install(monkeypatch):
     monkeypatch.setattr(fast_paths.shutil, "which", lambda name: None)
     with pytest.raises(UserInputError, match="apt-get install g\\+\\+"):
         check_compile_support(torch.device("cpu"))
+
+
+def test_a_broken_compiler_toolchain_is_reported_in_one_line(monkeypatch):
+    import stylegan.networks.fast_paths as fast_paths
+
+    def broken(fn, **kwargs):
+        def call(*args):
+            raise RuntimeError("fatal error: Python.h: No such file or directory\ncompilation terminated.")
+        return call
+    monkeypatch.setattr(fast_paths.torch, "compile", broken)
+    with pytest.raises(UserInputError, match="does not work on this machine .*Python.h.*leave compilation off"):
+        fast_paths.check_compile_support(torch.device("cpu"))

@@ -51,8 +51,16 @@ def set_channels_last(module: nn.Module, enabled: bool = True) -> nn.Module:
     return module
 
 
+def _trial(x: torch.Tensor) -> torch.Tensor:
+    return torch.relu(x) * 2
+
+
 def check_compile_support(device: torch.device) -> None:
-    """Raise UserInputError with what to install when torch.compile cannot generate code for `device`."""
+    """Raise UserInputError saying what to do when torch.compile cannot generate code for `device`.
+
+    Checks the toolchain (a C++ compiler on the CPU, Triton on CUDA), then compiles and runs a one-line function,
+    which catches what a check cannot (missing headers, a broken compiler): a few seconds, once per process.
+    """
     if device.type == "cpu":
         if not any(shutil.which(name) for name in ("g++", "c++", "clang++")):
             raise UserInputError("torch.compile on the CPU needs a C++ compiler (g++), and none was found; "
@@ -63,6 +71,12 @@ def check_compile_support(device: torch.device) -> None:
         except ImportError:
             raise UserInputError("torch.compile on CUDA needs Triton (pip install triton); "
                                  "or leave compilation off") from None
+    try:
+        torch.compile(_trial, dynamic=False)(torch.ones(4, device=device))
+    except Exception as exc:  # any toolchain failure: say it in one line instead of a deep traceback
+        first_line = (str(exc).strip().splitlines() or [""])[0][:300]
+        raise UserInputError(f"torch.compile does not work on this machine ({type(exc).__name__}: {first_line}); "
+                             f"leave compilation off") from None
 
 
 def compile_module(fn: T, mode: str = "default", backend: str = "inductor") -> T:
