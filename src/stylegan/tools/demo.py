@@ -91,5 +91,5 @@ def _compile_mode_if_supported() -> str:
     except UserInputError as exc:
         print(f"training without torch.compile: {exc}")
         return "off"
-    print("compiling the networks first (about a minute on two cores; later runs reuse the cache)")
+    print("compiling the networks first (about 1.5 minutes on two cores; later runs reuse the cache)")
     return "default"
