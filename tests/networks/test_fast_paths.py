@@ -132,18 +132,20 @@ def test_channels_last_refuses_networks_without_blocks_that_support_it():
         set_channels_last(G1, True)
 
 
-def test_compiled_generator_matches_eager_in_images_and_gradients():
-    """TorchInductor (generated C++ on the CPU): same images and parameter gradients as the eager modules."""
+def test_compiled_networks_match_eager_in_images_and_gradients():
+    """TorchInductor (generated C++ on the CPU), G and D compiled as the training loop's main passes use them:
+    the same images, logits and parameter gradients as the eager modules."""
     G, D = tiny_pair("skip")
     z = torch.randn(2, 8)
     img_ref, g_ref = grads(G, D, z, fused=False)
-    G_fast = compile_module(G)
+    G_fast, D_fast = compile_module(G), compile_module(D)
     G.zero_grad(set_to_none=True)
     D.zero_grad(set_to_none=True)
     img = G_fast(z, None, noise_mode="const", fused_modconv=False)
-    D(img, None).sum().backward()
+    D_fast(img, None).sum().backward()
     close(img.detach(), img_ref, "image")
-    for name, p in G.named_parameters():
+    assert all(p.grad is not None for p in list(G.parameters()) + list(D.parameters()))
+    for name, p in list(G.named_parameters()) + list(D.named_parameters()):
         close(p.grad, g_ref[name], name)
     with pytest.raises(ValueError, match="compile mode"):
         compile_module(G, mode="fastest")
