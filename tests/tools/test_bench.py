@@ -28,8 +28,10 @@ def test_channels_last_and_compiled_paths():
     rows = run_benchmarks("cpu", 8, "cpu", batch_sizes=(2,), min_seconds=0.01, training=False,
                           paths=("fast", "channels_last", "compiled"))
     by_path = {r["path"]: r for r in rows}
-    assert by_path["channels_last"]["psnr_vs_fast_db"] > 80  # the same arithmetic, another memory layout
-    assert by_path["compiled"]["psnr_vs_fast_db"] > 80 and by_path["compiled"]["compile_s"] > 0
+    for path in ("channels_last", "compiled"):  # the same arithmetic: > 80 dB, or None (bit-identical)
+        value = by_path[path]["psnr_vs_fast_db"]
+        assert value is None or value > 80, (path, value)
+    assert by_path["compiled"]["compile_s"] > 0
     assert "compile_s" not in by_path["fast"] and "psnr_vs_fast_db" not in by_path["fast"]
 
 

@@ -10,7 +10,7 @@ from stylegan.training.checkpoint import load_checkpoint
 from stylegan.training.loop import TrainingDiverged, train
 from stylegan.training.tensorboard import read_scalars
 
-from train_helpers import make_dataset, tiny_config, tiny_options
+from train_helpers import graph_capture_counter, make_dataset, tiny_config, tiny_options
 
 
 @pytest.fixture(scope="module")
@@ -139,13 +139,19 @@ def test_compiled_and_channels_last_paths_train_like_eager(data, tmp_path, monke
     --channels-last changes only the memory layout (float32 rounding)."""
     from safetensors.torch import load_file
     import stylegan.training.loop as loop
-    from stylegan.networks.fast_paths import compile_module
-    compiled = []
+    from stylegan.networks.fast_paths import compile_module, set_channels_last
+    backend, graph_runs = graph_capture_counter()
+    compiled, layouts = [], []
 
     def capture_only(fn, mode):
         compiled.append((type(fn).__name__, mode))
-        return compile_module(fn, mode, backend="aot_eager")
+        return compile_module(fn, mode, backend=backend)
+
+    def record_layout(module, enabled):
+        layouts.append((type(module).__name__, enabled))
+        return set_channels_last(module, enabled)
     monkeypatch.setattr(loop, "compile_module", capture_only)
+    monkeypatch.setattr(loop, "set_channels_last", record_layout)
     config = tiny_config(total_kimg=0.016)
 
     def final_state(name, **overrides):
@@ -153,8 +159,12 @@ def test_compiled_and_channels_last_paths_train_like_eager(data, tmp_path, monke
         return run_dir, load_file(run_dir / "checkpoint.safetensors")
 
     _, eager = final_state("eager")
+    assert not graph_runs and not layouts
     run_dir, graphs = final_state("compiled", compile="reduce-overhead")
+    # 2 steps x (G main: mapping x2 (style mixing), synthesis, D; D main: mapping x2, synthesis, D x2) at least
+    assert len(graph_runs) >= 2 * 9
     _, nhwc = final_state("nhwc", channels_last=True)
+    assert layouts == [("Generator", True), ("Discriminator", True)]
     assert sorted(compiled) == [("Discriminator", "reduce-overhead"), ("MappingNetwork", "reduce-overhead"),
                                 ("SynthesisNetwork", "reduce-overhead")]
     assert json.loads((run_dir / "training_options.json").read_text())["compile"] == "reduce-overhead"

@@ -19,8 +19,9 @@ from .common import CliError, user_errors
 @click.option("--batch", "batches", default="1,8,16", show_default=True, help="Inference batch sizes.")
 @click.option("--train-batch", type=int, default=8, show_default=True, help="Training batch size.")
 @click.option("--paths", default="reference,fast,fast_bf16", show_default=True,
-              help="Comma-separated paths to measure: reference, fast, fast_bf16, channels_last, channels_last_bf16, "
-                   "compiled, compiled_bf16 (torch.compile: tens of seconds per graph), fp16, compiled_fp16 (CUDA).")
+              help="Comma-separated paths to measure: reference, fast, fast_plain_bias_act, fast_bf16, channels_last, "
+                   "channels_last_bf16, compiled, compiled_bf16 (torch.compile: tens of seconds per graph), fp16, "
+                   "compiled_fp16 (CUDA).")
 @click.option("--seconds", type=float, default=2.0, show_default=True, help="Minimum timing per measurement.")
 @click.option("--no-train", is_flag=True, help="Inference only.")
 @click.option("--out", default=None, help="Also write the JSON lines to this file.")

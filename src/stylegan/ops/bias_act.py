@@ -8,7 +8,10 @@ the clamp) and `fused` for the piecewise-linear activations StyleGAN uses (linea
 place and differentiated from the output alone, as NVIDIA's CUDA kernel does. The derivative of
 clamp(gain * act(x + b)) is gain * slope where |y| < clamp and 0 elsewhere, and the slope (1 or alpha) is
 read from the sign of y, so the fused op keeps one tensor for backward instead of two or three, and its
-backward is itself differentiable (R1 and path length need double backward).
+backward is itself differentiable (R1 and path length need double backward). Reading the clamp from y treats
+an output equal to +-clamp as clamped (zero gradient), as NVIDIA's kernel does; the reference passes gradient
+there. In float16/bf16 this includes unclamped values that round to the clamp: a measure-zero difference in
+float32, a rare one in low precision.
 """
 from __future__ import annotations
 

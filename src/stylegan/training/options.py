@@ -42,7 +42,8 @@ class RunOptions:
                  the plain reference ops, which exist to check the fast ones.
     channels_last: keep activations and convolution weights in channels-last (NHWC) layout (StyleGAN2 networks).
     compile:     'off', or a torch.compile mode ('default', 'reduce-overhead' = also CUDA graphs, 'max-autotune'):
-                 the G main and D main passes run compiled; the regularisation passes (double backward) stay eager.
+                 the G main and D main passes run compiled; the regularisation passes (double backward) stay eager,
+                 and so does the combined D pass (logistic/WGAN loss with R1/GP in one step, e.g. --loss wgan-gp).
     """
 
     data: str
