@@ -24,8 +24,9 @@ def test_run_demo_writes_samples_and_report(tmp_path, monkeypatch, fast):
     monkeypatch.setattr(loop, "compile_module", capture_only)
     report = demo.run_demo(out, minutes=5, kimg=0.064, progress=False, fast=fast)
     assert report["kimg"] >= 0.064 and (out / "samples.png").stat().st_size > 0
-    fast_paths = {f"{precision}, channels-last, compile default" for precision in ("bf16", "fp32")}  # bf16 if the
-    assert report["path"] in (fast_paths if fast else {"default path"})  # hardware has it
+    # bf16 where the hardware has it, float32 elsewhere
+    fast_paths = {f"{precision}, channels-last, compile default" for precision in ("bf16", "fp32")}
+    assert report["path"] in (fast_paths if fast else {"default path"})
     assert compiled == (["default"] * 3 if fast else [])
     assert bool(graph_runs) == fast
     assert report["path"] in (out / "REPORT.md").read_text()
