@@ -48,18 +48,27 @@ def tiny_options(data: Path, outdir: Path, **overrides) -> RunOptions:
     return opts
 
 
-def graph_capture_counter():
-    """(backend, runs): a torch.compile backend that captures graphs as 'aot_eager' does (eager kernels, so results
-    match eager bit for bit, and compiling takes no time) and appends to `runs` whenever a compiled graph runs."""
+def capture_compiles(monkeypatch):
+    """Make the training loop compile by graph capture as 'aot_eager' does (eager kernels, so results match eager
+    bit for bit, and compiling takes no time). Returns (compiled, runs): (class name, mode) of each compiled
+    module, and one entry per run of a compiled graph."""
     from torch._dynamo.backends.registry import lookup_backend
+
+    from stylegan.networks.fast_paths import compile_module
+    from stylegan.training import loop
     aot_eager = lookup_backend("aot_eager")
-    runs = []
+    compiled, runs = [], []
 
     def backend(gm, example_inputs):
-        compiled = aot_eager(gm, example_inputs)
+        graph = aot_eager(gm, example_inputs)
 
         def run(*args):
             runs.append(1)
-            return compiled(*args)
+            return graph(*args)
         return run
-    return backend, runs
+
+    def capture(fn, mode):
+        compiled.append((type(fn).__name__, mode))
+        return compile_module(fn, mode, backend=backend)
+    monkeypatch.setattr(loop, "compile_module", capture)
+    return compiled, runs

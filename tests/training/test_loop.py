@@ -10,7 +10,7 @@ from stylegan.training.checkpoint import load_checkpoint
 from stylegan.training.loop import TrainingDiverged, train
 from stylegan.training.tensorboard import read_scalars
 
-from train_helpers import graph_capture_counter, make_dataset, tiny_config, tiny_options
+from train_helpers import capture_compiles, make_dataset, tiny_config, tiny_options
 
 
 @pytest.fixture(scope="module")
@@ -139,18 +139,13 @@ def test_compiled_and_channels_last_paths_train_like_eager(data, tmp_path, monke
     --channels-last changes only the memory layout (float32 rounding)."""
     from safetensors.torch import load_file
     import stylegan.training.loop as loop
-    from stylegan.networks.fast_paths import compile_module, set_channels_last
-    backend, graph_runs = graph_capture_counter()
-    compiled, layouts = [], []
-
-    def capture_only(fn, mode):
-        compiled.append((type(fn).__name__, mode))
-        return compile_module(fn, mode, backend=backend)
+    from stylegan.networks.fast_paths import set_channels_last
+    compiled, graph_runs = capture_compiles(monkeypatch)
+    layouts = []
 
     def record_layout(module, enabled):
         layouts.append((type(module).__name__, enabled))
         return set_channels_last(module, enabled)
-    monkeypatch.setattr(loop, "compile_module", capture_only)
     monkeypatch.setattr(loop, "set_channels_last", record_layout)
     config = tiny_config(total_kimg=0.016)
 

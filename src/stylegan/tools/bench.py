@@ -153,14 +153,22 @@ class PathNetworks:
     D_fast: Callable
 
 
+def check_path(path: str, device: torch.device) -> PathSpec:
+    """The spec of `path`; UserInputError for an unknown path or one `device` cannot run."""
+    if path not in PATH_SPECS:
+        raise UserInputError(f"unknown path {path!r}; choose from {', '.join(PATHS)}")
+    spec = PATH_SPECS[path]
+    if spec.precision == "fp16" and device.type != "cuda":
+        raise UserInputError(f"path {path!r} runs float16 blocks, which exist on CUDA only; "
+                             f"use fast_bf16 or compiled_bf16 on the {device.type}")
+    return spec
+
+
 def path_networks(path: str, G: nn.Module, D: nn.Module, cfg: str, resolution: int,
                   device: torch.device) -> PathNetworks:
     """Copies of G and D set up for `path`."""
-    spec = PATH_SPECS[path]
+    spec = check_path(path, device)
     if spec.precision == "fp16":
-        if device.type != "cuda":
-            raise UserInputError(f"path {path!r} runs float16 blocks, which exist on CUDA only; "
-                                 f"use fast_bf16 or compiled_bf16 on the {device.type}")
         G16, D16 = build_networks(cfg, resolution, device, fp16=True)
         G16.load_state_dict(G.state_dict())
         D16.load_state_dict(D.state_dict())
@@ -184,10 +192,6 @@ def path_networks(path: str, G: nn.Module, D: nn.Module, cfg: str, resolution: i
 
 def _fused(spec: PathSpec, batch: int) -> bool:
     return spec.fused_modconv if spec.fused_modconv is not None else batch == 1
-
-
-def _compare_to(paths: Sequence[str]) -> Optional[str]:
-    return "fast" if "fast" in paths else None
 
 
 def inference_rows(G: nn.Module, D: nn.Module, batch_sizes: Sequence[int], device: torch.device,
@@ -218,7 +222,7 @@ def inference_rows(G: nn.Module, D: nn.Module, batch_sizes: Sequence[int], devic
                         "achieved_tflops": flops * results[path] / 1e12,
                         "peak_mem_mb": round(peak_memory_mb(device), 1)})
             batch_rows.append(row)
-        base = _compare_to(paths)
+        base = "fast" if "fast" in paths else None
         for row in batch_rows:
             row["reference_img_per_s"] = results.get("reference", results[paths[0]])
             row["speedup"] = row["img_per_s"] / row["reference_img_per_s"]
@@ -300,12 +304,10 @@ def run_benchmarks(cfg: str = "stylegan2", resolution: int = 32, device: str = "
                    emit: Callable[[dict], None] = lambda row: None) -> List[dict]:
     """All rows for one preset and resolution; `emit` is called with each row as it is measured."""
     dev = torch.device(device)
-    unknown = [p for p in paths if p not in PATH_SPECS]
-    if unknown or not paths:
-        raise UserInputError(f"unknown path {unknown[0] if unknown else paths!r}; choose from {', '.join(PATHS)}")
-    if dev.type != "cuda" and any(PATH_SPECS[p].precision == "fp16" for p in paths):
-        raise UserInputError(f"the fp16 paths run float16 blocks, which exist on CUDA only; on the {dev.type} use "
-                         f"fast_bf16 or compiled_bf16")
+    if not paths:
+        raise UserInputError(f"no path given; choose from {', '.join(PATHS)}")
+    for path in paths:  # before measuring anything
+        check_path(path, dev)
     G, D = build_networks(cfg, resolution, dev)
     peak = matmul_tflops(dev, torch.bfloat16, min(min_seconds, 1.0))
     common = {"config": f"{cfg}@{resolution}", "device_bf16_matmul_tflops": round(peak, 3)}
