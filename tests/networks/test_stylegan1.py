@@ -366,12 +366,25 @@ def test_official_ffhq_parameter_count():
     assert sum(1 for n in buffers if n.endswith("noise_const")) == 18
 
 
-def test_conditional_count_leaves_out_embedding_bias():
+def test_conditional_embedding_is_the_official_label_concat():
     with torch.device("meta"):
-        G = Generator1(z_dim=512, c_dim=10, w_dim=512, img_resolution=32, img_channels=3)
+        G = Generator1(z_dim=512, c_dim=10, w_dim=256, img_resolution=32, img_channels=3)
     counts = official_layer_param_counts(G)
-    assert counts["G_mapping/LabelConcat"] == 10 * 512  # official [label_size, latent_size] weight
-    assert official_parameter_count(G) == sum(p.numel() for p in G.parameters()) - 512
+    assert counts["G_mapping/LabelConcat"] == 10 * 512  # official [label_size, latent_size] weight, no bias
+    assert G.mapping.embed.bias is None and G.mapping.fc0.in_features == 2 * 512
+    assert official_parameter_count(G) == sum(p.numel() for p in G.parameters())
+
+
+def test_label_concat_normalises_z_and_embedding_together():
+    """Official G_mapping: pixel_norm(concat(z, c @ W)), not concat(norm(z), norm(c @ W))."""
+    G = make_g(8, c_dim=3)
+    z, c = torch.randn(4, 16) * 3, one_hot(4, 3)
+    with torch.no_grad():
+        x = torch.cat([z, G.mapping.embed(c)], dim=1)
+        x = x * (x.square().mean(dim=1, keepdim=True) + 1e-8).rsqrt()
+        for idx in range(G.mapping.num_layers):
+            x = getattr(G.mapping, f"fc{idx}")(x)
+        torch.testing.assert_close(G.mapping(z, c)[:, 0], x)
 
 
 @pytest.mark.parametrize("lod", [0, 0.5])

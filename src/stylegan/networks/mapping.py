@@ -33,11 +33,17 @@ class MappingNetwork(nn.Module):
     activation:     hidden activation.
     lr_multiplier:  learning-rate multiplier of every layer (0.01: StyleGAN, appendix C).
     w_avg_beta:     decay of the running average of w used by truncation; None disables tracking.
+    label_concat:   embed labels as NVIDIA's TensorFlow G_mapping (v1, v2) does: `LabelConcat`, a bias-free
+                    linear map (embed_features default z_dim) concatenated to z BEFORE one joint
+                    normalisation; False (PyTorch releases): embedding with bias, z and embedding
+                    normalised separately.
+    normalize_latents: normalise the input to unit second moment (the official default; False skips it).
     """
 
     def __init__(self, z_dim: int, c_dim: int, w_dim: int, num_ws: Optional[int], num_layers: int = 8,
                  embed_features: Optional[int] = None, layer_features: Optional[int] = None,
-                 activation: str = "lrelu", lr_multiplier: float = 0.01, w_avg_beta: Optional[float] = 0.998):
+                 activation: str = "lrelu", lr_multiplier: float = 0.01, w_avg_beta: Optional[float] = 0.998,
+                 label_concat: bool = False, normalize_latents: bool = True):
         super().__init__()
         self.z_dim = z_dim
         self.c_dim = c_dim
@@ -45,11 +51,14 @@ class MappingNetwork(nn.Module):
         self.num_ws = num_ws
         self.num_layers = num_layers
         self.w_avg_beta = w_avg_beta
-        embed_features = (w_dim if embed_features is None else embed_features) if c_dim > 0 else 0
+        self.label_concat = label_concat
+        self.normalize_latents = normalize_latents
+        default_embed = z_dim if label_concat else w_dim
+        embed_features = (default_embed if embed_features is None else embed_features) if c_dim > 0 else 0
         layer_features = w_dim if layer_features is None else layer_features
         features = [z_dim + embed_features] + [layer_features] * (num_layers - 1) + [w_dim]
         if c_dim > 0:
-            self.embed = FullyConnectedLayer(c_dim, embed_features)
+            self.embed = FullyConnectedLayer(c_dim, embed_features, bias=not label_concat)
         for idx in range(num_layers):
             layer = FullyConnectedLayer(features[idx], features[idx + 1], activation=activation,
                                         lr_multiplier=lr_multiplier)
@@ -59,14 +68,18 @@ class MappingNetwork(nn.Module):
 
     def forward(self, z: Optional[torch.Tensor], c: Optional[torch.Tensor], truncation_psi: float = 1,
                 truncation_cutoff: Optional[int] = None, update_emas: bool = False) -> torch.Tensor:
+        # Normalised apart (PyTorch releases), or concatenated first and normalised together (TF LabelConcat).
+        norm = normalize_2nd_moment if self.normalize_latents and not self.label_concat else (lambda t: t)
         parts = []
         if self.z_dim > 0:
             assert_shape(z, [None, self.z_dim], "z")
-            parts.append(normalize_2nd_moment(z.to(torch.float32)))
+            parts.append(norm(z.to(torch.float32)))
         if self.c_dim > 0:
             assert_shape(c, [None, self.c_dim], "c")
-            parts.append(normalize_2nd_moment(self.embed(c.to(torch.float32))))
+            parts.append(norm(self.embed(c.to(torch.float32))))
         x = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
+        if self.normalize_latents and self.label_concat:
+            x = normalize_2nd_moment(x)
         for idx in range(self.num_layers):
             x = getattr(self, f"fc{idx}")(x)
 

@@ -38,13 +38,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..ops.bias_act import bias_act
-from ..ops.misc import assert_shape
+from ..ops.misc import assert_shape, normalize_2nd_moment
 from ..ops.upfirdn2d import filter2d, setup_filter
 from .layers import DEFAULT_BIAS_ACT_IMPL, Conv2dLayer, FullyConnectedLayer, check_resolution
 from .mapping import MappingNetwork
 from .synthesis import NOISE_MODES
 
 HE_GAIN = math.sqrt(2)  # official `gain` for (leaky) ReLU layers, folded into the weight scale
+V1_ACTIVATIONS = ("lrelu", "relu")  # the official `nonlinearity` choices
 
 
 def v1_channels(resolution: int, fmap_base: int = 8192, fmap_decay: float = 1.0, fmap_max: int = 512) -> int:
@@ -67,16 +68,17 @@ def instance_norm(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     return x * (x.square().mean(dim=[2, 3], keepdim=True) + eps).rsqrt()
 
 
-def adain(x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+def adain(x: torch.Tensor, style: torch.Tensor, normalize: bool = True) -> torch.Tensor:
     """AdaIN(x, y) = y_s (x - mu(x)) / sigma(x) + y_b (eq. 1), with y_s = 1 + s as in the TF release.
 
-    x:     features [N, C, H, W].
-    style: [N, 2C]: the scales s (first C) and biases y_b (last C).
+    x:         features [N, C, H, W].
+    style:     [N, 2C]: the scales s (first C) and biases y_b (last C).
+    normalize: instance-normalise x first (False: the official use_instance_norm=False, style only).
     """
     n, c = x.shape[:2]
     assert_shape(style, [n, 2 * c], "style")
     scale, bias = style.reshape(n, 2, c, 1, 1).unbind(dim=1)
-    return instance_norm(x) * (scale + 1) + bias
+    return (instance_norm(x) if normalize else x) * (scale + 1) + bias
 
 
 class SynthesisLayer1(nn.Module):
@@ -89,13 +91,22 @@ class SynthesisLayer1(nn.Module):
     up:           2 upsamples (nearest neighbour) before the convolution and blurs after it; 1 does not.
     use_noise:    add per-pixel noise with learned per-channel strengths (section 2, figure 1b "B").
     blur_filter:  taps of the blur after upsampling ([1, 2, 1] officially); None disables it.
+    activation:   'lrelu' (official) or 'relu', applied without gain (the gain is in the conv weight).
+    use_pixel_norm:    pixel-normalise after the activation (official use_pixel_norm, off by default).
+    use_instance_norm: instance-normalise before the style (official default; off = style on raw features).
     """
 
     def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, up: int = 1,
-                 use_noise: bool = True, blur_filter: Optional[Sequence[float]] = (1, 2, 1)):
+                 use_noise: bool = True, blur_filter: Optional[Sequence[float]] = (1, 2, 1),
+                 activation: str = "lrelu", use_pixel_norm: bool = False, use_instance_norm: bool = True):
         super().__init__()
         if up not in (1, 2) or (in_channels == 0 and up != 1):
             raise ValueError(f"up must be 1 or 2 (1 for the constant input layer), got {up}")
+        if activation not in V1_ACTIVATIONS:
+            raise ValueError(f"activation must be one of {V1_ACTIVATIONS}, got {activation!r}")
+        self.activation = activation
+        self.use_pixel_norm = use_pixel_norm
+        self.use_instance_norm = use_instance_norm
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.w_dim = w_dim
@@ -138,12 +149,14 @@ class SynthesisLayer1(nn.Module):
             else:
                 noise = self.noise_const.to(x.dtype)
             x = x + noise * self.noise_strength.to(x.dtype).reshape(1, -1, 1, 1)
-        x = bias_act(x, self.bias.to(x.dtype), act="lrelu", gain=1, impl=self.bias_act_impl)
-        return adain(x, self.style(w))
+        x = bias_act(x, self.bias.to(x.dtype), act=self.activation, gain=1, impl=self.bias_act_impl)
+        if self.use_pixel_norm:
+            x = normalize_2nd_moment(x)
+        return adain(x, self.style(w), normalize=self.use_instance_norm)
 
     def extra_repr(self) -> str:
         return (f"in_channels={self.in_channels}, out_channels={self.out_channels}, resolution={self.resolution}, "
-                f"up={self.up}, use_noise={self.use_noise}")
+                f"up={self.up}, use_noise={self.use_noise}, activation={self.activation}")
 
 
 class SynthesisBlock1(nn.Module):
@@ -154,7 +167,8 @@ class SynthesisBlock1(nn.Module):
     w_dim:        intermediate latent size.
     resolution:   this block's resolution.
     img_channels: image channels of the toRGB output.
-    layer_kwargs: passed to SynthesisLayer1 (use_noise, blur_filter).
+    layer_kwargs: passed to SynthesisLayer1 (use_noise, blur_filter, activation, use_pixel_norm,
+                  use_instance_norm).
     """
 
     num_ws = 2  # one w per layer; toRGB is not styled in v1
@@ -190,7 +204,8 @@ class SynthesisNetwork1(nn.Module):
     fmap_base:      feature maps are min(fmap_base / 2**(stage * fmap_decay), fmap_max), stage = log2(res) - 1.
     fmap_decay:     see fmap_base.
     fmap_max:       feature-map cap.
-    layer_kwargs:   passed to SynthesisLayer1 (use_noise, blur_filter).
+    layer_kwargs:   passed to SynthesisLayer1 (use_noise, blur_filter, activation, use_pixel_norm,
+                    use_instance_norm).
     """
 
     def __init__(self, w_dim: int, img_resolution: int, img_channels: int, fmap_base: int = 8192,
@@ -267,13 +282,16 @@ class Generator1(nn.Module):
     """StyleGAN (v1) G(z, c) -> image in [-1, 1], NCHW.
 
     z_dim:             latent size.
-    c_dim:             label size (0 = unconditional); labels are embedded as in our MappingNetwork.
+    c_dim:             label size (0 = unconditional); labels are embedded as the official `LabelConcat`.
     w_dim:             intermediate latent size.
     img_resolution:    output resolution.
     img_channels:      output channels.
-    mapping_kwargs:    passed to MappingNetwork (defaults: 8 layers, lr_multiplier 0.01, w_avg_beta 0.995).
+    mapping_kwargs:    passed to MappingNetwork (defaults: 8 layers, lr_multiplier 0.01, w_avg_beta 0.995,
+                       label_concat True: a bias-free [c_dim -> z_dim] embedding concatenated to z before the
+                       normalisation, as NVIDIA's G_mapping).
     truncation_cutoff: layers truncated when a call passes truncation_cutoff=None (official default 8).
-    synthesis_kwargs:  passed to SynthesisNetwork1 (fmap_base, fmap_decay, fmap_max, use_noise, blur_filter).
+    synthesis_kwargs:  passed to SynthesisNetwork1 (fmap_base, fmap_decay, fmap_max, use_noise, blur_filter,
+                       activation, use_pixel_norm, use_instance_norm).
     """
 
     def __init__(self, z_dim: int, c_dim: int, w_dim: int, img_resolution: int, img_channels: int,
@@ -291,7 +309,8 @@ class Generator1(nn.Module):
                                            **synthesis_kwargs)
         self.num_ws = self.synthesis.num_ws
         self.truncation_cutoff = truncation_cutoff
-        mapping_kwargs = {"num_layers": 8, "lr_multiplier": 0.01, "w_avg_beta": 0.995, **(mapping_kwargs or {})}
+        mapping_kwargs = {"num_layers": 8, "lr_multiplier": 0.01, "w_avg_beta": 0.995, "label_concat": True,
+                          **(mapping_kwargs or {})}
         self.mapping = MappingNetwork1(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws,
                                        default_cutoff=truncation_cutoff, **mapping_kwargs)
 
@@ -321,11 +340,11 @@ def official_layer_param_counts(G: Generator1) -> Dict[str, int]:
     synthesis.lod) and `noise0..N` (our noise_const buffers) are non-trainable and do not appear, and our
     resampling-filter buffers have no TF variable. Each official synthesis layer holds its conv weight (or
     the constant), the per-channel noise strengths, the bias and the style dense layer. A label embedding
-    is the official `LabelConcat` weight [c_dim, z_dim], which has no bias (ours does; it is left out).
+    is the official `LabelConcat` weight [c_dim, z_dim] (bias-free, as ours).
     """
     counts: Dict[str, int] = {}
     if G.c_dim > 0:
-        counts["G_mapping/LabelConcat"] = G.mapping.embed.weight.numel()
+        counts["G_mapping/LabelConcat"] = _numel(G.mapping.embed)
     for idx in range(G.mapping.num_layers):
         counts[f"G_mapping/Dense{idx}"] = _numel(getattr(G.mapping, f"fc{idx}"))
     syn = G.synthesis

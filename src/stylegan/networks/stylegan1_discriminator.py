@@ -44,22 +44,23 @@ class DiscriminatorBlock1(nn.Module):
     resolution:   input resolution.
     img_channels: image channels of fromRGB.
     blur_filter:  taps of the blur before downsampling ([1, 2, 1] officially); None disables it.
+    activation:   'lrelu' (official) or 'relu'.
     """
 
     def __init__(self, in_channels: int, out_channels: int, resolution: int, img_channels: int,
-                 blur_filter: Optional[Sequence[float]] = (1, 2, 1)):
+                 blur_filter: Optional[Sequence[float]] = (1, 2, 1), activation: str = "lrelu"):
         super().__init__()
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.resolution = resolution
         self.img_channels = img_channels
-        self.fromrgb = Conv2dLayer(img_channels, in_channels, kernel_size=1, activation="lrelu")
-        self.conv0 = Conv2dLayer(in_channels, in_channels, kernel_size=3, activation="lrelu")
+        self.fromrgb = Conv2dLayer(img_channels, in_channels, kernel_size=1, activation=activation)
+        self.conv0 = Conv2dLayer(in_channels, in_channels, kernel_size=3, activation=activation)
         self.blur = blur_filter is not None
         if self.blur:
             self.register_buffer("blur_filter", setup_filter(list(blur_filter)))
         # A [1, 1] box filter turns the FIR decimation of conv2d_resample into 2x2 average pooling.
-        self.conv1 = Conv2dLayer(in_channels, out_channels, kernel_size=3, activation="lrelu", down=2,
+        self.conv1 = Conv2dLayer(in_channels, out_channels, kernel_size=3, activation=activation, down=2,
                                  resample_filter=(1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -82,18 +83,19 @@ class DiscriminatorEpilogue1(nn.Module):
     img_channels:       image channels of fromRGB.
     mbstd_group_size:   minibatch-stddev group size (None = whole batch).
     mbstd_num_channels: minibatch-stddev feature maps (0 disables).
+    activation:         'lrelu' (official) or 'relu'.
     """
 
     def __init__(self, in_channels: int, fc_channels: int, c_dim: int, img_channels: int,
-                 mbstd_group_size: Optional[int] = 4, mbstd_num_channels: int = 1):
+                 mbstd_group_size: Optional[int] = 4, mbstd_num_channels: int = 1, activation: str = "lrelu"):
         super().__init__()
         self.in_channels = in_channels
         self.c_dim = c_dim
         self.img_channels = img_channels
-        self.fromrgb = Conv2dLayer(img_channels, in_channels, kernel_size=1, activation="lrelu")
+        self.fromrgb = Conv2dLayer(img_channels, in_channels, kernel_size=1, activation=activation)
         self.mbstd = MinibatchStdLayer(mbstd_group_size, mbstd_num_channels) if mbstd_num_channels > 0 else None
-        self.conv = Conv2dLayer(in_channels + mbstd_num_channels, in_channels, kernel_size=3, activation="lrelu")
-        self.fc = FullyConnectedLayer(in_channels * 16, fc_channels, activation="lrelu")
+        self.conv = Conv2dLayer(in_channels + mbstd_num_channels, in_channels, kernel_size=3, activation=activation)
+        self.fc = FullyConnectedLayer(in_channels * 16, fc_channels, activation=activation)
         self.out = FullyConnectedLayer(fc_channels, max(c_dim, 1))
 
     def forward(self, x: torch.Tensor, c: Optional[torch.Tensor]) -> torch.Tensor:
@@ -120,16 +122,17 @@ class Discriminator1(nn.Module):
     blur_filter:        taps of the blur before each downsampling; None disables it.
     mbstd_group_size:   minibatch-stddev group size (official 4).
     mbstd_num_channels: minibatch-stddev feature maps (official 1).
+    activation:         'lrelu' (official) or 'relu'.
     """
 
     def __init__(self, c_dim: int, img_resolution: int, img_channels: int, fmap_base: int = 8192,
                  fmap_decay: float = 1.0, fmap_max: int = 512, blur_filter: Optional[Sequence[float]] = (1, 2, 1),
-                 mbstd_group_size: Optional[int] = 4, mbstd_num_channels: int = 1):
+                 mbstd_group_size: Optional[int] = 4, mbstd_num_channels: int = 1, activation: str = "lrelu"):
         super().__init__()
         self.init_kwargs = copy.deepcopy(dict(
             c_dim=c_dim, img_resolution=img_resolution, img_channels=img_channels, fmap_base=fmap_base,
             fmap_decay=fmap_decay, fmap_max=fmap_max, blur_filter=list(blur_filter) if blur_filter else None,
-            mbstd_group_size=mbstd_group_size, mbstd_num_channels=mbstd_num_channels))
+            mbstd_group_size=mbstd_group_size, mbstd_num_channels=mbstd_num_channels, activation=activation))
         log2 = check_resolution(img_resolution)
         self.c_dim = c_dim
         self.img_resolution = img_resolution
@@ -142,9 +145,11 @@ class Discriminator1(nn.Module):
 
         for res in self.block_resolutions:
             setattr(self, f"b{res}", DiscriminatorBlock1(nf(res), nf(res // 2), resolution=res,
-                                                         img_channels=img_channels, blur_filter=blur_filter))
+                                                         img_channels=img_channels, blur_filter=blur_filter,
+                                                         activation=activation))
         self.b4 = DiscriminatorEpilogue1(nf(4), nf(2), c_dim=c_dim, img_channels=img_channels,
-                                         mbstd_group_size=mbstd_group_size, mbstd_num_channels=mbstd_num_channels)
+                                         mbstd_group_size=mbstd_group_size, mbstd_num_channels=mbstd_num_channels,
+                                         activation=activation)
         self.register_buffer("lod", torch.zeros([]))  # the official non-trainable `lod` variable
 
     def set_lod(self, lod: float) -> None:
