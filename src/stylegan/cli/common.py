@@ -1,4 +1,4 @@
-"""Helpers shared by the CLI commands: error reporting."""
+"""Helpers shared by the CLI commands: error reporting, NVIDIA-style option spellings."""
 from __future__ import annotations
 
 import contextlib
@@ -45,3 +45,21 @@ batch_device_options = _stack(
     click.option("--batch", "batch_size", type=int, default=8, show_default=True, help="Images per forward pass."),
     click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ..."),
 )
+
+
+def bool_option(*param_decls, help: str, **kwargs):
+    """A boolean option spelled either way: ours (`--mirror`) or NVIDIA's (`--mirror=1`, `--mirror 0`, `=true`).
+
+    param_decls: click option names, e.g. "--mirror".
+    help: one line for --help.
+    kwargs: more click.option arguments.
+    """
+    return click.option(*param_decls, type=click.BOOL, is_flag=False, flag_value=True, default=False,
+                        show_default=True, metavar="[BOOL]", help=help, **kwargs)
+
+
+def comma_list(value) -> tuple:
+    """Split 'a,b,c' into ('a', 'b', 'c'); '', None and NVIDIA's 'none' give ()."""
+    if value is None or value.strip().lower() in ("", "none"):
+        return ()
+    return tuple(v.strip() for v in value.split(",") if v.strip())

@@ -1,22 +1,27 @@
-"""`stylegan train`: flags -> TrainingConfig + RunOptions -> training.loop.train.
+"""`stylegan train`: flags -> TrainingConfig + RunOptions -> training.distributed.launch_training.
 
-Flags override the preset exactly as NVIDIA's stylegan3 `train.py` does for its stylegan2 config.
+Flags override the preset exactly as NVIDIA's stylegan3 `train.py` does for its stylegan2 config. NVIDIA's
+spellings of both train.py versions (stylegan2-ada-pytorch and stylegan3) work as written: boolean options take
+`--mirror`, `--mirror=1`, `--mirror 0` or `--mirror=true`; `--gpus N` starts N local processes; `--metrics=none`,
+`--subset`, `--nhwc`, `--nobench`, `--allow-tf32`, `-n` are understood, and the few that cannot apply here
+(`--mirror-y=1`, NVIDIA's download names for `--resume`) are refused with a one-line reason.
 """
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
-from ..presets import (
-    ARCHITECTURES,
-    LOSSES,
-    PRESET_NAMES,
-    resolve_preset,
-    with_stylegan1,
-)
+from ..presets import ARCHITECTURES, LOSSES, PRESET_NAMES, resolve_preset, with_stylegan1
 from ..training.options import COMPILE_CHOICES, PRECISIONS, RunOptions
-from .common import CliError, user_errors
+from .common import CliError, bool_option, comma_list, user_errors
+
+# NVIDIA's pretrained networks that their train.py downloads by name for --resume (both repos); nothing is
+# downloaded here, so these are refused with a pointer to the file.
+NVIDIA_RESUME_NAMES = ("ffhq256", "ffhqu256", "ffhq512", "ffhq1024", "ffhqu1024", "celebahq256", "lsundog256",
+                       "afhqcat512", "afhqdog512", "afhqwild512", "afhq512", "brecahad512", "cifar10", "metfaces",
+                       "metfacesu")
 
 
 def _positive(ctx, param, value):
@@ -25,56 +30,82 @@ def _positive(ctx, param, value):
     return value
 
 
+def _resume_path(resume):
+    """NVIDIA's --resume spellings -> ours: 'noresume' is none; download names and URLs are refused."""
+    if resume is None or resume == "noresume":
+        return None
+    if resume.startswith(("http://", "https://")):
+        raise CliError(f"--resume {resume}: nothing is downloaded here; download the .pkl and pass its path")
+    if resume in NVIDIA_RESUME_NAMES and not Path(resume).exists():
+        raise CliError(f"--resume {resume} names one of NVIDIA's pretrained pickles, which their train.py downloads; "
+                       f"nothing is downloaded here: download it and pass the .pkl path")
+    return resume
+
+
 @click.command("train")
 @click.option("--data", required=True, help="Dataset zip or folder of images.")
 @click.option("--outdir", required=True, help="Parent folder of run directories.")
-@click.option("--cfg", type=click.Choice(PRESET_NAMES), default="auto", show_default=True, help="Preset.")
+@click.option("--cfg", default="auto", show_default=True,
+              help=f"Preset: {', '.join(PRESET_NAMES)}.")
 @click.option("--arch", type=click.Choice(ARCHITECTURES), default="stylegan2", show_default=True,
               help="stylegan1: progressive growing, AdaIN (the preset sets the network size).")
 @click.option("--loss", type=click.Choice(LOSSES), default=None, help="D loss: r1 (default) or wgan-gp.")
+@click.option("--gpus", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Local processes to start (one per GPU on CUDA with NCCL; gloo processes on a CPU).")
 @click.option("--batch", type=int, callback=_positive, help="Total batch size.")
 @click.option("--batch-gpu", type=int, callback=_positive, help="Batch per forward pass per process.")
-@click.option("--gamma", type=float, help="R1 weight.")
+@click.option("--gamma", type=click.FloatRange(min=0), help="R1 weight.")
 @click.option("--kimg", type=float, callback=_positive, help="Training length in thousands of images (fractions ok).")
 @click.option("--tick", type=float, default=4.0, show_default=True, callback=_positive, help="kimg per tick.")
 @click.option("--snap", type=int, default=50, show_default=True, callback=_positive, help="Ticks between snapshots.")
+@click.option("--img-snap", type=int, default=None, callback=_positive,
+              help="NVIDIA's image-snapshot interval: image grids come with every snapshot, so it must equal --snap.")
+@click.option("--snap-res", type=click.Choice(["1080p", "4k", "8k"]), default=None,
+              help="Accepted for NVIDIA's command lines; the grid size here follows the resolution.")
 @click.option("--cbase", type=int, callback=_positive, help="Channel base.")
 @click.option("--cmax", type=int, callback=_positive, help="Max channels.")
 @click.option("--map-depth", type=int, callback=_positive, help="Mapping network depth.")
 @click.option("--glr", type=float, callback=_positive, help="G learning rate.")
 @click.option("--dlr", type=float, callback=_positive, help="D learning rate.")
 @click.option("--mbstd-group", type=int, callback=_positive, help="Minibatch-stddev group size.")
-@click.option("--mirror", is_flag=True, help="Add x-flips of the dataset.")
-@click.option("--cond", is_flag=True, help="Train on dataset labels (class-conditional).")
+@bool_option("--mirror", help="Add x-flips of the dataset.")
+@bool_option("--mirror-y", help="NVIDIA's y-flips (not supported: only 0 is accepted).")
+@bool_option("--cond", help="Train on dataset labels (class-conditional).")
 @click.option("--aug", type=click.Choice(["ada", "noaug", "fixed"]), default=None,
               help="Augmentation: ada (default), noaug (default with --arch stylegan1), fixed.")
 @click.option("--p", "aug_p", type=float, default=0.2, show_default=True, help="Augment probability for --aug fixed.")
 @click.option("--target", type=float, default=0.6, show_default=True, help="ADA target.")
 @click.option("--augpipe", default="bgc", show_default=True, help="Augmentation pipe preset.")
-@click.option("--resume", default=None, help="'auto', a run folder/checkpoint, or a network file (transfer).")
-@click.option("--freezed", type=int, default=0, show_default=True, help="Freeze the first N D layers.")
+@click.option("--resume", default=None,
+              help="'auto', a run folder/checkpoint, or a network file (transfer); 'noresume' = none.")
+@click.option("--freezed", type=click.IntRange(min=0), default=0, show_default=True, help="Freeze the first N D layers.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--fp32", is_flag=True, help="Disable float16 (same as --precision fp32).")
+@bool_option("--fp32", help="Disable float16 (same as --precision fp32).")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True)
 @click.option("--resample", type=click.Choice(["fast", "reference"]), default="fast", show_default=True,
               help="fast ops, or the plain reference ops (resampling, bias/activation) for checking them.")
-@click.option("--channels-last", is_flag=True, help="Channels-last (NHWC) activations and weights (StyleGAN2).")
+@bool_option("--channels-last", help="Channels-last (NHWC) activations and weights (StyleGAN2).")
+@bool_option("--nhwc", help="NVIDIA's spelling of --channels-last.")
+@bool_option("--nobench", help="Disable cuDNN benchmarking (CUDA).")
+@bool_option("--allow-tf32", help="Allow TF32 in matmuls and convolutions (CUDA, Ampere and later).")
 @click.option("--compile", "compile_mode", type=click.Choice(COMPILE_CHOICES), default="off", show_default=True,
               is_flag=False, flag_value="default",
               help="torch.compile the G main and D main passes (--compile alone: mode 'default'; "
                    "'reduce-overhead' adds CUDA graphs). Compiling costs tens of seconds per graph at the start.")
-@click.option("--workers", type=int, default=2, show_default=True)
+@click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--desc", default=None, help="Extra words for the run folder name.")
-@click.option("--metrics", default="", help="Comma-separated metrics at each snapshot.")
+@click.option("--metrics", default="", help="Comma-separated metrics at each snapshot ('none' or empty: none).")
 @click.option("--metrics-num", type=int, default=None, callback=_positive,
               help="Images per metric instead of the count in its name (quick checks).")
 @click.option("--max-images", type=int, default=None, callback=_positive, help="Use at most N dataset images.")
+@click.option("--subset", type=int, default=None, callback=_positive, help="NVIDIA's spelling of --max-images.")
 @click.option("--no-progress", is_flag=True, help="Plain tick lines instead of a progress bar.")
-@click.option("--dry-run", is_flag=True, help="Print the resolved options and exit.")
-def command(data, outdir, cfg, arch, loss, batch, batch_gpu, gamma, kimg, tick, snap, cbase, cmax, map_depth, glr, dlr,
-            mbstd_group, mirror, cond, aug, aug_p, target, augpipe, resume, freezed, seed, fp32, precision, resample,
-            channels_last, compile_mode, workers, device, desc, metrics, metrics_num, max_images, no_progress, dry_run):
+@click.option("-n", "--dry-run", is_flag=True, help="Print the resolved options and exit.")
+def command(data, outdir, cfg, arch, loss, gpus, batch, batch_gpu, gamma, kimg, tick, snap, img_snap, snap_res, cbase,
+            cmax, map_depth, glr, dlr, mbstd_group, mirror, mirror_y, cond, aug, aug_p, target, augpipe, resume,
+            freezed, seed, fp32, precision, resample, channels_last, nhwc, nobench, allow_tf32, compile_mode, workers,
+            device, desc, metrics, metrics_num, max_images, subset, no_progress, dry_run):
     """Train StyleGAN2(-ADA) on a dataset."""
     with user_errors():
         from ..data.dataset import ImageDataset
@@ -83,10 +114,18 @@ def command(data, outdir, cfg, arch, loss, batch, batch_gpu, gamma, kimg, tick, 
             raise CliError(f"unknown --augpipe {augpipe!r}; choose one of {', '.join(sorted(AUGPIPE_PRESETS))}")
         if not 0 <= aug_p <= 1:
             raise CliError("--p must be in [0, 1]")
+        if mirror_y:
+            raise CliError("--mirror-y: y-flipped copies of the dataset are not supported (x-flips: --mirror=1)")
+        if img_snap is not None and img_snap != snap:
+            raise CliError(f"--img-snap {img_snap}: image grids are written with every network snapshot; "
+                           f"use --snap {img_snap} for both")
+        if subset is not None and max_images is not None and subset != max_images:
+            raise CliError("--subset is NVIDIA's name for --max-images; give one of them")
+        resume = _resume_path(resume)
         dataset = ImageDataset(data)
-        config = resolve_preset(cfg, dataset.resolution)
+        config = resolve_preset(cfg, dataset.resolution, num_gpus=gpus)
         if arch == "stylegan1":
-            config = with_stylegan1(config, dataset.resolution)
+            config = with_stylegan1(config, dataset.resolution, num_gpus=gpus)
         if loss is not None:
             config.loss = loss
         net = config.network
@@ -115,12 +154,16 @@ def command(data, outdir, cfg, arch, loss, batch, batch_gpu, gamma, kimg, tick, 
         opts = RunOptions(data=data, outdir=outdir, config=config, cond=cond, mirror=mirror, tick_kimg=tick,
                           snap_ticks=snap, seed=seed, resume=resume, batch_gpu=batch_gpu, workers=workers,
                           device=device, precision=precision, resample=resample, desc=desc,
-                          channels_last=channels_last, compile=compile_mode,
+                          channels_last=channels_last or nhwc, compile=compile_mode,
                           progress=False if no_progress else None,
-                          metrics=tuple(m for m in metrics.split(",") if m), metrics_num=metrics_num,
-                          max_size=max_images)
+                          metrics=comma_list(metrics), metrics_num=metrics_num,
+                          max_size=max_images if max_images is not None else subset,
+                          num_processes=gpus, cudnn_benchmark=not nobench, allow_tf32=allow_tf32)
+        if snap_res is not None:
+            click.echo(f"note: --snap-res {snap_res} has no effect here (the image grid size follows the resolution)",
+                       err=True)
         if dry_run:
             click.echo(json.dumps(opts.to_dict(), indent=2, sort_keys=True))
             return
-        from ..training.loop import train
-        train(opts)
+        from ..training.distributed import launch_training
+        launch_training(opts)

@@ -44,6 +44,12 @@ class RunOptions:
     compile:     'off', or a torch.compile mode ('default', 'reduce-overhead' = also CUDA graphs, 'max-autotune'):
                  the G main and D main passes run compiled; the regularisation passes (double backward) stay eager,
                  and so does the combined D pass (logistic/WGAN loss with R1/GP in one step, e.g. --loss wgan-gp).
+    num_processes: local processes `training.distributed.launch_training` starts (`stylegan train --gpus N`): one
+                 per GPU with NCCL on CUDA, gloo processes on a CPU. Runs started by torchrun keep 1 here (torchrun
+                 started the processes; its WORLD_SIZE is the process count).
+    cudnn_benchmark: let cuDNN pick convolution algorithms by timing them (NVIDIA's default; --nobench turns it off).
+    allow_tf32:  allow TF32 in CUDA matmuls and convolutions (NVIDIA's --allow-tf32; off by default, as theirs).
+                 cudnn_benchmark and allow_tf32 are applied around the run by `launch_training`.
     """
 
     data: str
@@ -69,6 +75,9 @@ class RunOptions:
     resample: str = "fast"
     channels_last: bool = False
     compile: str = "off"
+    num_processes: int = 1
+    cudnn_benchmark: bool = True
+    allow_tf32: bool = False
 
     def to_dict(self) -> dict:
         data = dataclasses.asdict(self)
