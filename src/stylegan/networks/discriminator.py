@@ -2,7 +2,8 @@
 
 Blocks run from img_resolution down to 8; the epilogue at 4x4 adds minibatch stddev, a 3x3 conv, a dense
 layer and the output. A conditional D maps the label through its own MLP to `cmap` and takes the scaled
-dot product with the output features (projection discriminator, Miyato & Koyama 2018).
+dot product with the output features (projection discriminator, Miyato & Koyama 2018); with
+`label_select` it picks the labelled class's output instead (TF StyleGAN2's D_stylegan2).
 """
 from __future__ import annotations
 
@@ -120,24 +121,33 @@ class DiscriminatorEpilogue(nn.Module):
     mbstd_num_channels: minibatch-stddev feature maps (0 disables).
     activation:         activation name.
     conv_clamp:         clamp convolution outputs; None disables.
+    fc_channels:        width of the dense layer (default in_channels; TF's nf(0) can differ from nf(1)).
+    clamp_fromrgb:      clamp the skip architecture's 4x4 fromRGB too, as TF stylegan2-ada's D_main does (the
+                        PyTorch release does not).
+    cmap_scale:         multiply the projection score by 1/sqrt(cmap_dim) (False: TF StyleGAN2's plain
+                        label selection sum(out * c)).
     """
 
     def __init__(self, in_channels: int, cmap_dim: int, resolution: int, img_channels: int,
                  architecture: str = "resnet", mbstd_group_size: Optional[int] = 4, mbstd_num_channels: int = 1,
-                 activation: str = "lrelu", conv_clamp: Optional[float] = None):
+                 activation: str = "lrelu", conv_clamp: Optional[float] = None, fc_channels: Optional[int] = None,
+                 clamp_fromrgb: bool = False, cmap_scale: bool = True):
         super().__init__()
         self.in_channels = in_channels
         self.cmap_dim = cmap_dim
         self.resolution = resolution
         self.img_channels = img_channels
         self.architecture = architecture
+        self.cmap_scale = cmap_scale
+        fc_channels = in_channels if fc_channels is None else fc_channels
         if architecture == "skip":
-            self.fromrgb = Conv2dLayer(img_channels, in_channels, kernel_size=1, activation=activation)
+            self.fromrgb = Conv2dLayer(img_channels, in_channels, kernel_size=1, activation=activation,
+                                       conv_clamp=conv_clamp if clamp_fromrgb else None)
         self.mbstd = MinibatchStdLayer(mbstd_group_size, mbstd_num_channels) if mbstd_num_channels > 0 else None
         self.conv = Conv2dLayer(in_channels + mbstd_num_channels, in_channels, kernel_size=3, activation=activation,
                                 conv_clamp=conv_clamp)
-        self.fc = FullyConnectedLayer(in_channels * resolution ** 2, in_channels, activation=activation)
-        self.out = FullyConnectedLayer(in_channels, 1 if cmap_dim == 0 else cmap_dim)
+        self.fc = FullyConnectedLayer(in_channels * resolution ** 2, fc_channels, activation=activation)
+        self.out = FullyConnectedLayer(fc_channels, 1 if cmap_dim == 0 else cmap_dim)
 
     def forward(self, x: torch.Tensor, img: Optional[torch.Tensor], cmap: Optional[torch.Tensor],
                 force_fp32: bool = False) -> torch.Tensor:
@@ -153,7 +163,9 @@ class DiscriminatorEpilogue(nn.Module):
         x = self.out(x)
         if self.cmap_dim > 0:
             assert_shape(cmap, [None, self.cmap_dim], "cmap")
-            x = (x * cmap).sum(dim=1, keepdim=True) * (1 / math.sqrt(self.cmap_dim))
+            x = (x * cmap).sum(dim=1, keepdim=True)
+            if self.cmap_scale:
+                x = x * (1 / math.sqrt(self.cmap_dim))
         return x
 
 
@@ -171,19 +183,23 @@ class Discriminator(nn.Module):
     cmap_dim:        label-projection size (default: channels at 4x4).
     block_kwargs:    passed to DiscriminatorBlock (freeze_layers, ...).
     mapping_kwargs:  passed to the label MappingNetwork.
-    epilogue_kwargs: passed to DiscriminatorEpilogue (mbstd_group_size, mbstd_num_channels).
+    epilogue_kwargs: passed to DiscriminatorEpilogue (mbstd_group_size, mbstd_num_channels, fc_channels,
+                     clamp_fromrgb).
+    label_select:    condition as TF StyleGAN2's D_stylegan2 (and v1): one output per class, the score is
+                     sum(out * c), no label mapping; False: projection through the label MappingNetwork.
     """
 
     def __init__(self, c_dim: int, img_resolution: int, img_channels: int, architecture: str = "resnet",
                  channel_base: int = 32768, channel_max: int = 512, num_fp16_res: int = 4,
                  conv_clamp: Optional[float] = 256, cmap_dim: Optional[int] = None, block_kwargs: Optional[dict] = None,
-                 mapping_kwargs: Optional[dict] = None, epilogue_kwargs: Optional[dict] = None):
+                 mapping_kwargs: Optional[dict] = None, epilogue_kwargs: Optional[dict] = None,
+                 label_select: bool = False):
         super().__init__()
         self.init_kwargs = copy.deepcopy(dict(
             c_dim=c_dim, img_resolution=img_resolution, img_channels=img_channels, architecture=architecture,
             channel_base=channel_base, channel_max=channel_max, num_fp16_res=num_fp16_res, conv_clamp=conv_clamp,
             cmap_dim=cmap_dim, block_kwargs=block_kwargs or {}, mapping_kwargs=mapping_kwargs or {},
-            epilogue_kwargs=epilogue_kwargs or {}))
+            epilogue_kwargs=epilogue_kwargs or {}, label_select=label_select))
         log2 = check_resolution(img_resolution)
         self.c_dim = c_dim
         self.img_resolution = img_resolution
@@ -196,9 +212,12 @@ class Discriminator(nn.Module):
         fp16_resolution = max(2 ** (log2 + 1 - num_fp16_res), 8)
         if cmap_dim is None:
             cmap_dim = channels[4]
+        if label_select:
+            cmap_dim = c_dim
         if c_dim == 0:
             cmap_dim = 0
         self.cmap_dim = cmap_dim
+        self.label_select = label_select
 
         common = dict(img_channels=img_channels, architecture=architecture, conv_clamp=conv_clamp)
         layer_idx = 0
@@ -208,11 +227,11 @@ class Discriminator(nn.Module):
                                        **(block_kwargs or {}), **common)
             setattr(self, f"b{res}", block)
             layer_idx += block.num_layers
-        if c_dim > 0:
+        if c_dim > 0 and not label_select:
             self.mapping = MappingNetwork(z_dim=0, c_dim=c_dim, w_dim=cmap_dim, num_ws=None, w_avg_beta=None,
                                           **(mapping_kwargs or {}))
         self.b4 = DiscriminatorEpilogue(channels[4], cmap_dim=cmap_dim, resolution=4, **(epilogue_kwargs or {}),
-                                        **common)
+                                        cmap_scale=not label_select, **common)
 
     def forward(self, img: torch.Tensor, c: Optional[torch.Tensor] = None, update_emas: bool = False,
                 **block_kwargs) -> torch.Tensor:
@@ -220,5 +239,11 @@ class Discriminator(nn.Module):
         x = None
         for res in self.block_resolutions:
             x, img = getattr(self, f"b{res}")(x, img, **block_kwargs)
-        cmap = self.mapping(None, c) if self.c_dim > 0 else None
+        cmap = None
+        if self.c_dim > 0:
+            if self.label_select:
+                assert_shape(c, [None, self.c_dim], "c")
+                cmap = c.to(torch.float32)
+            else:
+                cmap = self.mapping(None, c)
         return self.b4(x, img, cmap)

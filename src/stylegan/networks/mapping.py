@@ -37,7 +37,9 @@ class MappingNetwork(nn.Module):
                     linear map (embed_features default z_dim) concatenated to z BEFORE one joint
                     normalisation; False (PyTorch releases): embedding with bias, z and embedding
                     normalised separately.
-    normalize_latents: normalise the input to unit second moment (the official default; False skips it).
+    normalize_latents: normalise z (with label_concat: the concatenation) to unit second moment, the official
+                    default; False skips it (a label embedding without label_concat stays normalised, as in
+                    TF stylegan2-ada).
     """
 
     def __init__(self, z_dim: int, c_dim: int, w_dim: int, num_ws: Optional[int], num_layers: int = 8,
@@ -69,14 +71,15 @@ class MappingNetwork(nn.Module):
     def forward(self, z: Optional[torch.Tensor], c: Optional[torch.Tensor], truncation_psi: float = 1,
                 truncation_cutoff: Optional[int] = None, update_emas: bool = False) -> torch.Tensor:
         # Normalised apart (PyTorch releases), or concatenated first and normalised together (TF LabelConcat).
-        norm = normalize_2nd_moment if self.normalize_latents and not self.label_concat else (lambda t: t)
         parts = []
         if self.z_dim > 0:
             assert_shape(z, [None, self.z_dim], "z")
-            parts.append(norm(z.to(torch.float32)))
+            z = z.to(torch.float32)
+            parts.append(normalize_2nd_moment(z) if self.normalize_latents and not self.label_concat else z)
         if self.c_dim > 0:
             assert_shape(c, [None, self.c_dim], "c")
-            parts.append(norm(self.embed(c.to(torch.float32))))
+            y = self.embed(c.to(torch.float32))
+            parts.append(y if self.label_concat else normalize_2nd_moment(y))
         x = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
         if self.normalize_latents and self.label_concat:
             x = normalize_2nd_moment(x)
