@@ -5,6 +5,8 @@ Recognised by content, not by extension:
 - an official NVIDIA training snapshot (`network-snapshot-*.pkl` from stylegan2-ada-pytorch or stylegan3),
   read by io.nvidia_pickle's restricted unpickler: no code from the file runs; networks are rebuilt from
   their class name and init kwargs through an explicit class table, and weights are checked by name and shape.
+- a rosinality/stylegan2-pytorch `.pt` checkpoint (train.py or convert_weight.py), read by io.rosinality with
+  torch.load(weights_only=True) and mapped through its name table.
 """
 from __future__ import annotations
 
@@ -85,9 +87,23 @@ def load_official_snapshot(path: Union[str, os.PathLike], device: Union[str, tor
     return result
 
 
+def _is_torch_file(path: Union[str, os.PathLike]) -> bool:
+    """A torch.save file (zip with */data.pkl, or the legacy format's magic number)."""
+    from .rosinality import is_torch_checkpoint
+    return is_torch_checkpoint(path)
+
+
+def _load_torch_file(path: Union[str, os.PathLike], device: torch.device) -> dict:
+    """torch.save files: rosinality/stylegan2-pytorch checkpoints (io.rosinality), read weights-only."""
+    from .rosinality import load_rosinality
+    return load_rosinality(path, device)
+
+
 def load_network(path: Union[str, os.PathLike], device: Union[str, torch.device] = "cpu") -> dict:
     """Load any supported network file: {'G_ema': module, 'G': ..., 'D': ..., plus extras}, all in eval mode."""
     device = parse_device(device)
+    if _is_torch_file(path):  # before _sniff: a legacy torch.save file also starts with a pickle header
+        return _load_torch_file(path, device)
     kind = _sniff(path)
     if kind == "pickle":
         return load_official_snapshot(path, device)
