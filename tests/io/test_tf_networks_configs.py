@@ -1,0 +1,353 @@
+"""TF network configurations without official fixtures: conditional, one-channel, every v1 option, ADA; refusals.
+
+v1: `tf_v1_reference` re-expresses NVIDIA's TF code op by op and creates the official variable set as it
+runs; our mapped networks must reproduce it. v2/ADA: consistency with the fixture-validated networks
+(tests/fixtures/tf/v2_skip32.pkl) where the official code says two formulations are the same function.
+"""
+import copy
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from stylegan.errors import FormatError, UnsupportedNetworkError
+from stylegan.io.tf_networks import build_from_tf
+from stylegan.io.tf_pickle import read_tf_pickle
+from stylegan.io.tf_record import TFNetwork
+
+from tf_v1_reference import Variables, d_basic, g_style, generator_record
+
+TF_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tf"
+N = 4
+
+
+def assert_matches(ours, ref, name):
+    err = (ours.detach() - ref).abs()
+    worst = (err / (1e-4 + 1e-4 * ref.abs())).max().item()
+    assert worst <= 1, f"{name}: max |ours - ref| = {err.max().item():.3g} uses {worst:.2f} of the tolerance"
+
+
+V1_CASES = {
+    # Conditional, one channel, latent size != w size, fewer/narrower mapping layers.
+    "cond_gray16": (dict(num_channels=1, resolution=16, label_size=3, latent_size=12, dlatent_size=10,
+                         mapping_layers=3, mapping_fmaps=14, fmap_base=64, fmap_max=16),
+                    dict(num_channels=1, resolution=16, label_size=3, fmap_base=64, fmap_max=16)),
+    # Every switch away from its default.
+    "options8": (dict(num_channels=2, resolution=8, latent_size=8, dlatent_size=8, mapping_fmaps=8, use_wscale=False,
+                      nonlinearity="relu", mapping_nonlinearity="relu", mapping_lrmul=0.1, fmap_base=48,
+                      fmap_decay=0.5, fmap_max=24, normalize_latents=False, use_pixel_norm=True,
+                      use_instance_norm=False, blur_filter=[1, 2, 4], truncation_cutoff=2, dlatent_avg_beta=None,
+                      structure="linear", use_noise=False),
+                 dict(num_channels=2, resolution=8, fmap_base=48, fmap_decay=0.5, fmap_max=24, use_wscale=False,
+                      nonlinearity="relu", mbstd_group_size=2, mbstd_num_features=2, blur_filter=[1, 2, 4],
+                      structure="fixed")),
+    # Fused up/down-sampling below 128 px (fused_scale=True), no blur, no minibatch stddev.
+    "fused16": (dict(resolution=16, latent_size=8, dlatent_size=8, mapping_fmaps=8, fmap_base=64, fmap_max=8,
+                     fused_scale=True, blur_filter=None),
+                dict(num_channels=3, resolution=16, fmap_base=64, fmap_max=8, fused_scale=True, blur_filter=None,
+                     mbstd_group_size=0)),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(V1_CASES))
+def v1_case(request):
+    g_kw, d_kw = V1_CASES[request.param]
+    gen = torch.Generator().manual_seed(5)
+    z = torch.randn([N, g_kw["latent_size"]], generator=gen)
+    c_dim = g_kw.get("label_size", 0)
+    labels = F.one_hot(torch.arange(N) % c_dim, c_dim).float() if c_dim else torch.zeros([N, 0])
+    g_vars, d_vars = Variables(1), Variables(2)
+    g_style(g_vars, g_kw, z, labels)  # creates the official variable set
+    num_layers = 2 * int(math.log2(g_kw["resolution"])) - 2
+    G = build_from_tf(generator_record(g_vars, g_kw, num_layers), request.param)
+    real = torch.rand([N, d_kw["num_channels"], d_kw["resolution"], d_kw["resolution"]], generator=gen) * 2 - 1
+    d_basic(d_vars, d_kw, real, labels)
+    D = build_from_tf(TFNetwork("D", "D_basic", 3, d_kw, {}, dict(d_vars.values)), request.param)
+    return request.param, (g_vars, g_kw, G), (d_vars, d_kw, D), z, labels, real
+
+
+@pytest.mark.parametrize("psi", [1.0, 0.7])
+def test_v1_generator_matches_the_official_code(v1_case, psi):
+    name, (v, kw, G), _, z, labels, _ = v1_case
+    max_lod = int(math.log2(kw["resolution"])) - 2
+    with torch.no_grad():
+        for lod in (0.0, 0.5, 1.0, max_lod - 0.25):
+            ref_img, ref_ws = g_style(v, kw, z, labels, truncation_psi=psi, lod=lod)
+            assert_matches(G.mapping(z, labels, truncation_psi=psi), ref_ws, f"{name} ws psi={psi}")
+            assert_matches(G(z, labels, truncation_psi=psi, noise_mode="const", lod=lod), ref_img,
+                           f"{name} img psi={psi} lod={lod}")
+
+
+def test_v1_discriminator_matches_the_official_code(v1_case):
+    name, _, (v, kw, D), _, labels, real = v1_case
+    max_lod = int(math.log2(kw["resolution"])) - 2
+    with torch.no_grad():
+        for lod in (0.0, 0.5, 1.0, max_lod - 0.25):
+            assert_matches(D(real, labels, lod=lod), d_basic(v, kw, real, labels, lod=lod), f"{name} D lod={lod}")
+
+
+def test_v1_conditional_parts_are_the_official_ones(v1_case):
+    name, (_, kw, G), (_, _, D), z, labels, real = v1_case
+    if not kw.get("label_size"):
+        return
+    assert G.mapping.embed.bias is None and tuple(G.mapping.embed.weight.shape) == (kw["latent_size"], 3)
+    with torch.no_grad():
+        scores = D(real, labels)
+        # LabelSwitch: the score is the labelled class's output; another label picks another output.
+        assert not torch.allclose(scores, D(real, labels.roll(1, dims=1)))
+
+
+def test_v1_lod_variables_are_loaded():
+    g_kw, d_kw = V1_CASES["fused16"]
+    v = Variables(3)
+    g_style(v, g_kw, torch.randn([N, 8]), torch.zeros([N, 0]))
+    v.values["lod"] = torch.tensor(1.5)
+    v.values["G_synthesis/lod"] = torch.tensor(0.0)  # overwritten by G's lod at every official run
+    G = build_from_tf(generator_record(v, g_kw, 6), "lod")
+    assert float(G.synthesis.lod) == 1.5
+
+
+def make_record(kind: str, name="v1"):
+    if kind == "G":
+        g_kw = V1_CASES["fused16"][0]
+        v = Variables(3)
+        g_style(v, g_kw, torch.randn([N, 8]), torch.zeros([N, 0]))
+        return generator_record(v, g_kw, 6)
+    d_kw = V1_CASES["fused16"][1]
+    v = Variables(4)
+    d_basic(v, d_kw, torch.zeros([N, 3, 16, 16]), torch.zeros([N, 0]))
+    return TFNetwork("D", "D_basic", 3, dict(d_kw), {}, dict(v.values))
+
+
+def with_kwargs(net: TFNetwork, **kwargs) -> TFNetwork:
+    net = copy.deepcopy(net)
+    for n in [net, *net.components.values()]:
+        n.static_kwargs.update(kwargs)
+    return net
+
+
+@pytest.mark.parametrize("kind, kwarg, value", [
+    ("G", "use_styles", False), ("G", "const_input_layer", False), ("G", "dtype", "float16"),
+    ("G", "nonlinearity", "tanh"), ("G", "structure", "progressive"), ("G", "blur_filter", [1, 1]),
+    ("G", "made_up_option", 3), ("D", "fused_scale", "sometimes"), ("D", "made_up_option", 1),
+    ("D", "mbstd_num_features", 3),  # 8 feature maps at 4x4 do not split into 3 groups
+])
+def test_v1_unsupported_kwargs_are_refused_by_name(kind, kwarg, value):
+    net = with_kwargs(make_record(kind), **{kwarg: value})
+    if kwarg == "mbstd_num_features":
+        net.static_kwargs["mbstd_group_size"] = 4
+    with pytest.raises(UnsupportedNetworkError, match=kwarg):
+        build_from_tf(net, "test.pkl")
+
+
+def test_every_variable_is_used_and_shapes_are_checked():
+    G = make_record("G")
+    extra = copy.deepcopy(G)
+    extra.components["synthesis"].variables["8x8/Conv1/extra"] = torch.zeros(3)
+    with pytest.raises(UnsupportedNetworkError, match="8x8/Conv1/extra"):
+        build_from_tf(extra, "test.pkl")
+    missing = copy.deepcopy(G)
+    del missing.components["mapping"].variables["Dense1/bias"]
+    with pytest.raises(FormatError, match="G_mapping/Dense1/bias"):
+        build_from_tf(missing, "test.pkl")
+    wrong = copy.deepcopy(G)
+    wrong.components["synthesis"].variables["4x4/Conv/weight"] = torch.zeros(3, 3, 8, 7)
+    with pytest.raises(FormatError, match="4x4/Conv/weight"):
+        build_from_tf(wrong, "test.pkl")
+
+
+@pytest.mark.parametrize("func", ["G_mapping", "G_synthesis", "D_stylegan", "G_paper_figure", "G_synthesis_stylegan2"])
+def test_unmapped_build_functions_are_refused(func):
+    net = TFNetwork("X", func, 4, {}, {}, {})
+    with pytest.raises(UnsupportedNetworkError, match=func):
+        build_from_tf(net, "test.pkl")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# StyleGAN2 and StyleGAN2-ADA (TF): the fixture networks with the other codebase's build functions / labels.
+
+@pytest.fixture(scope="module")
+def v2():
+    return read_tf_pickle(TF_FIXTURES / "v2_skip32.pkl")
+
+
+@pytest.fixture(scope="module")
+def v2_inputs():
+    from safetensors.torch import load_file
+    return load_file(str(TF_FIXTURES / "v2_skip32_expected.safetensors"))
+
+
+def as_ada_generator(G: TFNetwork, **kwargs) -> TFNetwork:
+    """stylegan2-ada's G_synthesis takes the same variables as G_synthesis_stylegan2 (and has no `lod`)."""
+    G = copy.deepcopy(G)
+    G.components["synthesis"].build_func_name = "G_synthesis"
+    del G.variables["lod"]
+    for n in [G, *G.components.values()]:
+        n.static_kwargs.update(kwargs)
+    return G
+
+
+def test_ada_generator_with_defaults_equals_stylegan2(v2, v2_inputs):
+    z, c = v2_inputs["z"], v2_inputs["labels"]
+    G = build_from_tf(as_ada_generator(v2["Gs"]), "ada")
+    with torch.no_grad():
+        assert_matches(G(z, c, noise_mode="const"), v2_inputs["img"], "ada img")
+        # A clamp far above the activations changes nothing; a tight one bounds every layer and the image.
+        loose = build_from_tf(as_ada_generator(v2["Gs"], conv_clamp=1e5), "ada")
+        assert torch.equal(loose(z, c, noise_mode="const"), G(z, c, noise_mode="const"))
+        tight = build_from_tf(as_ada_generator(v2["Gs"], conv_clamp=0.05), "ada")
+        img = tight(z, c, noise_mode="const")
+    assert img.abs().max() <= 0.05 * 4 + 1e-6  # sum of the 4 clamped ToRGB outputs (skip architecture)
+
+
+def test_ada_generator_refuses_a_different_constant_width(v2):
+    with pytest.raises(UnsupportedNetworkError, match="fmap_const"):
+        build_from_tf(as_ada_generator(v2["Gs"], fmap_const=7), "ada")
+
+
+def test_ada_discriminator_with_defaults_equals_stylegan2(v2, v2_inputs):
+    D = copy.deepcopy(v2["D"])
+    D.build_func_name = "D_main"
+    ours = build_from_tf(D, "ada")  # minibatch-stddev group None = the whole batch of 4, as the fixture's 4
+    with torch.no_grad():
+        assert_matches(ours(v2_inputs["real"], v2_inputs["labels"]), v2_inputs["d_real"], "ada d_real")
+
+
+def test_ada_discriminator_refuses_comparison_methods(v2):
+    for kwarg, value in [("use_spectral_norm", True), ("use_pagan", True), ("score_max", 2)]:
+        D = copy.deepcopy(v2["D"])
+        D.build_func_name = "D_main"
+        D.static_kwargs[kwarg] = value
+        with pytest.raises(UnsupportedNetworkError, match=kwarg):
+            build_from_tf(D, "ada")
+
+
+def test_revised_synthesis_is_refused(v2):
+    G = copy.deepcopy(v2["Gs"])
+    G.components["synthesis"].build_func_name = "G_synthesis_stylegan_revised"
+    with pytest.raises(UnsupportedNetworkError, match="G_synthesis_stylegan_revised"):
+        build_from_tf(G, "revised")
+
+
+def conditional_generator(G: TFNetwork, ada: bool, c_dim: int, gen: torch.Generator) -> TFNetwork:
+    G = as_ada_generator(G, label_size=c_dim) if ada else copy.deepcopy(G)
+    mapping = G.components["mapping"]
+    for n in [G, *G.components.values()]:
+        n.static_kwargs["label_size"] = c_dim
+    latent = mapping.static_kwargs["latent_size"]
+    mapping.variables["Dense0/weight"] = torch.randn([2 * latent, 64], generator=gen)
+    if ada:
+        mapping.variables["LabelEmbed/weight"] = torch.randn([c_dim, latent], generator=gen)
+        mapping.variables["LabelEmbed/bias"] = torch.randn([latent], generator=gen) * 0.1
+    else:
+        mapping.variables["LabelConcat/weight"] = torch.randn([c_dim, latent], generator=gen)
+    return G
+
+
+def lrelu_dense(x, w, b, lrmul=1.0):
+    """TF apply_bias_act(dense_layer(x), act='lrelu', lrmul): sqrt(2) lrelu(x w / sqrt(fan_in) lrmul + b lrmul)."""
+    return F.leaky_relu(x @ w * (lrmul / math.sqrt(w.shape[0])) + b * lrmul, 0.2) * math.sqrt(2)
+
+
+def normalize(x):
+    return x * (x.square().mean(dim=1, keepdim=True) + 1e-8).rsqrt()
+
+
+@pytest.mark.parametrize("ada", [False, True])
+def test_conditional_stylegan2_mapping_follows_its_codebase(v2, v2_inputs, ada):
+    gen = torch.Generator().manual_seed(0)
+    tf = conditional_generator(v2["Gs"], ada, 5, gen)
+    G = build_from_tf(tf, "cond")
+    m = {k: v for k, v in tf.components["mapping"].variables.items()}
+    z = v2_inputs["z"]
+    c = F.one_hot(torch.arange(N) % 5, 5).float()
+    if ada:  # G_mapping (stylegan2-ada): normalize(z), normalize(embed(c)), concatenated
+        y = c @ m["LabelEmbed/weight"] / math.sqrt(5) + m["LabelEmbed/bias"]
+        x = torch.cat([normalize(z), normalize(y)], dim=1)
+    else:  # G_mapping (stylegan2): normalize(concat(z, c @ LabelConcat))
+        x = normalize(torch.cat([z, c @ m["LabelConcat/weight"]], dim=1))
+    for idx in range(8):
+        x = lrelu_dense(x, m[f"Dense{idx}/weight"], m[f"Dense{idx}/bias"], lrmul=0.01)
+    with torch.no_grad():
+        assert_matches(G.mapping(z, c)[:, 0], x, "conditional w")
+        assert G(z, c, noise_mode="const").shape == (N, 3, 32, 32)
+
+
+def conditional_discriminator(D: TFNetwork, ada: bool, c_dim: int, gen: torch.Generator, **kwargs) -> TFNetwork:
+    D = copy.deepcopy(D)
+    D.static_kwargs.update(label_size=c_dim, **kwargs)
+    if ada:
+        D.build_func_name = "D_main"
+        cmap = D.static_kwargs.get("mapping_fmaps") or 64  # nf(0)
+        D.variables["LabelEmbed/weight"] = torch.randn([c_dim, cmap], generator=gen)
+        D.variables["LabelEmbed/bias"] = torch.randn([cmap], generator=gen) * 0.1
+        for idx in range(D.static_kwargs.get("mapping_layers", 0)):
+            D.variables[f"Mapping{idx}/weight"] = torch.randn([cmap, cmap], generator=gen)
+            D.variables[f"Mapping{idx}/bias"] = torch.randn([cmap], generator=gen) * 0.1
+    else:
+        cmap = c_dim
+    D.variables["Output/weight"] = torch.randn([64, cmap], generator=gen)
+    D.variables["Output/bias"] = torch.randn([cmap], generator=gen) * 0.1
+    return D
+
+
+def with_output(D: TFNetwork, weight: torch.Tensor, bias: torch.Tensor) -> TFNetwork:
+    """The unconditional D whose single output is `x @ weight + bias`."""
+    D = copy.deepcopy(D)
+    D.static_kwargs["label_size"] = 0
+    D.variables["Output/weight"], D.variables["Output/bias"] = weight, bias
+    return D
+
+
+def test_conditional_stylegan2_discriminator_selects_the_labelled_output(v2, v2_inputs):
+    """D_stylegan2: scores = sum(Output(x) * labels): for class k exactly the k-th output unit."""
+    gen = torch.Generator().manual_seed(1)
+    tf = conditional_discriminator(v2["D"], False, 3, gen)
+    D = build_from_tf(tf, "cond D")
+    real = v2_inputs["real"]
+    with torch.no_grad():
+        for k in range(3):
+            c = F.one_hot(torch.full([N], k), 3).float()
+            uncond = build_from_tf(with_output(v2["D"], tf.variables["Output/weight"][:, k:k + 1],
+                                               tf.variables["Output/bias"][k:k + 1]), "uncond D")
+            assert_matches(D(real, c), uncond(real, None), f"class {k}")
+
+
+@pytest.mark.parametrize("mapping_layers", [0, 2])
+def test_conditional_ada_discriminator_projects_on_the_label_mapping(v2, v2_inputs, mapping_layers):
+    """D_main: cmap = Mapping(normalize(LabelEmbed(c))); score = sum(Output(x) * cmap) / sqrt(mapping_fmaps)."""
+    gen = torch.Generator().manual_seed(2)
+    tf = conditional_discriminator(v2["D"], True, 3, gen, mapping_layers=mapping_layers, mbstd_group_size=4)
+    D = build_from_tf(tf, "ada cond D")
+    v, real = tf.variables, v2_inputs["real"]
+    with torch.no_grad():
+        for k in range(3):
+            c = F.one_hot(torch.full([N], k), 3).float()
+            cmap = normalize(c[:1] @ v["LabelEmbed/weight"] / math.sqrt(3) + v["LabelEmbed/bias"])
+            for idx in range(mapping_layers):
+                cmap = lrelu_dense(cmap, v[f"Mapping{idx}/weight"], v[f"Mapping{idx}/bias"], lrmul=0.1)
+            # sum(x (W / 8) cmap + b cmap) / 8 is the single output x (W cmap / 8) / 8 + b cmap / 8.
+            weight = (v["Output/weight"] @ cmap[0] / 8).reshape(64, 1)
+            bias = (v["Output/bias"] @ cmap[0] / 8).reshape(1)
+            plain = copy.deepcopy(v2["D"])
+            plain.build_func_name = "D_main"
+            plain.static_kwargs["mbstd_group_size"] = 4
+            uncond = build_from_tf(with_output(plain, weight, bias), "uncond D")
+            assert_matches(D(real, c), uncond(real, None), f"class {k}")
+
+
+def test_ada_skip_discriminator_clamps_its_4x4_fromrgb():
+    """TF D_main clamps every FromRGB, the 4x4 one of the skip architecture too (the PyTorch release does not)."""
+    from stylegan.networks.discriminator import Discriminator
+    torch.manual_seed(0)
+    kw = dict(c_dim=0, img_resolution=8, img_channels=3, architecture="skip", channel_base=64, channel_max=8,
+              num_fp16_res=0, conv_clamp=0.01)
+    plain = Discriminator(**kw).eval()
+    clamped = Discriminator(**kw, epilogue_kwargs=dict(clamp_fromrgb=True)).eval()
+    clamped.load_state_dict(plain.state_dict())
+    assert clamped.b4.fromrgb.conv_clamp == 0.01 and plain.b4.fromrgb.conv_clamp is None
+    img = torch.randn(4, 3, 8, 8) * 10
+    with torch.no_grad():
+        assert not torch.allclose(plain(img), clamped(img))
