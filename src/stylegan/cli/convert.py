@@ -1,4 +1,4 @@
-"""`stylegan convert`: official NVIDIA snapshot (or an export) -> our safetensors export."""
+"""`stylegan convert`: any network file we read -> our safetensors export, or a rosinality .pt checkpoint."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,18 +9,46 @@ from ..io.export import save_network
 from ..io.load import load_network
 from .common import CliError, user_errors
 
+TARGETS = ("stylegan", "rosinality")
+
+
+def _rosinality_note(info: dict) -> str:
+    """How rosinality's code builds the written networks."""
+    call = f"Generator({info['size']}, {info['style_dim']}, {info['n_mlp']}"
+    if info["channel_multiplier"] is not None:
+        return f"rosinality's model.py builds it as {call}, channel_multiplier={info['channel_multiplier']})"
+    table = ", ".join(f"{res}: {ch}" for res, ch in sorted(info["channels"].items()))
+    return (f"rosinality's model.py builds it as {call}) only after its channels table (Generator and "
+            f"Discriminator) is edited to {{{table}}}; no channel_multiplier gives these channels")
+
 
 @click.command("convert")
 @click.argument("src", type=str)
 @click.argument("dest", type=str)
+@click.option("--to", "target", type=click.Choice(TARGETS), default="stylegan", show_default=True,
+              help="stylegan: our .safetensors export. rosinality: a rosinality/stylegan2-pytorch .pt checkpoint "
+                   "(g_ema, latent_avg, and g, d where SRC has them), as its convert_weight.py writes.")
+@click.option("--allow-conv-clamp", is_flag=True,
+              help="--to rosinality: write networks with conv_clamp although rosinality's never clamp (outputs "
+                   "then differ wherever an activation exceeds the clamp).")
 @click.option("--force", is_flag=True, help="Overwrite DEST if it exists.")
-def command(src, dest, force):
-    """Convert SRC (an NVIDIA .pkl snapshot or an export) to a .safetensors export at DEST."""
+def command(src, dest, target, allow_conv_clamp, force):
+    """Convert SRC (an NVIDIA .pkl snapshot, a rosinality .pt checkpoint or an export) to DEST."""
     with user_errors():
         if Path(dest).exists() and not force:
             raise CliError(f"{dest} exists; pass --force to overwrite it")
+        if allow_conv_clamp and target != "rosinality":
+            raise CliError("--allow-conv-clamp applies to --to rosinality only")
         nets = load_network(src)
         networks = {role: nets[role] for role in ("G", "G_ema", "D") if role in nets}
+        if target == "rosinality":
+            from ..io.rosinality import save_rosinality
+            G = nets.get("G")
+            G = G if G is not nets["G_ema"] else None  # an export holding one generator gives it as both
+            info = save_rosinality(dest, nets["G_ema"], D=nets.get("D"), G=G, allow_conv_clamp=allow_conv_clamp)
+            keys = ["g_ema", "latent_avg"] + (["g"] if G is not None else []) + (["d"] if "D" in nets else [])
+            click.echo(f"wrote {dest}: {', '.join(keys)}; {_rosinality_note(info)}")
+            return
         extra = {k: v for k, v in nets.items() if k not in networks}
         save_network(dest, networks, extra=extra)
         click.echo(f"wrote {dest}: {', '.join(networks)}" + (f"; {', '.join(sorted(extra))}" if extra else ""))

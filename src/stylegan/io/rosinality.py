@@ -350,7 +350,8 @@ def is_torch_checkpoint(path: Union[str, os.PathLike]) -> bool:
     return any(name == "data.pkl" or name.endswith("/data.pkl") for name in names)
 
 
-_UNSUPPORTED_GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
+# torch's two wordings: an allowlistable global, and one from a blocked module (os, subprocess, ...).
+_UNSUPPORTED_GLOBAL = re.compile(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)")
 
 
 def read_torch_checkpoint(path: Union[str, os.PathLike]) -> object:
@@ -376,6 +377,9 @@ def read_torch_checkpoint(path: Union[str, os.PathLike]) -> object:
         if found is not None:
             raise UnsafePickleError(f"{path}: refers to {found.group(1)}, which a weights-only load does not "
                                     f"allow; nothing from the file was executed") from None
+        if "Weights only load failed" in str(exc):
+            raise UnsafePickleError(f"{path}: holds something a weights-only load does not allow "
+                                    f"({_weights_only_reason(exc)}); nothing from the file was executed") from None
         raise FormatError(f"{path}: cannot read this PyTorch file ({_first_line(exc)})") from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         raise FormatError(f"{path}: cannot read this PyTorch file; it is truncated or corrupt "
@@ -383,6 +387,13 @@ def read_torch_checkpoint(path: Union[str, os.PathLike]) -> object:
     if isinstance(obj, dict) and isinstance(obj.get("args"), argparse.Namespace):
         obj = {**obj, "args": dict(vars(obj["args"]))}
     return obj
+
+
+def _weights_only_reason(exc: BaseException) -> str:
+    """The line of torch's weights-only message that says what was refused."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    detail = [line for line in lines if "WeightsUnpickler error" in line]
+    return (detail or lines[1:2] or lines or ["refused"])[0]
 
 
 def _first_line(exc: BaseException) -> str:
