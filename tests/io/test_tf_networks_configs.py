@@ -107,6 +107,8 @@ def test_v1_lod_variables_are_loaded():
     v.values["G_synthesis/lod"] = torch.tensor(0.0)  # overwritten by G's lod at every official run
     G = build_from_tf(generator_record(v, g_kw, 6), "lod")
     assert float(G.synthesis.lod) == 1.5
+    fixed = build_from_tf(generator_record(v, {**g_kw, "structure": "fixed"}, 6), "lod")
+    assert float(fixed.synthesis.lod) == 0  # the official 'fixed' structure ignores lod
 
 
 def make_record(kind: str, name="v1"):

@@ -22,7 +22,8 @@ Weight transforms (TF layouts: conv [kh, kw, in, out], dense [in, out], stored b
 - Blur filters: TF correlates (depthwise conv2d), ours convolves, so the taps are reversed (a no-op for the
   symmetric [1, 2, 1]).
 - `dlatent_avg` -> mapping.w_avg; `lod` (G's, which G_style copies into G_synthesis/lod before every run)
-  -> synthesis.lod, `G_synthesis/lod` is consumed as superseded; D's `lod` -> D.lod; `G_synthesis/noiseK`
+  -> synthesis.lod, `G_synthesis/lod` is consumed as superseded; D's `lod` -> D.lod (0 for
+  structure='fixed', which ignores it; 'linear' and 'recursive' agree to 1e-6); `G_synthesis/noiseK`
   [1, 1, r, r] -> the layer's noise_const [r, r] (K counts layers: 4x4/Const = 0, 4x4/Conv = 1, ...).
 """
 from __future__ import annotations
@@ -102,6 +103,12 @@ def _blur_taps(net: TFNetwork, source: str, taps) -> Optional[list]:
     return t.flip(list(range(t.ndim))).tolist()
 
 
+def _lod(table: VariableTable, name: str, structure: str) -> torch.Tensor:
+    """The stored level of detail; structure 'fixed' ignores it (always full resolution), so it loads as 0."""
+    lod = table.take(name, [])
+    return torch.zeros([]) if structure == "fixed" else lod
+
+
 def _noise_and_layers(num_layers: int) -> List[str]:
     """Official synthesis layer scopes in layer order (4x4/Const, 4x4/Conv, 8x8/Conv0_up, 8x8/Conv1, ...)."""
     names = ["4x4/Const", "4x4/Conv"]
@@ -157,7 +164,7 @@ def generator_from_tf(net: TFNetwork, source: str) -> Generator1:
     _map_mapping(table, state, G, mkw)
     _map_synthesis(table, state, G, skw)
     state["mapping.w_avg"] = table.take("dlatent_avg", [skw["dlatent_size"]])
-    state["synthesis.lod"] = table.take("lod", [])
+    state["synthesis.lod"] = _lod(table, "lod", skw["structure"])
     table.skip("G_synthesis/lod", [], "overwritten by G's lod at every run (G_style)")
     for key, value in G.state_dict().items():  # resampling filters: constants of ours, no TF variable
         if key.endswith("resample_filter") or key.endswith("blur_filter"):
@@ -265,7 +272,7 @@ def discriminator_from_tf(net: TFNetwork, source: str) -> Discriminator1:
     conv("b4.conv", "4x4/Conv", D.b4.conv, 3, True)
     dense("b4.fc", "4x4/Dense0", D.b4.fc, True)
     dense("b4.out", "4x4/Dense1", D.b4.out, False)
-    state["lod"] = table.take("lod", [])
+    state["lod"] = _lod(table, "lod", kw["structure"])
     for key, value in D.state_dict().items():  # resampling filters: constants of ours, no TF variable
         if key.endswith("resample_filter") or key.endswith("blur_filter"):
             state[key] = value

@@ -19,7 +19,7 @@ noise_mode)`, `G.mapping`, `G.synthesis`, images NCHW in [-1, 1]. Two v1 particu
 - `truncation_cutoff=None` means the generator's default cutoff, 8 layers in v1 (the official `G_style`
   default), not "all layers"; pass `truncation_cutoff=G.num_ws` to truncate every layer.
 
-Weight conventions against the official TF variables (for whoever writes the v1 snapshot reader): synthesis
+Weight conventions against the official TF variables (the name table is `io/tf_stylegan1.py`): synthesis
 convolutions reproduce TF exactly (He gain sqrt(2) applied to the convolution output, then noise, bias and a
 gain-free leaky ReLU). Layers reused from `layers.py` (mapping dense layers, discriminator convolutions and
 dense layers) apply the sqrt(2) gain after the activation instead, so their official biases map as
