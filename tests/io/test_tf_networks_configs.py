@@ -353,3 +353,137 @@ def test_ada_skip_discriminator_clamps_its_4x4_fromrgb():
     img = torch.randn(4, 3, 8, 8) * 10
     with torch.no_grad():
         assert not torch.allclose(plain(img), clamped(img))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# StyleGAN2 / ADA architectures without fixtures: the official variable set, enumerated from the TF code
+# (names and shapes only), must be consumed exactly once and give a working network.
+
+def nf(kw, stage):
+    return int(min(max(int(kw["fmap_base"] / 2.0 ** stage), 1), kw["fmap_max"]))
+
+
+def official_v2_generator(kw: dict, ada: bool, gen: torch.Generator) -> TFNetwork:
+    """G_main's variables as networks_stylegan2.py / stylegan2-ada networks.py create them."""
+    shapes_m, shapes_s = {}, {}
+    latent, dlat, c_dim = kw["latent_size"], kw["dlatent_size"], kw.get("label_size", 0)
+    fmaps = kw.get("mapping_fmaps", dlat)
+    width = latent
+    if c_dim:
+        if ada:
+            shapes_m.update({"LabelEmbed/weight": [c_dim, latent], "LabelEmbed/bias": [latent]})
+        else:
+            shapes_m["LabelConcat/weight"] = [c_dim, latent]
+        width = 2 * latent
+    for idx in range(kw.get("mapping_layers", 8)):
+        out = dlat if idx == kw.get("mapping_layers", 8) - 1 else fmaps
+        shapes_m.update({f"Dense{idx}/weight": [width, out], f"Dense{idx}/bias": [out]})
+        width = out
+    res_log2 = int(math.log2(kw["resolution"]))
+    arch, use_noise, channels = kw.get("architecture", "skip"), kw.get("use_noise", True), kw["num_channels"]
+    if use_noise:
+        for idx in range(2 * res_log2 - 3):
+            r = 2 ** ((idx + 5) // 2)
+            shapes_s[f"noise{idx}"] = [1, 1, r, r]
+
+    def modconv(scope, cin, cout, k, noise=True):
+        shapes_s.update({f"{scope}/weight": [k, k, cin, cout], f"{scope}/mod_weight": [dlat, cin],
+                         f"{scope}/mod_bias": [cin], f"{scope}/bias": [cout]})
+        if noise and use_noise:
+            shapes_s[f"{scope}/noise_strength"] = []
+
+    shapes_s["4x4/Const/const"] = [1, nf(kw, 1), 4, 4]
+    modconv("4x4/Conv", nf(kw, 1), nf(kw, 1), 3)
+    if arch == "skip":
+        modconv("4x4/ToRGB", nf(kw, 1), channels, 1, noise=False)
+    for res in range(3, res_log2 + 1):
+        scope = f"{2 ** res}x{2 ** res}"
+        modconv(f"{scope}/Conv0_up", nf(kw, res - 2), nf(kw, res - 1), 3)
+        modconv(f"{scope}/Conv1", nf(kw, res - 1), nf(kw, res - 1), 3)
+        if arch == "resnet":
+            shapes_s[f"{scope}/Skip/weight"] = [1, 1, nf(kw, res - 2), nf(kw, res - 1)]
+        if arch == "skip" or res == res_log2:
+            modconv(f"{scope}/ToRGB", nf(kw, res - 1), channels, 1, noise=False)
+    own = {"dlatent_avg": [dlat]} if ada else {"lod": [], "dlatent_avg": [dlat]}
+
+    def rand(shapes):
+        return {k: torch.randn(s, generator=gen) * (0.1 if k.endswith("bias") else 1.0) for k, s in shapes.items()}
+
+    mapping = TFNetwork("G_mapping", "G_mapping", 4, {**kw, "dlatent_broadcast": 2 * res_log2 - 2}, {},
+                        rand(shapes_m))
+    synthesis = TFNetwork("G_synthesis", "G_synthesis" if ada else "G_synthesis_stylegan2", 4, dict(kw), {},
+                          rand(shapes_s))
+    return TFNetwork("G", "G_main", 4, dict(kw), {"mapping": mapping, "synthesis": synthesis}, rand(own))
+
+
+def official_v2_discriminator(kw: dict, ada: bool, gen: torch.Generator) -> TFNetwork:
+    """D_stylegan2's / D_main's variables as the official code creates them."""
+    shapes = {}
+    res_log2 = int(math.log2(kw["resolution"]))
+    arch, channels, c_dim = kw.get("architecture", "resnet"), kw["num_channels"], kw.get("label_size", 0)
+
+    def conv(scope, cin, cout, k, bias=True):
+        shapes[f"{scope}/weight"] = [k, k, cin, cout]
+        if bias:
+            shapes[f"{scope}/bias"] = [cout]
+
+    for res in range(res_log2, 2, -1):
+        scope = f"{2 ** res}x{2 ** res}"
+        if arch == "skip" or res == res_log2:
+            conv(f"{scope}/FromRGB", channels, nf(kw, res - 1), 1)
+        conv(f"{scope}/Conv0", nf(kw, res - 1), nf(kw, res - 1), 3)
+        conv(f"{scope}/Conv1_down", nf(kw, res - 1), nf(kw, res - 2), 3)
+        if arch == "resnet":
+            conv(f"{scope}/Skip", nf(kw, res - 1), nf(kw, res - 2), 1, bias=False)
+    if arch == "skip":
+        conv("4x4/FromRGB", channels, nf(kw, 1), 1)
+    mbstd = kw.get("mbstd_num_features", 1)
+    if not ada and kw.get("mbstd_group_size", 4) <= 1:  # D_stylegan2: group size <= 1 disables the layer
+        mbstd = 0
+    conv("4x4/Conv", nf(kw, 1) + mbstd, nf(kw, 1), 3)
+    shapes.update({"4x4/Dense0/weight": [nf(kw, 1) * 16, nf(kw, 0)], "4x4/Dense0/bias": [nf(kw, 0)]})
+    outputs = (kw.get("mapping_fmaps") or nf(kw, 0)) if ada and c_dim else max(c_dim, 1)
+    shapes.update({"Output/weight": [nf(kw, 0), outputs], "Output/bias": [outputs]})
+    if ada and c_dim:
+        shapes.update({"LabelEmbed/weight": [c_dim, outputs], "LabelEmbed/bias": [outputs]})
+        for idx in range(kw.get("mapping_layers", 0)):
+            shapes.update({f"Mapping{idx}/weight": [outputs, outputs], f"Mapping{idx}/bias": [outputs]})
+    variables = {k: torch.randn(s, generator=gen) * (0.1 if k.endswith("bias") else 1.0) for k, s in shapes.items()}
+    return TFNetwork("D", "D_main" if ada else "D_stylegan2", 4, dict(kw), {}, variables)
+
+
+V2_CASES = {
+    "sg2_orig_cond_gray": (False, dict(num_channels=1, resolution=16, label_size=4, latent_size=12, dlatent_size=10,
+                                       mapping_layers=2, mapping_fmaps=14, fmap_base=64, fmap_max=64,
+                                       architecture="orig"),
+                           dict(num_channels=1, resolution=16, label_size=4, fmap_base=64, fmap_max=64,
+                                architecture="skip", mbstd_group_size=2, resample_kernel=None)),
+    "sg2_resnet": (False, dict(num_channels=3, resolution=16, latent_size=8, dlatent_size=8, mapping_fmaps=8,
+                               fmap_base=32, fmap_max=16, architecture="resnet", nonlinearity="swish",
+                               resample_kernel=[1, 2, 1]),
+                   dict(num_channels=3, resolution=16, fmap_base=32, fmap_max=16, architecture="orig",
+                        mbstd_group_size=0)),
+    "ada_skip_cond": (True, dict(num_channels=3, resolution=16, label_size=3, latent_size=8, dlatent_size=12,
+                                 mapping_layers=3, fmap_base=32, fmap_max=16, architecture="resnet",
+                                 conv_clamp=256, num_fp16_res=2, use_noise=False, fused_modconv=True),
+                      dict(num_channels=3, resolution=16, label_size=3, fmap_base=32, fmap_max=16, mapping_layers=2,
+                           architecture="skip", conv_clamp=256, mbstd_num_features=2, freeze_layers=2)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(V2_CASES))
+def test_v2_official_variable_sets_map_completely(name):
+    ada, g_kw, d_kw = V2_CASES[name]
+    gen = torch.Generator().manual_seed(7)
+    G = build_from_tf(official_v2_generator(g_kw, ada, gen), name)
+    D = build_from_tf(official_v2_discriminator(d_kw, ada, gen), name)
+    c_dim, channels, res = g_kw.get("label_size", 0), g_kw["num_channels"], g_kw["resolution"]
+    c = F.one_hot(torch.arange(N) % c_dim, c_dim).float() if c_dim else None
+    with torch.no_grad():
+        img = G(torch.randn(N, g_kw["latent_size"]), c, noise_mode="const", truncation_psi=0.5)
+        scores = D(img, c)
+    assert img.shape == (N, channels, res, res) and torch.isfinite(img).all()
+    assert scores.shape == (N, 1) and torch.isfinite(scores).all()
+    assert D.b4.fc.out_features == nf(d_kw, 0)  # TF's Dense0 is nf(0) wide, the 4x4 conv nf(1)
+    if ada and d_kw.get("architecture") == "skip":
+        assert D.b4.fromrgb.conv_clamp == d_kw["conv_clamp"]  # TF D_main clamps the 4x4 FromRGB too
