@@ -273,8 +273,6 @@ def generator_from_state(state: Dict[str, torch.Tensor], source: str,
     if z_dim != w_dim:
         raise FormatError(f"{source}: style.1.weight has shape {[w_dim, z_dim]}; rosinality's mapping is square")
     size = 4 * 2 ** _count(state, "to_rgbs.{}.conv.weight")
-    if size > MAX_RESOLUTION:
-        raise FormatError(f"{source}: {size}x{size} is above rosinality's largest resolution ({MAX_RESOLUTION})")
     base, cmax = channel_config(_generator_channels(state, size, source), source)
     G = Generator(z_dim=w_dim, c_dim=0, w_dim=w_dim, img_resolution=size, img_channels=3,
                   mapping_kwargs=dict(num_layers=n_mlp, lr_multiplier=MAPPING_LR_MULTIPLIER),
