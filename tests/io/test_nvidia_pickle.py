@@ -1,9 +1,14 @@
 """The NVIDIA snapshot reader: the real tiny16 snapshot, synthetic snapshots in other official
 encodings, malicious pickles (top level, injected deep inside the real snapshot, inside a legacy
-storage stream) and broken files."""
+storage stream) and broken files.
+
+The malicious-pickle tests run against both readers on the shared restricted-unpickler core: the
+PyTorch snapshot reader (``pytorch``) and the TensorFlow (G, D, Gs) reader (``tf``, io.tf_pickle),
+with payloads injected into the real files of each format."""
 import ast
 import io
 import json
+import os
 import pickle
 import pickletools
 import random
@@ -23,9 +28,14 @@ from safetensors.torch import load_file
 
 from stylegan.errors import FormatError, UnsafePickleError, UserInputError
 from stylegan.io.nvidia_pickle import ForeignModule, augment_p, read_nvidia_snapshot
+from stylegan.io.tf_pickle import read_tf_pickle
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "official"
 SNAPSHOT = FIXTURES / "official_snapshot_tiny16.pkl"
+TF_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tf"
+TF_V1, TF_V2 = TF_FIXTURES / "v1_rgb32.pkl", TF_FIXTURES / "v2_skip32.pkl"
+READERS = {"pytorch": read_nvidia_snapshot, "tf": read_tf_pickle}
+FORMATS = sorted(READERS)
 
 
 @pytest.fixture(scope="module")
@@ -112,9 +122,9 @@ def test_reads_from_binary_file_object(snapshot):
 # Opcode-level helpers to craft pickles without any importable payload.
 
 
-def _body(value) -> bytes:
+def _body(value, protocol=2) -> bytes:
     """Opcodes that push ``value`` (no header, no STOP, no memo writes that could clash)."""
-    return pickletools.optimize(pickle.dumps(value, protocol=2))[2:-1]
+    return pickletools.optimize(pickle.dumps(value, protocol=protocol))[2:-1]
 
 
 def _global_call(module: str, name: str, *arg_bodies: bytes) -> bytes:
@@ -144,8 +154,11 @@ def _join(ops) -> bytes:
     return b"".join(raw for _, _, raw in ops)
 
 
-def _inject_into_dict(data: bytes, key: str, occurrence: int, kv: bytes) -> bytes:
-    """Add the pair ``kv`` (key, value, SETITEM) to the dict stored under ``key`` (n-th time)."""
+def _inject_into_dict(data: bytes, key: str, occurrence: int, kv: bytes, container: str = "EMPTY_DICT") -> bytes:
+    """Add the pair ``kv`` (key, value, SETITEM) to the dict stored under ``key`` (n-th time).
+
+    With container="EMPTY_LIST", ``kv`` is an item and APPEND, added to the list stored under ``key``.
+    """
     ops = _ops(data)
     memo_index = None
     memo_count = 0
@@ -159,7 +172,7 @@ def _inject_into_dict(data: bytes, key: str, occurrence: int, kv: bytes) -> byte
         if not is_key:
             continue
         j = i + 2 if ops[i + 1][0] == "MEMOIZE" else i + 1  # a key's first use is memoized
-        if ops[j][0] == "EMPTY_DICT" and ops[j + 1][0] == "MEMOIZE":
+        if ops[j][0] == container and ops[j + 1][0] == "MEMOIZE":
             hits.append(j + 1)
     at = hits[occurrence]
     ops.insert(at + 1, ["INJECTED", None, kv])
@@ -233,50 +246,105 @@ def test_payloads_are_live_under_plain_pickle(tmp_path, monkeypatch, payload):
 
 
 @pytest.mark.parametrize("payload", PAYLOAD_NAMES)
-def test_top_level_payload_is_refused(tmp_path, monkeypatch, payload):
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_top_level_payload_is_refused(tmp_path, monkeypatch, fmt, payload):
     marker, victim, _, payloads = _payloads(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     path = tmp_path / "evil.pkl"
     path.write_bytes(_pickle(_call(*payloads[payload])))
     with pytest.raises(UnsafePickleError, match=payload.replace(".", r"\.")) as info:
-        read_nvidia_snapshot(path)
+        READERS[fmt](path)
     assert str(path) in str(info.value)
     assert _untouched(marker, victim)
 
 
-def test_object_with_reduce_is_refused(tmp_path):
+class _Evil:
+    """Pickles as a call of os.system (posix.system) that creates ``marker``."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch '{self.marker}'",))
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_object_with_reduce_is_refused(tmp_path, fmt):
     marker = tmp_path / "pwned"
 
     class Evil:
         def __reduce__(self):
             return (eval, (f"open({str(marker)!r}, 'w')",))
 
-    data = pickle.dumps({"G": Evil()}, protocol=4)
+    value = {"G": Evil()} if fmt == "pytorch" else (Evil(), Evil(), Evil())
     with pytest.raises(UnsafePickleError, match=r"builtins\.eval"):
-        read_nvidia_snapshot(io.BytesIO(data))
+        READERS[fmt](io.BytesIO(pickle.dumps(value, protocol=4)))
     assert not marker.exists()
 
 
-# (dict key, occurrence): places inside the real snapshot where a payload is injected.
+def _object_array(marker) -> np.ndarray:
+    return np.array([_Evil(marker), 1], dtype=object)
+
+
+def test_object_array_payload_is_live_under_plain_pickle(tmp_path):
+    """Control: an object array's elements are pickles of their own, run by pickle.loads."""
+    marker = tmp_path / "pwned"
+    pickle.loads(pickle.dumps(_object_array(marker), protocol=4))
+    assert marker.exists()
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_object_array_at_top_level_is_refused(tmp_path, fmt):
+    marker = tmp_path / "pwned"
+    data = pickle.dumps(_object_array(marker), protocol=4)
+    with pytest.raises(UnsafePickleError, match="object array"):
+        READERS[fmt](io.BytesIO(data))
+    assert not marker.exists()
+
+
+# (format, place) -> (file, key of the container, occurrence, container opcode): places inside the real files
+# where a payload is injected.
 INJECTION_SITES = {
-    "init_kwargs of a deeply nested layer": ("_init_kwargs", 0),
-    "buffers of a nested module of D": ("_buffers", 40),
-    "init_kwargs of G_ema": ("_init_kwargs", -2),
-    "persistent meta state": ("state", 5),
-    "training_set_kwargs": ("training_set_kwargs", 0),
+    ("pytorch", "init_kwargs of a deeply nested layer"): (SNAPSHOT, "_init_kwargs", 0, "EMPTY_DICT"),
+    ("pytorch", "buffers of a nested module of D"): (SNAPSHOT, "_buffers", 40, "EMPTY_DICT"),
+    ("pytorch", "init_kwargs of G_ema"): (SNAPSHOT, "_init_kwargs", -2, "EMPTY_DICT"),
+    ("pytorch", "persistent meta state"): (SNAPSHOT, "state", 5, "EMPTY_DICT"),
+    ("pytorch", "training_set_kwargs"): (SNAPSHOT, "training_set_kwargs", 0, "EMPTY_DICT"),
+    ("tf", "static_kwargs of G"): (TF_V2, "static_kwargs", 0, "EMPTY_DICT"),
+    ("tf", "static_kwargs of Gs's mapping"): (TF_V2, "static_kwargs", -1, "EMPTY_DICT"),
+    ("tf", "components of G"): (TF_V2, "components", 0, "EMPTY_DICT"),
+    ("tf", "components of D (v1)"): (TF_V1, "components", 3, "EMPTY_DICT"),
+    ("tf", "variables of G's synthesis"): (TF_V2, "variables", 0, "EMPTY_LIST"),
+    ("tf", "variables of D (v1)"): (TF_V1, "variables", 3, "EMPTY_LIST"),
 }
+SITES = sorted(INJECTION_SITES)
 
 
-@pytest.mark.parametrize("site", sorted(INJECTION_SITES))
+def _inject(site, value: bytes) -> bytes:
+    """Put the pushed ``value`` into an injection site: as ("evil", value) into a dict or a list."""
+    path, key, occurrence, container = INJECTION_SITES[site]
+    item = _body("evil") + value + (b"s" if container == "EMPTY_DICT" else b"\x86a")  # SETITEM / TUPLE2 APPEND
+    return _inject_into_dict(path.read_bytes(), key, occurrence, item, container)
+
+
+@pytest.mark.parametrize("site", SITES, ids=[f"{f}-{p}" for f, p in SITES])
 @pytest.mark.parametrize("payload", ["builtins.exec", "os.system", "importlib.import_module"])
-def test_payload_injected_into_real_snapshot_is_refused(tmp_path, monkeypatch, site, payload):
+def test_payload_injected_into_real_file_is_refused(tmp_path, monkeypatch, site, payload):
     marker, victim, _, payloads = _payloads(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
-    key, occurrence = INJECTION_SITES[site]
-    data = _inject_into_dict(SNAPSHOT.read_bytes(), key, occurrence, _body("evil") + _call(*payloads[payload]) + b"s")
+    data = _inject(site, _call(*payloads[payload]))
     with pytest.raises(UnsafePickleError, match=payload.replace(".", r"\.")):
-        read_nvidia_snapshot(io.BytesIO(data))
+        READERS[site[0]](io.BytesIO(data))
     assert _untouched(marker, victim)
+
+
+@pytest.mark.parametrize("site", SITES, ids=[f"{f}-{p}" for f, p in SITES])
+def test_object_array_injected_into_real_file_is_refused(tmp_path, site):
+    marker = tmp_path / "pwned"
+    data = _inject(site, _body(_object_array(marker), protocol=3))
+    with pytest.raises(UnsafePickleError, match="object array"):
+        READERS[site[0]](io.BytesIO(data))
+    assert not marker.exists()
 
 
 def test_injection_helper_produces_a_valid_snapshot():
@@ -288,6 +356,22 @@ def test_injection_helper_produces_a_valid_snapshot():
     assert "extra" not in result["G"].init_kwargs
     result = read_nvidia_snapshot(io.BytesIO(_inject_into_dict(data, "training_set_kwargs", 0, extra)))
     assert result["training_set_kwargs"]["extra"] == [1, 2.5]
+
+
+def test_injection_helper_produces_valid_tf_pickles():
+    """The TF sites are the documented places: harmless values injected there are read back there."""
+    def read(site, value):
+        return read_tf_pickle(io.BytesIO(_inject(site, _body(value))))
+
+    assert read(("tf", "static_kwargs of G"), [1, 2.5])["G"].static_kwargs["evil"] == [1, 2.5]
+    nets = read(("tf", "static_kwargs of Gs's mapping"), 3)
+    assert nets["Gs"].components["mapping"].static_kwargs["evil"] == 3
+    assert "evil" not in nets["G"].components["mapping"].static_kwargs
+    assert read(("tf", "variables of G's synthesis"), 0.25)["G"].components["synthesis"].variables["evil"].item() == 0.25
+    assert read(("tf", "variables of D (v1)"), 0.5)["D"].variables["evil"].item() == 0.5
+    for site, role in [(("tf", "components of G"), "G"), (("tf", "components of D (v1)"), "D")]:
+        with pytest.raises(FormatError, match=rf"{role}\.components\['evil'\] is a str, not a Network"):
+            read(site, "x")
 
 
 @pytest.mark.parametrize("payload", ["builtins.exec", "os.system", "subprocess.Popen"])
@@ -328,17 +412,28 @@ def test_module_src_is_never_executed(tmp_path, snapshot):
     assert torch.equal(result["G_ema"].state_dict["mapping.fc0.weight"], snapshot["G_ema"].state_dict["mapping.fc0.weight"])
 
 
-@pytest.mark.parametrize("module, name", [
+NEAR_MISSES = [
     ("torch_utils.persistence", "_src_to_module"),  # the official helper that exec()s module_src
     ("torch", "load"),
     ("pickle", "loads"),
     ("torch._utils", "_rebuild_tensor"),
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("dnnlib.tflib.network", "Network"),
-])
-def test_near_miss_globals_are_refused(module, name):
+    ("numpy.testing._private.utils", "runstring"),  # numpy's own exec() wrapper
+    ("numpy", "load"),
+    ("numpy.core.multiarray", "_reconstruct_persistent"),
+    ("dnnlib.tflib.network", "_import_handlers"),
+    ("dnnlib.util", "call_func_by_name"),
+]
+# Globals one format admits are near misses for the other.
+OTHER_FORMAT = [("pytorch", "dnnlib.tflib.network", "Network"),
+                ("tf", "torch_utils.persistence", "_reconstruct_persistent_obj"),
+                ("tf", "torch._utils", "_rebuild_tensor_v2"), ("tf", "collections", "OrderedDict"),
+                ("tf", "dnnlib.util", "EasyDict"), ("tf", "_codecs", "encode")]
+
+
+@pytest.mark.parametrize("fmt, module, name", [(f, m, n) for f in FORMATS for m, n in NEAR_MISSES] + OTHER_FORMAT)
+def test_near_miss_globals_are_refused(fmt, module, name):
     with pytest.raises(UnsafePickleError, match=f"{module}.{name}".replace(".", r"\.")):
-        read_nvidia_snapshot(io.BytesIO(_pickle(_call(module, name, "x"))))
+        READERS[fmt](io.BytesIO(_pickle(_call(module, name, "x"))))
 
 
 def _storage_expr(blob: bytes) -> bytes:
@@ -387,9 +482,10 @@ def test_valid_tensor_call_passes_the_same_checks(float_blob):
     assert result["G"].class_name.endswith(".X")
 
 
-def test_memo_bomb_is_refused_before_allocation():
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_memo_bomb_is_refused_before_allocation(fmt):
     with pytest.raises(FormatError, match="memo"):
-        read_nvidia_snapshot(io.BytesIO(b"\x80\x02Nr\xff\xff\xff\x7f."))
+        READERS[fmt](io.BytesIO(b"\x80\x02Nr\xff\xff\xff\x7f."))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -494,20 +590,39 @@ def test_ada_style_protocol3_numpy1_snapshot(official_names, tmp_path):
     assert augment_p(result) is None
 
 
-def test_stylegan3_generator_and_stylegan2_discriminator(official_names):
+@pytest.mark.parametrize("numpy_spelling", ["numpy 2, protocol 4", "numpy 1, protocol 3", "protocol 5"])
+def test_stylegan3_generator_and_stylegan2_discriminator(official_names, numpy_spelling):
+    """StyleGAN3 snapshots carry numpy number arrays (in_size, out_size, ...) and float64 scalars as data."""
     torch.manual_seed(0)
     names = official_names
     synthesis = _Persistent(names, "SynthesisNetwork", children={
-        "input": _Persistent(names, "SynthesisInput", buffers={"freqs": torch.randn(4, 2)}, children={"affine": _fc(names, 4, 4)}),
+        "input": _Persistent(names, "SynthesisInput", buffers={"freqs": torch.randn(4, 2)}, children={"affine": _fc(names, 4, 4)},
+                             size=np.broadcast_to(np.asarray(36), [2])),
         "L0_36_512": _Persistent(names, "SynthesisLayer", params={"weight": _param(torch.randn(2, 2))})})
-    g = _Persistent(names, "Generator", children={"synthesis": synthesis, "mapping": _fc(names, 4, 4)})
+    g = _Persistent(names, "Generator", children={"synthesis": synthesis, "mapping": _fc(names, 4, 4)},
+                    in_size=np.array([36, 36]), cutoffs=np.asfortranarray(np.arange(6.0).reshape(2, 3)),
+                    big=np.arange(3, dtype=">f4"), sampling_rate=np.float64(16.5))
     d = _Persistent(names, "Discriminator", children={"b4": _Persistent(names, "DiscriminatorEpilogue", children={"out": _fc(names, 2, 1)})})
     pipe = _Persistent(names, "AugmentPipe", buffers={"p": torch.tensor(0.25)})
-    result = read_nvidia_snapshot(io.BytesIO(pickle.dumps({"G_ema": g, "D": d, "augment_pipe": pipe}, protocol=4)))
+    value = {"G_ema": g, "D": d, "augment_pipe": pipe}
+    if numpy_spelling == "numpy 1, protocol 3":
+        data = pickle.dumps(value, protocol=3)
+        assert b"cnumpy._core.multiarray\n_reconstruct\n" in data
+        data = data.replace(b"cnumpy._core.", b"cnumpy.core.")  # what numpy 1.x writes
+    else:
+        data = pickle.dumps(value, protocol=4 if numpy_spelling.startswith("numpy 2") else 5)
+        assert (b"_frombuffer" in data) == (numpy_spelling == "protocol 5")
+    result = read_nvidia_snapshot(io.BytesIO(data))
     assert result["G_ema"].class_name == "training.networks_stylegan3.Generator"
     assert result["D"].class_name == "training.networks_stylegan2.Discriminator"
     assert list(result["G_ema"].state_dict) == ["synthesis.input.freqs", "synthesis.input.affine.weight",
                                                 "synthesis.L0_36_512.weight", "mapping.weight"]
+    attrs = result["G_ema"].attributes
+    assert type(attrs["in_size"]) is np.ndarray and attrs["in_size"].dtype == np.int64
+    assert attrs["in_size"].tolist() == [36, 36] and attrs["in_size"].flags.writeable
+    assert attrs["cutoffs"].tolist() == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
+    assert attrs["big"].dtype == np.float32 and attrs["big"].tolist() == [0.0, 1.0, 2.0]
+    assert type(attrs["sampling_rate"]) is float and attrs["sampling_rate"] == 16.5
     assert augment_p(result) == 0.25
 
 

@@ -24,19 +24,20 @@ Turning a ForeignModule into one of our networks (name tables, shape checks) is 
 from __future__ import annotations
 
 import io
-import os
-import pickle
-import pickletools
-import re
 import struct
 import sys
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, BinaryIO, Union
+from typing import Any, BinaryIO
 
+import numpy as np
 import torch
 
 from stylegan.errors import FormatError, UnsafePickleError, UserInputError
+from stylegan.io.restricted_unpickler import (
+    NUMPY_GLOBALS, Inert, NumpyArrayRecord, NumpyDType, RestrictedUnpickler, Source, check_header,
+    check_memo_indices, is_int, load_restricted, pickle_errors, read_source, require,
+)
 
 __all__ = ["ForeignModule", "read_nvidia_snapshot", "augment_p"]
 
@@ -63,22 +64,10 @@ class ForeignModule:
 
 
 # ---------------------------------------------------------------------------------------------
-# Inert records. The unpickler may BUILD (set state) on, APPEND to or SETITEM into any object it
-# holds. Everything our safe functions return is either plain data or one of these slot classes,
-# which have no such methods and refuse __setstate__.
+# Records (io.restricted_unpickler.Inert: the unpickler can neither call nor set state on them).
 
 
-class _Inert:
-    __slots__ = ()
-
-    def __setstate__(self, state):
-        raise UnsafePickleError(
-            f"the pickle tries to set state on a {type(self).__name__.lstrip('_')}, which no "
-            "official snapshot does; refusing to go on"
-        )
-
-
-class _PersistentRecord(_Inert):
+class _PersistentRecord(Inert):
     """One official persistent object: its bare class name and its ``__dict__``."""
 
     __slots__ = ("class_name", "state")
@@ -88,7 +77,7 @@ class _PersistentRecord(_Inert):
         self.state = state
 
 
-class _TensorRecord(_Inert):
+class _TensorRecord(Inert):
     """A tensor or parameter, wrapped so that the pickle cannot call Tensor.__setstate__."""
 
     __slots__ = ("tensor",)
@@ -97,7 +86,7 @@ class _TensorRecord(_Inert):
         self.tensor = tensor
 
 
-class _StorageRecord(_Inert):
+class _StorageRecord(Inert):
     """A typed storage: a flat tensor of ``numel`` elements (filled once its bytes are read)."""
 
     __slots__ = ("dtype", "numel", "flat", "view_of")
@@ -109,37 +98,13 @@ class _StorageRecord(_Inert):
         self.view_of = view_of  # (root _StorageRecord, element offset) for ancient storage views
 
 
-class _StorageType(_Inert):
+class _StorageType(Inert):
     """Stands for ``torch.FloatStorage`` etc. inside a legacy storage stream."""
 
     __slots__ = ("dtype",)
 
     def __init__(self, dtype: torch.dtype):
         self.dtype = dtype
-
-
-class _NumpyDType(_Inert):
-    """A numpy dtype of a scalar kind, decoded without numpy."""
-
-    __slots__ = ("kind", "itemsize", "byteorder")
-
-    def __init__(self, kind: str, itemsize: int):
-        self.kind = kind
-        self.itemsize = itemsize
-        self.byteorder = "<"
-
-    def __setstate__(self, state):
-        # numpy pickles (version, byteorder, subarray, names, fields, elsize, alignment, flags[, metadata]).
-        if not (isinstance(state, tuple) and len(state) in (8, 9) and state[1] in ("<", ">", "|", "=")):
-            raise FormatError(f"unexpected numpy dtype state {state!r:.80}")
-        if state[2] is not None or state[3] is not None or state[4] is not None:
-            raise FormatError("structured numpy dtypes are not used by official snapshots")
-        self.byteorder = state[1]
-
-    @property
-    def name(self) -> str:
-        kinds = {"f": "float", "i": "int", "u": "uint", "b": "bool"}
-        return "bool" if self.kind == "b" else f"{kinds[self.kind]}{8 * self.itemsize}"
 
 
 class _EasyDict(dict):
@@ -154,29 +119,20 @@ class _EasyDict(dict):
 # Safe stand-ins for the globals an official snapshot references. Each checks its arguments.
 
 
-def _require(condition: bool, what: str) -> None:
-    if not condition:
-        raise FormatError(what)
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _reconstruct_persistent_obj(meta):
     """Record class name and state of a persistent object. ``meta['module_src']`` is never read."""
-    _require(isinstance(meta, dict), "_reconstruct_persistent_obj expects a meta dict")
-    _require(meta.get("type") == "class", f"persistent object of type {meta.get('type')!r:.40}; only 'class' is known")
-    _require(_is_int(meta.get("version")), "persistent object meta has no integer 'version'")
+    require(isinstance(meta, dict), "_reconstruct_persistent_obj expects a meta dict")
+    require(meta.get("type") == "class", f"persistent object of type {meta.get('type')!r:.40}; only 'class' is known")
+    require(is_int(meta.get("version")), "persistent object meta has no integer 'version'")
     class_name = meta.get("class_name")
-    _require(isinstance(class_name, str) and class_name.isidentifier(), f"bad persistent class name {class_name!r:.60}")
+    require(isinstance(class_name, str) and class_name.isidentifier(), f"bad persistent class name {class_name!r:.60}")
     state = meta.get("state")
-    _require(isinstance(state, dict), f"persistent object {class_name} has no state dict")
+    require(isinstance(state, dict), f"persistent object {class_name} has no state dict")
     return _PersistentRecord(class_name, state)
 
 
 def _check_hooks(backward_hooks, where: str) -> None:
-    _require(isinstance(backward_hooks, dict), f"{where}: backward_hooks must be a dict")
+    require(isinstance(backward_hooks, dict), f"{where}: backward_hooks must be a dict")
     if backward_hooks:
         raise UnsafePickleError(f"{where}: the pickle attaches backward hooks (code) to a tensor")
 
@@ -184,18 +140,18 @@ def _check_hooks(backward_hooks, where: str) -> None:
 def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, backward_hooks, metadata=None):
     """A tensor viewing ``storage``, with every index checked to stay inside it."""
     where = "_rebuild_tensor_v2"
-    _require(isinstance(storage, _StorageRecord), f"{where}: first argument is not a storage")
-    _require(_is_int(storage_offset) and storage_offset >= 0, f"{where}: bad storage offset {storage_offset!r:.40}")
+    require(isinstance(storage, _StorageRecord), f"{where}: first argument is not a storage")
+    require(is_int(storage_offset) and storage_offset >= 0, f"{where}: bad storage offset {storage_offset!r:.40}")
     for label, dims in (("size", size), ("stride", stride)):
-        ok = isinstance(dims, (tuple, list)) and all(_is_int(d) and d >= 0 for d in dims)
-        _require(ok, f"{where}: bad {label} {dims!r:.80}")
-    _require(len(size) == len(stride), f"{where}: size {tuple(size)} and stride {tuple(stride)} differ in length")
-    _require(isinstance(requires_grad, bool), f"{where}: requires_grad must be a bool")
+        ok = isinstance(dims, (tuple, list)) and all(is_int(d) and d >= 0 for d in dims)
+        require(ok, f"{where}: bad {label} {dims!r:.80}")
+    require(len(size) == len(stride), f"{where}: size {tuple(size)} and stride {tuple(stride)} differ in length")
+    require(isinstance(requires_grad, bool), f"{where}: requires_grad must be a bool")
     _check_hooks(backward_hooks, where)
-    _require(metadata is None or isinstance(metadata, dict), f"{where}: bad metadata")
+    require(metadata is None or isinstance(metadata, dict), f"{where}: bad metadata")
     if all(s > 0 for s in size):
         last = storage_offset + sum((s - 1) * st for s, st in zip(size, stride))
-        _require(last < storage.numel,
+        require(last < storage.numel,
                  f"{where}: tensor of size {tuple(size)} reaches element {last} of a storage of {storage.numel}")
     if storage.flat is None:
         raise FormatError(f"{where}: storage has no data")
@@ -204,64 +160,38 @@ def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, bac
 
 def _rebuild_parameter(data, requires_grad, backward_hooks, state=None):
     """A parameter is just its tensor here; ``state`` (a parameter's __dict__) is dropped."""
-    _require(isinstance(data, _TensorRecord), "_rebuild_parameter: first argument is not a tensor")
-    _require(isinstance(requires_grad, bool), "_rebuild_parameter: requires_grad must be a bool")
+    require(isinstance(data, _TensorRecord), "_rebuild_parameter: first argument is not a tensor")
+    require(isinstance(requires_grad, bool), "_rebuild_parameter: requires_grad must be a bool")
     _check_hooks(backward_hooks, "_rebuild_parameter")
-    _require(state is None or isinstance(state, dict), "_rebuild_parameter: bad parameter state")
+    require(state is None or isinstance(state, dict), "_rebuild_parameter: bad parameter state")
     return data
 
 
 def _load_from_bytes(blob):
-    _require(isinstance(blob, (bytes, bytearray)), "_load_from_bytes expects bytes")
+    require(isinstance(blob, (bytes, bytearray)), "_load_from_bytes expects bytes")
     return _read_legacy_storage(bytes(blob))
 
 
 def _ordered_dict(*args):
-    _require(not args, "OrderedDict is called with arguments; official snapshots fill it item by item")
+    require(not args, "OrderedDict is called with arguments; official snapshots fill it item by item")
     return {}
 
 
 def _set(items=()):
-    _require(isinstance(items, (list, tuple)), "set() is called with a non-list argument")
+    require(isinstance(items, (list, tuple)), "set() is called with a non-list argument")
     return set(items)
 
 
 def _frozenset(items=()):
-    _require(isinstance(items, (list, tuple)), "frozenset() is called with a non-list argument")
+    require(isinstance(items, (list, tuple)), "frozenset() is called with a non-list argument")
     return frozenset(items)
 
 
 def _codecs_encode(text, encoding="utf-8"):
     """How protocol-2 pickles spell a bytes object."""
     ok = isinstance(text, str) and encoding in ("latin1", "latin-1")
-    _require(ok, "_codecs.encode is used for something other than bytes")
+    require(ok, "_codecs.encode is used for something other than bytes")
     return text.encode("latin-1")
-
-
-_DTYPE_PATTERN = re.compile(r"^[<>|=]?([fiub])(\d+)$")
-_SCALAR_FORMATS = MappingProxyType({
-    ("f", 2): "e", ("f", 4): "f", ("f", 8): "d",
-    ("i", 1): "b", ("i", 2): "h", ("i", 4): "i", ("i", 8): "q",
-    ("u", 1): "B", ("u", 2): "H", ("u", 4): "I", ("u", 8): "Q",
-    ("b", 1): "?",
-})
-
-
-def _numpy_dtype(descr, align=False, copy=True):
-    match = _DTYPE_PATTERN.match(descr) if isinstance(descr, str) else None
-    _require(match is not None and isinstance(align, bool) and isinstance(copy, bool),
-             f"numpy.dtype({descr!r:.40}) is not a plain number type")
-    kind, itemsize = match.group(1), int(match.group(2))
-    _require((kind, itemsize) in _SCALAR_FORMATS, f"numpy dtype {descr!r} is not supported")
-    return _NumpyDType(kind, itemsize)
-
-
-def _numpy_scalar(dtype, data):
-    """A numpy scalar (e.g. ``weight_gain``) as a Python float, int or bool."""
-    _require(isinstance(dtype, _NumpyDType), "numpy scalar without a number dtype")
-    _require(isinstance(data, bytes) and len(data) == dtype.itemsize, "numpy scalar with malformed bytes")
-    order = ">" if dtype.byteorder == ">" or (dtype.byteorder == "=" and sys.byteorder == "big") else "<"
-    return struct.unpack(order + _SCALAR_FORMATS[(dtype.kind, dtype.itemsize)], data)[0]
 
 
 # (module, qualified name) -> our stand-in. Nothing else may be named by a snapshot.
@@ -273,9 +203,7 @@ _SNAPSHOT_GLOBALS = MappingProxyType({
     ("torch.storage", "_load_from_bytes"): _load_from_bytes,
     ("collections", "OrderedDict"): _ordered_dict,
     ("dnnlib.util", "EasyDict"): _EasyDict,
-    ("numpy", "dtype"): _numpy_dtype,
-    ("numpy._core.multiarray", "scalar"): _numpy_scalar,  # numpy 2.x
-    ("numpy.core.multiarray", "scalar"): _numpy_scalar,  # numpy 1.x
+    **NUMPY_GLOBALS,  # dtypes, scalars (weight_gain, ...) and number arrays (StyleGAN3's in_size, ...)
     ("builtins", "set"): _set,  # pickle protocols 2 and 3 spell sets this way
     ("builtins", "frozenset"): _frozenset,
     ("__builtin__", "set"): _set,  # protocol 2 written with fix_imports
@@ -294,24 +222,12 @@ _STORAGE_DTYPES = MappingProxyType({
 def _refusal(module: str, name: str) -> UnsafePickleError:
     hint = "Only StyleGAN2/StyleGAN2-ADA/StyleGAN3 PyTorch training snapshots can be read."
     if module.startswith("dnnlib.tflib"):
-        hint = "This looks like a TensorFlow-era StyleGAN pickle, which this reader does not support."
+        hint = ("This looks like a TensorFlow-era StyleGAN pickle: read it with stylegan.load_network or "
+                "stylegan.io.tf_pickle.read_tf_pickle.")
     return UnsafePickleError(
         f"the pickle references the global {module}.{name}, which is not on the allowlist for "
         f"NVIDIA snapshots; nothing from the file was executed. {hint}"
     )
-
-
-class _SnapshotUnpickler(pickle.Unpickler):
-    """Unpickler for the snapshot stream: globals only from ``_SNAPSHOT_GLOBALS``."""
-
-    def find_class(self, module, name):
-        safe = _SNAPSHOT_GLOBALS.get((module, name))
-        if safe is None:
-            raise _refusal(module, name)
-        return safe
-
-    def persistent_load(self, pid):
-        raise FormatError("the snapshot pickle uses persistent ids, which pickle.dump never writes")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -323,34 +239,34 @@ _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _LEGACY_PROTOCOL = 1001
 
 
-class _LegacyStorageUnpickler(pickle.Unpickler):
-    """Unpickler for one legacy storage stream: globals only ``torch.<Type>Storage``."""
+_STORAGE_GLOBALS = MappingProxyType({
+    (module, name): _StorageType(dtype) for module in ("torch", "torch.cuda") for name, dtype in _STORAGE_DTYPES.items()
+})
+
+
+class _LegacyStorageUnpickler(RestrictedUnpickler):
+    """Unpickler for one legacy storage stream: globals only ``torch.<Type>Storage``, storages by persistent id."""
 
     def __init__(self, file: BinaryIO, storages: dict):
-        super().__init__(file)
+        super().__init__(file, _STORAGE_GLOBALS, _refusal)
         self.storages = storages  # key -> root _StorageRecord, shared by the stream's pickles
-
-    def find_class(self, module, name):
-        if module in ("torch", "torch.cuda") and name in _STORAGE_DTYPES:
-            return _StorageType(_STORAGE_DTYPES[name])
-        raise _refusal(module, name)
 
     def persistent_load(self, pid):
         ok = isinstance(pid, tuple) and len(pid) == 6 and pid[0] == "storage"
-        _require(ok, f"unexpected persistent id {pid!r:.80} in a torch storage stream")
+        require(ok, f"unexpected persistent id {pid!r:.80} in a torch storage stream")
         _, storage_type, key, location, numel, view = pid
-        _require(isinstance(storage_type, _StorageType), "persistent id names no storage type")
-        _require(isinstance(key, str) and isinstance(location, str), "bad storage key or location")
-        _require(_is_int(numel) and numel >= 0, f"bad storage size {numel!r:.40}")
+        require(isinstance(storage_type, _StorageType), "persistent id names no storage type")
+        require(isinstance(key, str) and isinstance(location, str), "bad storage key or location")
+        require(is_int(numel) and numel >= 0, f"bad storage size {numel!r:.40}")
         root = self.storages.get(key)
         if root is None:
             root = self.storages[key] = _StorageRecord(storage_type.dtype, numel)
-        _require(root.dtype == storage_type.dtype and root.numel == numel, f"storage {key} is declared twice")
+        require(root.dtype == storage_type.dtype and root.numel == numel, f"storage {key} is declared twice")
         if view is None:
             return root
         # torch < 1.x storage views: (view key, element offset, element count).
-        ok = isinstance(view, tuple) and len(view) == 3 and _is_int(view[1]) and _is_int(view[2])
-        _require(ok and 0 <= view[1] and 0 <= view[2] and view[1] + view[2] <= numel, f"bad storage view {view!r:.80}")
+        ok = isinstance(view, tuple) and len(view) == 3 and is_int(view[1]) and is_int(view[2])
+        require(ok and 0 <= view[1] and 0 <= view[2] and view[1] + view[2] <= numel, f"bad storage view {view!r:.80}")
         return _StorageRecord(root.dtype, view[2], view_of=(root, view[1]))
 
 
@@ -360,30 +276,30 @@ def _read_legacy_storage(blob: bytes) -> _StorageRecord:
 
     def load():
         start = stream.tell()
-        _check_memo_indices(stream, "storage stream")
+        check_memo_indices(stream, "storage stream")
         stream.seek(start)
         return _LegacyStorageUnpickler(stream, storages).load()
 
-    _require(load() == _LEGACY_MAGIC, "a storage is not a torch.save stream (wrong magic number)")
-    _require(load() == _LEGACY_PROTOCOL, "a storage stream has an unknown torch.save protocol version")
+    require(load() == _LEGACY_MAGIC, "a storage is not a torch.save stream (wrong magic number)")
+    require(load() == _LEGACY_PROTOCOL, "a storage stream has an unknown torch.save protocol version")
     sys_info = load()
-    _require(isinstance(sys_info, dict), "a storage stream has no sys_info")
-    _require(sys_info.get("little_endian") is True, "a storage stream was written big-endian; not supported")
+    require(isinstance(sys_info, dict), "a storage stream has no sys_info")
+    require(sys_info.get("little_endian") is True, "a storage stream was written big-endian; not supported")
     result = load()
-    _require(isinstance(result, _StorageRecord), "a storage stream holds something other than a storage")
+    require(isinstance(result, _StorageRecord), "a storage stream holds something other than a storage")
     keys = load()
     ok = isinstance(keys, list) and all(isinstance(k, str) and k in storages for k in keys)
-    _require(ok, "a storage stream has a bad key list")
-    _require(sorted(set(keys)) == sorted(storages), "a storage stream lacks data for some storages")
+    require(ok, "a storage stream has a bad key list")
+    require(sorted(set(keys)) == sorted(storages), "a storage stream lacks data for some storages")
     for key in keys:
         root = storages[key]
         head = stream.read(8)
-        _require(len(head) == 8, "a storage stream is truncated")
+        require(len(head) == 8, "a storage stream is truncated")
         (count,) = struct.unpack("<q", head)
-        _require(count == root.numel, f"storage {key} holds {count} elements, its header says {root.numel}")
+        require(count == root.numel, f"storage {key} holds {count} elements, its header says {root.numel}")
         itemsize = torch.empty((), dtype=root.dtype).element_size()
         data = stream.read(count * itemsize)
-        _require(len(data) == count * itemsize, "a storage stream is truncated")
+        require(len(data) == count * itemsize, "a storage stream is truncated")
         root.flat = _tensor_from_le_bytes(data, root.dtype, itemsize)
     if result.view_of is not None:
         base, offset = result.view_of
@@ -400,18 +316,6 @@ def _tensor_from_le_bytes(data: bytes, dtype: torch.dtype, itemsize: int) -> tor
     return flat.view(dtype)
 
 
-def _check_memo_indices(data: bytes | BinaryIO, what: str) -> None:
-    """Walk the opcodes of one pickle (nothing is built) and reject memo indices no real pickle uses.
-
-    A pickle can ask for memo slot 2**31; the C unpickler would then try to allocate gigabytes.
-    """
-    count = 0
-    for opcode, arg, _ in pickletools.genops(data):
-        count += 1
-        if opcode.name in ("PUT", "BINPUT", "LONG_BINPUT") and arg > count:
-            raise FormatError(f"the {what} stores into memo slot {arg} after only {count} opcodes; the file is corrupt")
-
-
 # ---------------------------------------------------------------------------------------------
 # From unpickled records to ForeignModule / plain data.
 
@@ -420,7 +324,7 @@ _STYLEGAN3_MARKER = "SynthesisInput"  # only networks_stylegan3 has it
 
 def _submodules(record: _PersistentRecord):
     modules = record.state.get("_modules") or {}
-    _require(isinstance(modules, dict), f"{record.class_name}._modules is not a dict")
+    require(isinstance(modules, dict), f"{record.class_name}._modules is not a dict")
     return modules.items()
 
 
@@ -474,14 +378,17 @@ class _Converter:
         self.active.add(id(obj))
 
     def plain(self, obj) -> Any:
-        if obj is None or isinstance(obj, (bool, int, float, complex, str, bytes, bytearray)):
+        if obj is None or isinstance(obj, (bool, int, float, complex, str, bytes, bytearray, np.ndarray)):
             return obj
         if isinstance(obj, _TensorRecord):
             return obj.tensor
         if isinstance(obj, _StorageRecord):
             return obj.flat
-        if isinstance(obj, _NumpyDType):
+        if isinstance(obj, NumpyDType):
             return obj.name
+        if isinstance(obj, NumpyArrayRecord):
+            require(obj.array is not None, "a numpy array in the snapshot has no data")
+            return obj.array
         if isinstance(obj, _PersistentRecord):
             return self.module(obj)
         if not isinstance(obj, (dict, list, tuple, set, frozenset)):
@@ -500,8 +407,8 @@ class _Converter:
         state = record.state
         init_args = self.plain(state.get("_init_args", ()))
         init_kwargs = self.plain(state.get("_init_kwargs", {}))
-        _require(isinstance(init_args, (tuple, list)), f"{record.class_name}._init_args is not a tuple")
-        _require(isinstance(init_kwargs, dict), f"{record.class_name}._init_kwargs is not a dict")
+        require(isinstance(init_args, (tuple, list)), f"{record.class_name}._init_args is not a tuple")
+        require(isinstance(init_kwargs, dict), f"{record.class_name}._init_kwargs is not a dict")
         state_dict: dict[str, torch.Tensor] = {}
         self.collect_state(record, "", state_dict)
         attributes = {k: self.plain(v) for k, v in state.items() if isinstance(k, str) and not k.startswith("_")}
@@ -514,21 +421,21 @@ class _Converter:
         params = state.get("_parameters") or {}
         buffers = state.get("_buffers") or {}
         skip = state.get("_non_persistent_buffers_set") or set()
-        _require(isinstance(params, dict) and isinstance(buffers, dict), f"{where}: _parameters/_buffers are not dicts")
-        _require(isinstance(skip, (set, frozenset, list, tuple)), f"{where}: bad _non_persistent_buffers_set")
+        require(isinstance(params, dict) and isinstance(buffers, dict), f"{where}: _parameters/_buffers are not dicts")
+        require(isinstance(skip, (set, frozenset, list, tuple)), f"{where}: bad _non_persistent_buffers_set")
         entries = list(params.items()) + [(k, v) for k, v in buffers.items() if k not in skip]
         for name, value in entries:
             if value is None:
                 continue
             ok = isinstance(name, str) and isinstance(value, _TensorRecord)
-            _require(ok, f"{where}: entry {name!r:.40} is not a tensor")
-            _require(prefix + name not in out, f"{where}: {name} appears twice")
+            require(ok, f"{where}: entry {name!r:.40} is not a tensor")
+            require(prefix + name not in out, f"{where}: {name} appears twice")
             out[prefix + name] = value.tensor
         for name, child in _submodules(record):
             if child is None:
                 continue
             ok = isinstance(name, str) and isinstance(child, _PersistentRecord)
-            _require(ok, f"{where}: submodule {name!r:.40} is not a persistent module")
+            require(ok, f"{where}: submodule {name!r:.40} is not a persistent module")
             self.collect_state(child, f"{prefix}{name}.", out)
         self.active.discard(id(record))
 
@@ -536,38 +443,7 @@ class _Converter:
 # ---------------------------------------------------------------------------------------------
 # Public API.
 
-Source = Union[str, os.PathLike, BinaryIO]
-
-
-def _read_source(source: Source) -> tuple[bytes, str]:
-    if isinstance(source, (str, os.PathLike)):
-        path = os.fspath(source)
-        if not os.path.exists(path):
-            raise UserInputError(f"{path}: no such file; give the path of an NVIDIA snapshot (.pkl)")
-        if os.path.isdir(path):
-            raise UserInputError(f"{path}: is a directory; give the path of an NVIDIA snapshot (.pkl)")
-        with open(path, "rb") as f:
-            return f.read(), path
-    if hasattr(source, "read"):
-        name = str(getattr(source, "name", "<file object>"))
-        data = source.read()
-        if not isinstance(data, (bytes, bytearray)):
-            raise UserInputError(f"{name}: file object returned text; open the snapshot in binary mode ('rb')")
-        return bytes(data), name
-    raise UserInputError(f"expected a path or a binary file object, got {type(source).__name__}")
-
-
-def _check_header(data: bytes, name: str) -> None:
-    if not data:
-        raise FormatError(f"{name}: file is empty; expected an NVIDIA snapshot pickle")
-    if data[:4] == b"PK\x03\x04":
-        raise FormatError(f"{name}: is a zip archive (e.g. a torch.save checkpoint), not an NVIDIA snapshot pickle")
-    if len(data) < 2 or data[0] != 0x80 or not 2 <= data[1] <= 5:
-        raise FormatError(f"{name}: not a pickle file (no protocol 2-5 header); expected an NVIDIA snapshot .pkl")
-
-
-_CORRUPT_ERRORS = (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError,
-                   AttributeError, OverflowError, MemoryError, RecursionError, struct.error, RuntimeError)
+WHAT = "an NVIDIA snapshot pickle"
 
 
 def read_nvidia_snapshot(source: Source) -> dict:
@@ -579,22 +455,13 @@ def read_nvidia_snapshot(source: Source) -> dict:
     Raises UserInputError (missing file), FormatError (truncated, corrupt, not a snapshot) or
     UnsafePickleError (the file names a global outside the allowlist).
     """
-    data, name = _read_source(source)
-    _check_header(data, name)
-    try:
-        _check_memo_indices(data, "pickle")
-        raw = _SnapshotUnpickler(io.BytesIO(data)).load()
+    data, name = read_source(source, WHAT)
+    check_header(data, name, WHAT)
+    with pickle_errors(name, WHAT):
+        raw = load_restricted(data, _SNAPSHOT_GLOBALS, _refusal)
         if not isinstance(raw, dict):
             raise FormatError(f"the pickle holds a {type(raw).__name__}, but NVIDIA snapshots hold a dict of networks")
         snapshot = _Converter(_network_module(raw)).plain(raw)
-    except UserInputError as err:  # ours: add the file name, keep the class
-        raise type(err)(f"{name}: {err}") from None
-    except _CORRUPT_ERRORS as err:
-        text = str(err)
-        if isinstance(err, EOFError) or "truncated" in text or "exhausted" in text or "remain" in text:
-            raise FormatError(f"{name}: file is truncated (the pickle ends early); copy or download it again") from None
-        detail = f"{type(err).__name__}: {text[:200]}"
-        raise FormatError(f"{name}: corrupt or not an NVIDIA snapshot pickle ({detail})") from None
     if not any(isinstance(snapshot.get(key), ForeignModule) for key in NETWORK_KEYS):
         keys = ", ".join(repr(k) for k in list(snapshot)[:10])
         raise FormatError(f"{name}: the pickle holds a dict with keys [{keys}] but no network 'G', 'D' or 'G_ema'; "

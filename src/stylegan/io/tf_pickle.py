@@ -83,7 +83,7 @@ class _Converter:
         name, func = state.get("name"), state.get("build_func_name")
         require(isinstance(name, str) and name, f"{where}: the Network has no name")
         require(isinstance(func, str) and func, f"{where} ({name}): the Network has no build_func_name")
-        where = f"{where} ({name})"
+        where = where if name == where else f"{where} ({name})"
         static_kwargs = self.plain(state.get("static_kwargs"), f"{where}.static_kwargs")
         require(isinstance(static_kwargs, dict) and all(isinstance(k, str) for k in static_kwargs),
                 f"{where}: static_kwargs is not a dict of keyword arguments")
