@@ -354,6 +354,23 @@ def test_write_refuses_what_rosinality_cannot_express(tmp_path, G, D, message):
     assert not path.exists() and list(tmp_path.iterdir()) == []  # nothing half-written
 
 
+@pytest.mark.parametrize("G,message", [
+    (lambda: small_generator(mapping_kwargs=dict(num_layers=3)), "different mapping networks"),
+    (lambda: small_generator(channel_max=16), "one size and one channel table"),
+    (lambda: small_generator(conv_clamp=8), "G clamps"),
+    (lambda: Generator1(z_dim=16, c_dim=0, w_dim=16, img_resolution=16, img_channels=3), "Generator1"),
+])
+def test_write_refuses_a_non_ema_g_that_does_not_fit(tmp_path, G, message):
+    with pytest.raises(UnsupportedNetworkError, match=message):
+        save_rosinality(tmp_path / "out.pt", small_generator(), G=G())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_refuses_a_mapping_without_w_avg(tmp_path):
+    with pytest.raises(UnsupportedNetworkError, match="no w_avg"):
+        save_rosinality(tmp_path / "out.pt", small_generator(mapping_kwargs=dict(num_layers=2, w_avg_beta=None)))
+
+
 @torch.no_grad()
 def test_conv_clamp_allowed_explicitly(tmp_path):
     G = small_generator(conv_clamp=256)

@@ -491,6 +491,8 @@ def check_generator(G: nn.Module, allow_conv_clamp: bool = False) -> None:
     if G.img_resolution > MAX_RESOLUTION:
         _refuse(f"G is {G.img_resolution}x{G.img_resolution}", f"rosinality's channel table ends at {MAX_RESOLUTION}")
     mapping = G.mapping
+    if not hasattr(mapping, "w_avg"):
+        _refuse("G's mapping tracks no w_avg (w_avg_beta=None)", "rosinality checkpoints store it as latent_avg")
     for i in range(mapping.num_layers):
         fc: FullyConnectedLayer = getattr(mapping, f"fc{i}")
         if (fc.in_features, fc.out_features) != (G.w_dim, G.w_dim):
@@ -587,23 +589,21 @@ def save_rosinality(path: Union[str, os.PathLike], G_ema: Generator, D: Optional
     Returns what rosinality's code needs to build the networks: {'size', 'style_dim', 'n_mlp', 'channels',
     'channel_multiplier'} (channel_multiplier None: the table is not rosinality's stock one; edit model.py).
     """
+    ckpt: dict = {"g_ema": generator_to_state(G_ema, allow_conv_clamp),  # checks each network first
+                  "latent_avg": G_ema.mapping.w_avg.detach().to("cpu", torch.float32).clone()}
+    if G is not None:
+        ckpt["g"] = generator_to_state(G, allow_conv_clamp)
+    if D is not None:
+        ckpt["d"] = discriminator_to_state(D, allow_conv_clamp)
     channels = generator_channels(G_ema)
-    nets = [("G", G)] if G is not None else []
-    nets += [("D", D)] if D is not None else []
-    for role, net in nets:
-        other = generator_channels(net) if role == "G" else discriminator_channels(net)
+    for role, net, other in ([("G", G, generator_channels(G))] if G is not None else []) + \
+            ([("D", D, discriminator_channels(D))] if D is not None else []):
         if net.img_resolution != G_ema.img_resolution or other != channels:
             _refuse(f"{role} ({net.img_resolution}x{net.img_resolution}, channels {other}) and G_ema "
                     f"({G_ema.img_resolution}x{G_ema.img_resolution}, channels {channels}) differ",
                     "rosinality builds every network of a checkpoint from one size and one channel table")
-    ckpt: dict = {"g_ema": generator_to_state(G_ema, allow_conv_clamp),
-                  "latent_avg": G_ema.mapping.w_avg.detach().to("cpu", torch.float32).clone()}
-    if G is not None:
-        if (G.w_dim, G.mapping.num_layers) != (G_ema.w_dim, G_ema.mapping.num_layers):
-            _refuse("G and G_ema have different mapping networks", "rosinality builds both from one style_dim, n_mlp")
-        ckpt["g"] = generator_to_state(G, allow_conv_clamp)
-    if D is not None:
-        ckpt["d"] = discriminator_to_state(D, allow_conv_clamp)
+    if G is not None and (G.w_dim, G.mapping.num_layers) != (G_ema.w_dim, G_ema.mapping.num_layers):
+        _refuse("G and G_ema have different mapping networks", "rosinality builds both from one style_dim, n_mlp")
     with atomic_path(path) as tmp:
         torch.save(ckpt, tmp)
     return {"size": G_ema.img_resolution, "style_dim": G_ema.w_dim, "n_mlp": G_ema.mapping.num_layers,
