@@ -307,7 +307,7 @@ def discriminator_from_state(state: Dict[str, torch.Tensor], source: str) -> Dis
 @torch.no_grad()
 def estimate_w_avg(G: Generator, num_samples: int = W_AVG_SAMPLES, seed: int = W_AVG_SEED,
                    chunk: int = 512) -> torch.Tensor:
-    """Mean w over `num_samples` z ~ N(0, I) drawn from torch.Generator().manual_seed(seed), on the CPU.
+    """Mean w over `num_samples` z ~ N(0, I) drawn on the CPU from torch.Generator().manual_seed(seed).
 
     Rosinality's train.py files store no w average; its scripts estimate one with g_ema.mean_latent(4096),
     from the global RNG. We draw from a seeded generator instead, so a file always loads to the same network.
