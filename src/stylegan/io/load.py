@@ -5,6 +5,10 @@ Recognised by content, not by extension:
 - an official NVIDIA training snapshot (`network-snapshot-*.pkl` from stylegan2-ada-pytorch or stylegan3),
   read by io.nvidia_pickle's restricted unpickler: no code from the file runs; networks are rebuilt from
   their class name and init kwargs through an explicit class table, and weights are checked by name and shape.
+- an official TensorFlow-era `(G, D, Gs)` pickle (NVlabs/stylegan, stylegan2, stylegan2-ada), told apart from a
+  PyTorch snapshot by the globals it names (opcodes walked, nothing built), read by io.tf_pickle's restricted
+  unpickler (no TensorFlow, `build_module_src` never runs) and mapped by io.tf_networks' name tables;
+  `Gs` becomes `G_ema`.
 - a rosinality/stylegan2-pytorch `.pt` checkpoint (train.py or convert_weight.py), read by io.rosinality with
   torch.load(weights_only=True) and mapped through its name table.
 """
@@ -45,10 +49,11 @@ def _sniff(path: Union[str, os.PathLike]) -> str:
     except IsADirectoryError:
         raise UserInputError(f"{path}: is a directory; give a network file (.safetensors or .pkl)") from None
     if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
-        return "pickle"
+        from .tf_pickle import is_tf_pickle
+        return "tf-pickle" if is_tf_pickle(path) else "pickle"
     if len(head) >= 9 and head[8:9] == b"{":
         return "safetensors"
-    raise FormatError(f"{path}: neither a stylegan export (.safetensors) nor an NVIDIA snapshot (.pkl)")
+    raise FormatError(f"{path}: neither a stylegan export (.safetensors) nor an NVIDIA pickle (.pkl)")
 
 
 def _rebuild_official(foreign, source: str) -> nn.Module:
@@ -87,6 +92,18 @@ def load_official_snapshot(path: Union[str, os.PathLike], device: Union[str, tor
     return result
 
 
+TF_ROLES = {"G": "G", "D": "D", "Gs": "G_ema"}  # official (G, D, Gs) -> our roles
+
+
+def load_tf_pickle(path: Union[str, os.PathLike], device: Union[str, torch.device] = "cpu") -> dict:
+    """Read an official TensorFlow (G, D, Gs) pickle into our modules: {'G', 'D', 'G_ema'} (G_ema = Gs)."""
+    from .tf_networks import build_from_tf
+    from .tf_pickle import read_tf_pickle
+
+    nets = read_tf_pickle(path)
+    return {ours: build_from_tf(nets[theirs], f"{path} [{theirs}]").to(device) for theirs, ours in TF_ROLES.items()}
+
+
 def _is_torch_file(path: Union[str, os.PathLike]) -> bool:
     """A torch.save file (zip with */data.pkl, or the legacy format's magic number)."""
     from .rosinality import is_torch_checkpoint
@@ -107,6 +124,8 @@ def load_network(path: Union[str, os.PathLike], device: Union[str, torch.device]
     kind = _sniff(path)
     if kind == "pickle":
         return load_official_snapshot(path, device)
+    if kind == "tf-pickle":
+        return load_tf_pickle(path, device)
     result = load_export(path, device)
     if "G_ema" not in result and "G" in result:
         result["G_ema"] = result["G"]
