@@ -160,7 +160,7 @@ def test_every_variable_is_used_and_shapes_are_checked():
         build_from_tf(wrong, "test.pkl")
 
 
-@pytest.mark.parametrize("func", ["G_mapping", "G_synthesis", "D_stylegan", "G_paper_figure", "G_synthesis_stylegan2"])
+@pytest.mark.parametrize("func", ["G_mapping", "G_synthesis", "G_paper_figure", "G_synthesis_stylegan2"])
 def test_unmapped_build_functions_are_refused(func):
     net = TFNetwork("X", func, 4, {}, {}, {})
     with pytest.raises(UnsupportedNetworkError, match=func):
@@ -226,11 +226,60 @@ def test_ada_discriminator_refuses_comparison_methods(v2):
             build_from_tf(D, "ada")
 
 
-def test_revised_synthesis_is_refused(v2):
-    G = copy.deepcopy(v2["Gs"])
-    G.components["synthesis"].build_func_name = "G_synthesis_stylegan_revised"
-    with pytest.raises(UnsupportedNetworkError, match="G_synthesis_stylegan_revised"):
-        build_from_tf(G, "revised")
+def as_configs_b_to_d(G: TFNetwork, D: TFNetwork, lod: float, gen: torch.Generator, **kwargs):
+    """The 'orig' networks' variables as configs B-D store them: ToRGB_lod0 / FromRGB_lod0 at full resolution,
+    a ToRGB_lodK / FromRGB_lodK per lower resolution (random here: they act only while lod > 0), `lod`."""
+    G, D = copy.deepcopy(G), copy.deepcopy(D)
+    syn = G.components["synthesis"]
+    syn.build_func_name = "G_synthesis_stylegan_revised"
+    D.build_func_name = "D_stylegan"
+    res = syn.static_kwargs["resolution"]
+    for var in ("weight", "mod_weight", "mod_bias", "bias"):
+        syn.variables[f"ToRGB_lod0/{var}"] = syn.variables.pop(f"{res}x{res}/ToRGB/{var}")
+    for var in ("weight", "bias"):
+        D.variables[f"FromRGB_lod0/{var}"] = D.variables.pop(f"{res}x{res}/FromRGB/{var}")
+    for lod_k in range(1, int(math.log2(res)) - 1):
+        r = res >> lod_k
+        cin = syn.variables[f"{r}x{r}/Conv1/weight" if r > 4 else "4x4/Conv/weight"].shape[-1]
+        channels = syn.variables["ToRGB_lod0/bias"].shape[0]
+        dlat = syn.variables["ToRGB_lod0/mod_weight"].shape[0]
+        for var, shape in [("weight", [1, 1, cin, channels]), ("mod_weight", [dlat, cin]), ("mod_bias", [cin]),
+                           ("bias", [channels])]:
+            syn.variables[f"ToRGB_lod{lod_k}/{var}"] = torch.randn(shape, generator=gen)
+        d_in = D.variables[f"{r}x{r}/Conv0/weight"].shape[2] if r > 4 else D.variables["4x4/Conv/weight"].shape[-1]
+        D.variables[f"FromRGB_lod{lod_k}/weight"] = torch.randn([1, 1, channels, d_in], generator=gen)
+        D.variables[f"FromRGB_lod{lod_k}/bias"] = torch.randn([d_in], generator=gen)
+    G.variables["lod"] = torch.tensor(lod)
+    syn.variables["lod"] = torch.tensor(0.0)
+    D.variables["lod"] = torch.tensor(lod)
+    for net in (G, syn, G.components["mapping"], D):
+        net.static_kwargs.pop("architecture", None)
+        net.static_kwargs.update(kwargs)
+    return G, D
+
+
+def test_configs_b_to_d_at_full_resolution_are_the_orig_architecture():
+    """G_synthesis_stylegan_revised / D_stylegan at lod 0: only ToRGB_lod0 / FromRGB_lod0 act ('orig')."""
+    gen = torch.Generator().manual_seed(3)
+    _, g_kw, d_kw = V2_CASES["sg2_orig_cond_gray"]
+    d_kw = {**d_kw, "architecture": "orig"}
+    G_tf, D_tf = official_v2_generator(g_kw, False, gen), official_v2_discriminator(d_kw, False, gen)
+    G_orig, D_orig = build_from_tf(G_tf, "orig"), build_from_tf(D_tf, "orig")
+    G_b, D_b = as_configs_b_to_d(G_tf, D_tf, 0.0, gen)
+    G_rev, D_rev = build_from_tf(G_b, "config-b"), build_from_tf(D_b, "config-b")
+    z, c = torch.randn(N, 12, generator=gen), F.one_hot(torch.arange(N) % 4, 4).float()
+    with torch.no_grad():
+        img = G_orig(z, c, noise_mode="const")
+        assert torch.equal(G_rev(z, c, noise_mode="const"), img)
+        assert torch.equal(D_rev(img, c), D_orig(img, c))
+    for lod, structure in [(0.5, "auto"), (1.0, "linear")]:  # saved mid-growth: refused
+        G_b, D_b = as_configs_b_to_d(G_tf, D_tf, lod, gen, structure=structure)
+        for net in (G_b, D_b):
+            with pytest.raises(UnsupportedNetworkError, match="lod"):
+                build_from_tf(net, "config-b")
+    G_b, D_b = as_configs_b_to_d(G_tf, D_tf, 0.5, gen, structure="fixed")  # 'fixed' ignores lod
+    assert torch.equal(build_from_tf(G_b, "fixed")(z, c, noise_mode="const"), img)
+    build_from_tf(D_b, "fixed")
 
 
 def conditional_generator(G: TFNetwork, ada: bool, c_dim: int, gen: torch.Generator) -> TFNetwork:

@@ -9,6 +9,7 @@
 | `D_basic`, NVlabs/stylegan                                        | `stylegan1.Discriminator`   | `tf_stylegan1`   |
 | `G_main` (+ `G_mapping`, `G_synthesis_stylegan2`), NVlabs/stylegan2 | `stylegan2.Generator`     | `tf_stylegan2`   |
 | `D_stylegan2`, NVlabs/stylegan2                                   | `stylegan2.Discriminator`   | `tf_stylegan2`   |
+| configs B-D: `G_synthesis_stylegan_revised`, `D_stylegan` (lod 0)  | StyleGAN2 'orig'            | `tf_stylegan2`   |
 | `G_main` (+ `G_mapping`, `G_synthesis`), NVlabs/stylegan2-ada     | `stylegan2.Generator`       | `tf_stylegan2`   |
 | `D_main`, NVlabs/stylegan2-ada                                    | `stylegan2.Discriminator`   | `tf_stylegan2`   |
 
@@ -130,19 +131,15 @@ def build_from_tf(net: TFNetwork, source: str) -> nn.Module:
         from . import tf_stylegan1
         build = tf_stylegan1.generator_from_tf if func == "G_style" else tf_stylegan1.discriminator_from_tf
         return build(net, source)
-    if func in ("G_main", "D_stylegan2", "D_main"):
+    if func in ("G_main", "D_stylegan2", "D_stylegan", "D_main"):
         from . import tf_stylegan2
         build = tf_stylegan2.generator_from_tf if func == "G_main" else tf_stylegan2.discriminator_from_tf
         return build(net, source)
     if func in ("G_mapping", "G_synthesis", "G_synthesis_stylegan2", "G_synthesis_stylegan_revised"):
         raise UnsupportedNetworkError(f"{source}: {net.name} is a sub-network ({func}); load the whole generator "
                                       f"(G or Gs), which holds it as a component")
-    if func == "D_stylegan":
-        raise UnsupportedNetworkError(f"{source}: {net.name} uses D_stylegan (the StyleGAN v1 discriminator as "
-                                      f"rewritten in NVlabs/stylegan2, with its [1, 3, 3, 1] resampling); this "
-                                      f"package maps the original D_basic and D_stylegan2 only")
     raise UnsupportedNetworkError(f"{source}: {net.name} was built by {func!r}, which this package does not map "
-                                  f"(supported: G_style, D_basic, G_main, D_stylegan2, D_main)")
+                                  f"(supported: G_style, D_basic, G_main, D_stylegan2, D_stylegan, D_main)")
 
 
 def component(net: TFNetwork, key: str, source: str, expected: Optional[Sequence[str]] = None) -> TFNetwork:

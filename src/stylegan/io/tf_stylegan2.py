@@ -6,8 +6,13 @@ Two codebases, one target (`stylegan2.Generator`, `stylegan2.Discriminator`):
 - NVlabs/stylegan2-ada `training/networks.py`: `G_main` with components `G_mapping` and `G_synthesis`, and
   `D_main`.
 The synthesis component's build function tells them apart. Every official kwarg is mapped (tables below)
-or refused with a message naming it; `G_synthesis_stylegan_revised` (configs B-D: progressive growing, a
-ToRGB per level of detail) and `D_stylegan` are refused: our StyleGAN2 networks have no level of detail.
+or refused with a message naming it.
+
+StyleGAN2 configs B-D (`G_synthesis_stylegan_revised`, `D_stylegan`) grow progressively: a ToRGB_lod /
+FromRGB_lod per resolution, blended by `lod`. At lod 0 (a finished run, or structure='fixed') both are
+exactly the 'orig' architecture with the full-resolution ToRGB_lod0 / FromRGB_lod0, so they map to it; the
+lower-resolution ToRGB_lodK / FromRGB_lodK (K > 0) only act while lod > 0 and are consumed unused. A file
+stored mid-growth (lod > 0) is refused.
 
 Weight transforms (TF conv [kh, kw, in, out], dense [in, out]; every layer uses use_wscale with gain 1
 and applies its activation gain after the bias, as ours do, so scales and biases map unchanged):
@@ -79,7 +84,11 @@ ADA_D_KWARGS: Dict[str, object] = dict(
     use_spectral_norm=False, adaptive_dropout=0,
 )
 D_RUNTIME = ("is_template_graph",)
-SYNTHESIS_FUNCS = {"G_synthesis_stylegan2": "stylegan2", "G_synthesis": "stylegan2-ada"}
+REVISED_KWARGS = {**SG2_G_KWARGS, "structure": "auto"}  # G_synthesis_stylegan_revised ignores `architecture`
+SG2_D_V1_KWARGS = {**SG2_D_KWARGS, "structure": "auto"}  # D_stylegan: no `architecture` (ignored)
+SYNTHESIS_FUNCS = {"G_synthesis_stylegan2": "stylegan2", "G_synthesis": "stylegan2-ada",
+                   "G_synthesis_stylegan_revised": "stylegan2-revised"}
+
 
 
 def nf(kw: dict, stage: int) -> int:
@@ -125,15 +134,11 @@ def _resample_filter(net: TFNetwork, source: str, kernel) -> List[float]:
 
 def generator_from_tf(net: TFNetwork, source: str) -> Generator:
     """A stylegan2.Generator equivalent to the official TF G_main network `net` (G or Gs), frozen."""
-    synthesis = net.components.get("synthesis")
-    if synthesis is not None and synthesis.build_func_name == "G_synthesis_stylegan_revised":
-        raise UnsupportedNetworkError(
-            f"{source}: {net.name} uses G_synthesis_stylegan_revised (StyleGAN2 configs B-D: progressive growing "
-            f"with a ToRGB_lod per resolution); our StyleGAN2 synthesis has no level of detail, so it is not mapped")
     synthesis = component(net, "synthesis", source, list(SYNTHESIS_FUNCS))
     mapping = component(net, "mapping", source, ["G_mapping"])
     ada = SYNTHESIS_FUNCS[synthesis.build_func_name] == "stylegan2-ada"
-    table_kw = ADA_G_KWARGS if ada else SG2_G_KWARGS
+    revised = SYNTHESIS_FUNCS[synthesis.build_func_name] == "stylegan2-revised"
+    table_kw = ADA_G_KWARGS if ada else REVISED_KWARGS if revised else SG2_G_KWARGS
     kw = resolve_kwargs(net, source, table_kw, G_MAIN_RUNTIME)
     mkw = resolve_kwargs(mapping, source, table_kw, G_MAIN_RUNTIME)
     skw = resolve_kwargs(synthesis, source, table_kw, G_MAIN_RUNTIME)
@@ -164,18 +169,36 @@ def generator_from_tf(net: TFNetwork, source: str) -> Generator:
                             lr_multiplier=mkw["mapping_lrmul"], w_avg_beta=beta if beta is not None else 0.995,
                             label_concat=not ada, normalize_latents=bool(mkw["normalize_latents"])),
         **capacity, num_fp16_res=skw.get("num_fp16_res", 0), conv_clamp=skw.get("conv_clamp"),
-        architecture=skw["architecture"], resample_filter=_resample_filter(synthesis, source, skw["resample_kernel"]),
+        architecture="orig" if revised else skw["architecture"],
+        resample_filter=_resample_filter(synthesis, source, skw["resample_kernel"]),
         activation=skw["nonlinearity"], use_noise=bool(skw.get("use_noise", True)))
 
     table = VariableTable(net, source)
     state: Dict[str, torch.Tensor] = {}
     _map_mapping(table, state, G, ada)
-    _map_synthesis(table, state, G)
+    _map_synthesis(table, state, G, revised)
     state["mapping.w_avg"] = table.take("dlatent_avg", [G.w_dim])
-    if table.has("lod"):
+    if revised:
+        _require_full_resolution(table, net, source, skw["structure"])
+        table.skip("G_synthesis/lod", [], "overwritten by G's lod at every run (G_main)")
+        for res in G.synthesis.block_resolutions[:-1]:  # ToRGB of the lower levels of detail
+            lod = int(math.log2(G.img_resolution // res))
+            cin = getattr(G.synthesis, f"b{res}").out_channels
+            for var, shape in [("weight", [1, 1, cin, G.img_channels]), ("mod_weight", [G.w_dim, cin]),
+                               ("mod_bias", [cin]), ("bias", [G.img_channels])]:
+                table.skip(f"G_synthesis/ToRGB_lod{lod}/{var}", shape, "acts only while lod > 0")
+    elif table.has("lod"):
         table.skip("lod", [], "G_synthesis_stylegan2 has no level of detail")
     _keep_filters(G, state)
     return finish(G, state, table, source)
+
+
+def _require_full_resolution(table: VariableTable, net: TFNetwork, source: str, structure: str) -> None:
+    """Consume `lod`; configs B-D equal the 'orig' architecture only at lod 0 (or with structure 'fixed')."""
+    lod = float(table.take("lod", []))
+    refuse(structure != "fixed" and lod != 0, net, source, "lod", lod,
+           "the file was saved during progressive growing; only lod 0 (full resolution) equals a network "
+           "without levels of detail")
 
 
 def _keep_filters(module, state: dict) -> None:
@@ -213,7 +236,7 @@ def _modulated(table: VariableTable, state: dict, ours: str, name: str, layer, f
     state[f"{ours}.affine.bias"] = table.take(f"{name}/mod_bias", [layer.in_channels]) + 1
 
 
-def _map_synthesis(table: VariableTable, state: dict, G: Generator) -> None:
+def _map_synthesis(table: VariableTable, state: dict, G: Generator, revised: bool = False) -> None:
     syn = G.synthesis
     for res in syn.block_resolutions:
         block = getattr(syn, f"b{res}")
@@ -231,16 +254,21 @@ def _map_synthesis(table: VariableTable, state: dict, G: Generator) -> None:
                 state[f"{ours}.{attr}.noise_const"] = table.take(f"G_synthesis/noise{noise_idx}",
                                                                  [1, 1, res, res])[0, 0]
         if hasattr(block, "torgb"):
-            _modulated(table, state, f"{ours}.torgb", f"{scope}/ToRGB", block.torgb)
+            torgb = "G_synthesis/ToRGB_lod0" if revised else f"{scope}/ToRGB"
+            _modulated(table, state, f"{ours}.torgb", torgb, block.torgb)
         if hasattr(block, "skip"):
             w = table.take(f"{scope}/Skip/weight", [1, 1, block.in_channels, block.out_channels])
             state[f"{ours}.skip.weight"] = conv_weight(w, flip=True)
 
 
 def discriminator_from_tf(net: TFNetwork, source: str) -> Discriminator:
-    """A stylegan2.Discriminator equivalent to the official TF D_stylegan2 or D_main network `net`, frozen."""
+    """A stylegan2.Discriminator equivalent to the official TF D_stylegan2, D_stylegan or D_main `net`, frozen."""
     ada = net.build_func_name == "D_main"
-    kw = resolve_kwargs(net, source, ADA_D_KWARGS if ada else SG2_D_KWARGS, D_RUNTIME)
+    progressive = net.build_func_name == "D_stylegan"  # configs B-D: 'orig' at lod 0
+    kw = resolve_kwargs(net, source, ADA_D_KWARGS if ada else SG2_D_V1_KWARGS if progressive else SG2_D_KWARGS,
+                        D_RUNTIME)
+    if progressive:
+        kw["architecture"] = "orig"
     _check_common(net, source, kw)
     capacity = _capacity(net, source, kw)
     label_size = kw["label_size"]
@@ -288,7 +316,11 @@ def discriminator_from_tf(net: TFNetwork, source: str) -> Discriminator:
         block = getattr(D, f"b{res}")
         scope = f"{res}x{res}"
         if hasattr(block, "fromrgb"):
-            conv(f"b{res}.fromrgb", f"{scope}/FromRGB", block.fromrgb)
+            conv(f"b{res}.fromrgb", "FromRGB_lod0" if progressive else f"{scope}/FromRGB", block.fromrgb)
+        elif progressive:  # FromRGB of the lower levels of detail
+            lod = int(math.log2(D.img_resolution // res))
+            table.skip(f"FromRGB_lod{lod}/weight", [1, 1, D.img_channels, block.in_channels], "acts only while lod > 0")
+            table.skip(f"FromRGB_lod{lod}/bias", [block.in_channels], "acts only while lod > 0")
         if res > 4:
             conv(f"b{res}.conv0", f"{scope}/Conv0", block.conv0)
             conv(f"b{res}.conv1", f"{scope}/Conv1_down", block.conv1)
@@ -301,5 +333,7 @@ def discriminator_from_tf(net: TFNetwork, source: str) -> Discriminator:
         _dense(table, state, "mapping.embed", "LabelEmbed", D.mapping.embed)
         for idx in range(D.mapping.num_layers):
             _dense(table, state, f"mapping.fc{idx}", f"Mapping{idx}", getattr(D.mapping, f"fc{idx}"))
+    if progressive:
+        _require_full_resolution(table, net, source, kw["structure"])
     _keep_filters(D, state)
     return finish(D, state, table, source)
