@@ -298,6 +298,19 @@ def test_generator_table_is_complete_for_other_configs():
         assert set(ours) == {k for k in G.state_dict() if not k.endswith("resample_filter")} - {"mapping.w_avg"}
 
 
+@torch.no_grad()
+def test_stock_table_network_round_trips(tmp_path):
+    # Rosinality's unedited table (512 channels up to 32x32) with channel_multiplier 2: our 32768 / 512.
+    G = small_generator(img_resolution=8, channel_base=32768, channel_max=512)
+    info = save_rosinality(tmp_path / "stock.pt", G)
+    assert info == {"size": 8, "style_dim": 16, "n_mlp": 2, "channels": {4: 512, 8: 512}, "channel_multiplier": 2}
+    again = stylegan.load_network(tmp_path / "stock.pt")["G_ema"]
+    assert (again.init_kwargs["channel_base"], again.init_kwargs["channel_max"]) == (4096, 512)
+    z = torch.randn(2, 16)
+    assert torch.equal(again(z, None, truncation_psi=0.5, noise_mode="const"),
+                       G(z, None, truncation_psi=0.5, noise_mode="const"))
+
+
 def small_generator(**overrides):
     kwargs = dict(z_dim=16, c_dim=0, w_dim=16, img_resolution=16, img_channels=3, mapping_kwargs=dict(num_layers=2),
                   channel_base=256, channel_max=32, num_fp16_res=0, conv_clamp=None)
