@@ -7,7 +7,7 @@ Two layouts exist, both a dict saved with `torch.save`:
 They are read with `torch.load(weights_only=True, map_location="cpu")`; `argparse.Namespace` is allowed only
 for a file that refers to it, and becomes a plain dict at once. The state dicts map to our StyleGAN2 networks
 through the explicit name tables below, with the shape of every tensor checked both ways. The mapping is
-reshapes only: nothing is flipped, transposed or rescaled (see /work/shared/parity_rosinality/README.md).
+reshapes only: nothing is flipped, transposed or rescaled (tests/fixtures/rosinality/ and docs/pretrained.md).
 
 Channel counts are read from tensor shapes, never from rosinality's table or `args.channel_multiplier`:
 real files may come from an edited `model.py`. We build our networks with the (channel_base, channel_max)
@@ -246,6 +246,8 @@ def _load_by_table(module: nn.Module, state: Dict[str, torch.Tensor], rows: List
     out = {k: v for k, v in ours.items() if k.endswith("resample_filter")}
     for ros_key, our_key, layout in rows:
         value = state[ros_key]
+        if not isinstance(value, torch.Tensor):
+            raise FormatError(f"{source}: {ros_key} is a {type(value).__name__}, not a tensor")
         if our_key is None:
             kernel = _blur_kernel(layout)
             if tuple(value.shape) != tuple(kernel.shape) or not torch.equal(value.float(), kernel):
