@@ -1,12 +1,13 @@
 """load_network / load_generator on official snapshots and our export; round trips; bad files."""
 import json
+import pickle
 
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
 import stylegan
-from stylegan.errors import FormatError, UnsupportedNetworkError, UserInputError
+from stylegan.errors import FormatError, UnsafePickleError, UnsupportedNetworkError, UserInputError
 from stylegan.io.export import read_header, save_network
 
 from official_helpers import FIXTURES, OFFICIAL_SNAPSHOT, official_networks
@@ -158,3 +159,121 @@ def test_unsupported_official_class(monkeypatch):
     monkeypatch.setattr(nvidia_pickle, "read_nvidia_snapshot", renamed)
     with pytest.raises(UnsupportedNetworkError, match="training.networks_stylegan3.Generator"):
         load.load_official_snapshot(OFFICIAL_SNAPSHOT)
+
+
+# ----------------------------------------------------------------------------------------------
+# NVIDIA's TensorFlow (G, D, Gs) pickles through load_network (reader: test_tf_pickle.py; name tables and every
+# official output: test_tf_networks.py). Tolerance from tests/fixtures/tf: |ours - ref| <= 1e-4 + 1e-4 |ref|.
+
+TF_FIXTURES = FIXTURES.parent / "tf"
+TF_CONFIGS = ["v1_rgb32", "v2_skip32"]
+
+
+def _assert_tf_close(ours, ref):
+    assert ours.shape == ref.shape
+    assert ((ours - ref).abs() <= 1e-4 + 1e-4 * ref.abs()).all(), (ours - ref).abs().max().item()
+
+
+def _edited_tf_pickle(tmp_path, old: bytes, new: bytes):
+    """v2_skip32.pkl with one same-length string replaced everywhere (frames stay valid)."""
+    assert len(old) == len(new)
+    data = (TF_FIXTURES / "v2_skip32.pkl").read_bytes()
+    assert old in data
+    path = tmp_path / "edited.pkl"
+    path.write_bytes(data.replace(old, new))
+    return path
+
+
+@pytest.mark.parametrize("name", TF_CONFIGS)
+def test_tf_pickle_loads_as_our_modules(name):
+    from stylegan.networks.stylegan1 import Generator1
+    from stylegan.networks.stylegan2 import Generator
+    t = load_file(str(TF_FIXTURES / f"{name}_expected.safetensors"))
+    nets = stylegan.load_network(TF_FIXTURES / f"{name}.pkl")
+    assert sorted(nets) == ["D", "G", "G_ema"]
+    assert type(nets["G_ema"]) is (Generator1 if name.startswith("v1") else Generator)
+    assert all(not net.training for net in nets.values())
+    with torch.no_grad():
+        # noise_mode='const' is the official randomize_noise=False (the stored noise inputs).
+        _assert_tf_close(nets["G_ema"](t["z"], t["labels"], noise_mode="const"), t["img"])
+        _assert_tf_close(nets["G"](t["z"], t["labels"], noise_mode="const"), t["img_G"])
+        _assert_tf_close(nets["D"](t["real"], t["labels"]), t["d_real"])
+        G = stylegan.load_generator(TF_FIXTURES / f"{name}.pkl")  # Gs, not G
+        img = G(t["z"], t["labels"], noise_mode="const")
+    _assert_tf_close(img, t["img"])
+    assert (img - t["img_G"]).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("name", TF_CONFIGS)
+def test_tf_pickle_export_round_trip_is_bit_identical(tmp_path, name):
+    nets = stylegan.load_network(TF_FIXTURES / f"{name}.pkl")
+    path = tmp_path / "net.safetensors"
+    save_network(path, {k: nets[k] for k in ("G", "G_ema", "D")})
+    again = stylegan.load_network(path)
+    G = nets["G_ema"]
+    for role in ("G", "G_ema", "D"):
+        assert type(again[role]) is type(nets[role])
+        a, b = again[role].state_dict(), nets[role].state_dict()
+        assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a)
+    z = torch.randn(3, G.z_dim)
+    with torch.no_grad():
+        for role in ("G", "G_ema"):
+            assert torch.equal(again[role](z, None, noise_mode="const"), nets[role](z, None, noise_mode="const"))
+        img = torch.rand(4, 3, G.img_resolution, G.img_resolution) * 2 - 1
+        assert torch.equal(again["D"](img, None), nets["D"](img, None))
+
+
+def test_truncated_tf_pickle(tmp_path):
+    data = (TF_FIXTURES / "v2_skip32.pkl").read_bytes()
+    path = tmp_path / "cut.pkl"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(FormatError, match="truncated") as info:
+        stylegan.load_network(path)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("old, new, match", [
+    (b"D_stylegan2", b"D_stylegan9", r"\[D\]: D was built by 'D_stylegan9'"),
+    (b"\x06G_main", b"\x06G_mine", r"\[G\]: G was built by 'G_mine'"),
+    (b"\x0bD_stylegan2", b"\x0bD_stylegan\x00", "D was built by"),
+])
+def test_tf_pickle_of_unsupported_build_function(tmp_path, old, new, match):
+    with pytest.raises(UnsupportedNetworkError, match=match):
+        stylegan.load_network(_edited_tf_pickle(tmp_path, old, new))
+
+
+def test_tf_pickle_with_a_payload_is_refused_through_load_network(tmp_path):
+    marker = tmp_path / "pwned"
+    network = b"\x80\x02cdnnlib.tflib.network\nNetwork\n)\x81"  # NEWOBJ of the Network stand-in
+    payload = b"cos\nsystem\n(X" + struct_len(f"touch '{marker}'") + b"tR"
+    path = tmp_path / "evil.pkl"
+    path.write_bytes(network + payload + b"b" + b".")  # BUILD the network with what os.system returns
+    with pytest.raises(UnsafePickleError, match=r"os\.system") as info:
+        stylegan.load_network(path)
+    assert str(path) in str(info.value) and not marker.exists()
+
+
+def struct_len(text: str) -> bytes:
+    raw = text.encode()
+    return len(raw).to_bytes(4, "little") + raw
+
+
+@pytest.mark.parametrize("value, match", [
+    (("G", "D", "Gs"), "holds a tuple"),
+    ({"a": 1}, "no network"),
+    ([1, 2, 3], "list"),
+])
+def test_pickles_that_hold_no_network(tmp_path, value, match):
+    path = tmp_path / "data.pkl"
+    path.write_bytes(pickle.dumps(value, protocol=4))
+    with pytest.raises(FormatError, match=match) as info:
+        stylegan.load_network(path)
+    assert str(path) in str(info.value)
+
+
+def test_numpy_array_pickle_is_not_a_network(tmp_path):
+    import numpy as np
+    path = tmp_path / "array.pkl"
+    path.write_bytes(pickle.dumps(np.arange(4.0), protocol=4))
+    with pytest.raises(FormatError, match="holds a numpy array"):
+        stylegan.load_network(path)

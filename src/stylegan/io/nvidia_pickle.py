@@ -36,7 +36,7 @@ import torch
 from stylegan.errors import FormatError, UnsafePickleError, UserInputError
 from stylegan.io.restricted_unpickler import (
     NUMPY_GLOBALS, Inert, NumpyArrayRecord, NumpyDType, RestrictedUnpickler, Source, check_header,
-    check_memo_indices, is_int, load_restricted, pickle_errors, read_source, require,
+    check_memo_indices, describe, is_int, load_restricted, pickle_errors, read_source, require,
 )
 
 __all__ = ["ForeignModule", "read_nvidia_snapshot", "augment_p"]
@@ -460,7 +460,7 @@ def read_nvidia_snapshot(source: Source) -> dict:
     with pickle_errors(name, WHAT):
         raw = load_restricted(data, _SNAPSHOT_GLOBALS, _refusal)
         if not isinstance(raw, dict):
-            raise FormatError(f"the pickle holds a {type(raw).__name__}, but NVIDIA snapshots hold a dict of networks")
+            raise FormatError(f"the pickle holds {describe(raw)}, but NVIDIA snapshots hold a dict of networks")
         snapshot = _Converter(_network_module(raw)).plain(raw)
     if not any(isinstance(snapshot.get(key), ForeignModule) for key in NETWORK_KEYS):
         keys = ", ".join(repr(k) for k in list(snapshot)[:10])

@@ -234,6 +234,13 @@ class RestrictedUnpickler(pickle.Unpickler):
         raise FormatError("the pickle uses persistent ids, which pickle.dump never writes")
 
 
+def describe(obj) -> str:
+    """What an unpickled value is, for messages ('a numpy array', 'a tuple', ...)."""
+    if isinstance(obj, NumpyArrayRecord):
+        return "a numpy array"
+    return f"a {type(obj).__name__.lstrip('_')}"
+
+
 # ---------------------------------------------------------------------------------------------
 # Checks done by walking opcodes (nothing is built).
 

@@ -28,7 +28,7 @@ import torch
 
 from stylegan.errors import FormatError, UnsafePickleError
 from stylegan.io.restricted_unpickler import (
-    NUMPY_GLOBALS, Inert, NumpyArrayRecord, Source, check_header, is_int, load_restricted, pickle_errors,
+    NUMPY_GLOBALS, Inert, NumpyArrayRecord, Source, check_header, describe, is_int, load_restricted, pickle_errors,
     pickle_globals, read_source, require,
 )
 from stylegan.io.tf_record import TFNetwork
@@ -72,7 +72,7 @@ class _Converter:
         self.active: set[int] = set()  # records on the current path, to catch reference cycles
 
     def network(self, record, where: str) -> TFNetwork:
-        require(isinstance(record, _NetworkRecord), f"{where} is a {type(record).__name__}, not a Network")
+        require(isinstance(record, _NetworkRecord), f"{where} is {describe(record)}, not a Network")
         require(hasattr(record, "state"), f"{where}: a Network without state")
         require(id(record) not in self.active, f"{where}: the pickle contains a reference cycle of Networks")
         self.active.add(id(record))
@@ -152,7 +152,7 @@ def read_tf_pickle(source: Source) -> Dict[str, TFNetwork]:
         raw = load_restricted(data, _TF_GLOBALS, _refusal)
         ok = isinstance(raw, tuple) and len(raw) == len(TF_ROLES) and all(isinstance(n, _NetworkRecord) for n in raw)
         if not ok:
-            what = f"a {len(raw)}-tuple" if isinstance(raw, tuple) else f"a {type(raw).__name__}"
+            what = f"a {len(raw)}-tuple" if isinstance(raw, tuple) else describe(raw)
             raise FormatError(f"the pickle holds {what}, but TensorFlow StyleGAN pickles hold a (G, D, Gs) "
                               "tuple of networks")
         converter = _Converter()
