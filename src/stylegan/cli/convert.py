@@ -33,7 +33,8 @@ def _rosinality_note(info: dict) -> str:
                    "then differ wherever an activation exceeds the clamp).")
 @click.option("--force", is_flag=True, help="Overwrite DEST if it exists.")
 def command(src, dest, target, allow_conv_clamp, force):
-    """Convert SRC (an NVIDIA .pkl snapshot, a rosinality .pt checkpoint or an export) to DEST."""
+    """Convert SRC (an NVIDIA .pkl: PyTorch snapshot or TensorFlow (G, D, Gs) pickle; a rosinality .pt checkpoint;
+    or an export) to DEST. A TensorFlow pickle's Gs becomes G_ema."""
     with user_errors():
         if Path(dest).exists() and not force:
             raise CliError(f"{dest} exists; pass --force to overwrite it")
