@@ -39,7 +39,7 @@ V1_CASES = {
                       nonlinearity="relu", mapping_nonlinearity="relu", mapping_lrmul=0.1, fmap_base=48,
                       fmap_decay=0.5, fmap_max=24, normalize_latents=False, use_pixel_norm=True,
                       use_instance_norm=False, blur_filter=[1, 2, 4], truncation_cutoff=2, dlatent_avg_beta=None,
-                      structure="linear", use_noise=False),
+                      structure="fixed", use_noise=False),
                  dict(num_channels=2, resolution=8, fmap_base=48, fmap_decay=0.5, fmap_max=24, use_wscale=False,
                       nonlinearity="relu", mbstd_group_size=2, mbstd_num_features=2, blur_filter=[1, 2, 4],
                       structure="fixed")),
@@ -68,12 +68,17 @@ def v1_case(request):
     return request.param, (g_vars, g_kw, G), (d_vars, d_kw, D), z, labels, real
 
 
+def lods(kw):
+    """Levels of detail to compare at; structure 'fixed' has none but full resolution."""
+    max_lod = int(math.log2(kw["resolution"])) - 2
+    return [0.0] if kw.get("structure") == "fixed" else [0.0, 0.5, 1.0, max_lod - 0.25]
+
+
 @pytest.mark.parametrize("psi", [1.0, 0.7])
 def test_v1_generator_matches_the_official_code(v1_case, psi):
     name, (v, kw, G), _, z, labels, _ = v1_case
-    max_lod = int(math.log2(kw["resolution"])) - 2
     with torch.no_grad():
-        for lod in (0.0, 0.5, 1.0, max_lod - 0.25):
+        for lod in lods(kw):
             ref_img, ref_ws = g_style(v, kw, z, labels, truncation_psi=psi, lod=lod)
             assert_matches(G.mapping(z, labels, truncation_psi=psi), ref_ws, f"{name} ws psi={psi}")
             assert_matches(G(z, labels, truncation_psi=psi, noise_mode="const", lod=lod), ref_img,
@@ -82,9 +87,8 @@ def test_v1_generator_matches_the_official_code(v1_case, psi):
 
 def test_v1_discriminator_matches_the_official_code(v1_case):
     name, _, (v, kw, D), _, labels, real = v1_case
-    max_lod = int(math.log2(kw["resolution"])) - 2
     with torch.no_grad():
-        for lod in (0.0, 0.5, 1.0, max_lod - 0.25):
+        for lod in lods(kw):
             assert_matches(D(real, labels, lod=lod), d_basic(v, kw, real, labels, lod=lod), f"{name} D lod={lod}")
 
 
@@ -107,7 +111,12 @@ def test_v1_lod_variables_are_loaded():
     v.values["G_synthesis/lod"] = torch.tensor(0.0)  # overwritten by G's lod at every official run
     G = build_from_tf(generator_record(v, g_kw, 6), "lod")
     assert float(G.synthesis.lod) == 1.5
-    fixed = build_from_tf(generator_record(v, {**g_kw, "structure": "fixed"}, 6), "lod")
+    fixed_kw = {**g_kw, "structure": "fixed"}
+    v = Variables(3)
+    g_style(v, fixed_kw, torch.randn([N, 8]), torch.zeros([N, 0]))
+    assert "G_synthesis/ToRGB_lod1/weight" not in v.values  # 'fixed' builds the full-resolution ToRGB only
+    v.values["lod"] = torch.tensor(1.5)
+    fixed = build_from_tf(generator_record(v, fixed_kw, 6), "lod")
     assert float(fixed.synthesis.lod) == 0  # the official 'fixed' structure ignores lod
 
 
@@ -238,7 +247,8 @@ def as_configs_b_to_d(G: TFNetwork, D: TFNetwork, lod: float, gen: torch.Generat
         syn.variables[f"ToRGB_lod0/{var}"] = syn.variables.pop(f"{res}x{res}/ToRGB/{var}")
     for var in ("weight", "bias"):
         D.variables[f"FromRGB_lod0/{var}"] = D.variables.pop(f"{res}x{res}/FromRGB/{var}")
-    for lod_k in range(1, int(math.log2(res)) - 1):
+    fixed = kwargs.get("structure") == "fixed"  # the official 'fixed' structure builds ToRGB_lod0 only
+    for lod_k in range(1, int(math.log2(res)) - 1 if not fixed else 1):
         r = res >> lod_k
         cin = syn.variables[f"{r}x{r}/Conv1/weight" if r > 4 else "4x4/Conv/weight"].shape[-1]
         channels = syn.variables["ToRGB_lod0/bias"].shape[0]

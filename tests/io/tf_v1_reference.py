@@ -185,17 +185,20 @@ def g_synthesis(v, kw, dlatents, lod):
         scope = f"G_synthesis/ToRGB_lod{res_log2 - res}"
         return apply_bias(v, scope, conv2d(v, scope, x, kw["num_channels"], 1, gain=1, use_wscale=ws))
 
-    images = torgb(2, x)
+    fixed = kw.get("structure") == "fixed"  # only the full-resolution ToRGB exists; lod is ignored
+    images = None if fixed else torgb(2, x)
     for res in range(3, res_log2 + 1):
         scope = f"G_synthesis/{2 ** res}x{2 ** res}"
         x = epilogue(f"{scope}/Conv0_up", blur(upscale2d_conv2d(v, f"{scope}/Conv0_up", x, nf(res - 1), 3,
                                                                 kw["fused_scale"], use_wscale=ws)), 2 * res - 4)
         x = epilogue(f"{scope}/Conv1", conv2d(v, f"{scope}/Conv1", x, nf(res - 1), 3, use_wscale=ws), 2 * res - 3)
+        if fixed:
+            continue
         img = torgb(res, x)
         images = upscale2d(images)
         t = min(max(lod - (res_log2 - res), 0.0), 1.0)  # lerp_clip(img, images, lod_in - lod)
         images = img + (images - img) * t
-    return images
+    return torgb(res_log2, x) if fixed else images
 
 
 def g_style(v, kw, z, labels, truncation_psi=1.0, truncation_cutoff=None, lod=0.0):
@@ -241,10 +244,13 @@ def d_basic(v, kw, images, labels, lod=0.0):
         return apply_bias(v, f"{scope}/Dense1", dense(v, f"{scope}/Dense1", x, max(kw["label_size"], 1), gain=1,
                                                         use_wscale=ws))
 
+    fixed = kw.get("structure") == "fixed"  # only the full-resolution FromRGB exists; lod is ignored
     img = images
     x = fromrgb(img, res_log2)
     for res in range(res_log2, 2, -1):
         x = block(x, res)
+        if fixed:
+            continue
         img = downscale2d(img)
         y = fromrgb(img, res - 1)
         t = min(max(lod - (res_log2 - res), 0.0), 1.0)

@@ -23,7 +23,8 @@ Weight transforms (TF layouts: conv [kh, kw, in, out], dense [in, out], stored b
   symmetric [1, 2, 1]).
 - `dlatent_avg` -> mapping.w_avg; `lod` (G's, which G_style copies into G_synthesis/lod before every run)
   -> synthesis.lod, `G_synthesis/lod` is consumed as superseded; D's `lod` -> D.lod (0 for
-  structure='fixed', which ignores it; 'linear' and 'recursive' agree to 1e-6); `G_synthesis/noiseK`
+  structure='fixed', which ignores it and builds no lower-resolution ToRGB/FromRGB: ours are zero-filled;
+  'linear' and 'recursive' agree to 1e-6); `G_synthesis/noiseK`
   [1, 1, r, r] -> the layer's noise_const [r, r] (K counts layers: 4x4/Const = 0, 4x4/Conv = 1, ...).
 """
 from __future__ import annotations
@@ -223,6 +224,10 @@ def _map_synthesis(table: VariableTable, state: dict, G: Generator1, skw: dict) 
         torgb = getattr(syn, f"b{res}").torgb
         name = f"G_synthesis/ToRGB_lod{res_log2 - int(math.log2(res))}"
         cin, cout = torgb.in_channels, torgb.out_channels
+        if skw["structure"] == "fixed" and res < syn.img_resolution:  # never built: 'fixed' has no lower lods
+            state[f"synthesis.b{res}.torgb.weight"] = torch.zeros_like(torgb.weight)
+            state[f"synthesis.b{res}.torgb.bias"] = torch.zeros_like(torgb.bias)
+            continue
         coef = tf_weight_coef(1.0, cin, wscale, 1.0)
         w = table.take(f"{name}/weight", [1, 1, cin, cout])
         state[f"synthesis.b{res}.torgb.weight"] = rescale(conv_weight(w), coef / torgb.weight_gain)
@@ -265,7 +270,11 @@ def discriminator_from_tf(net: TFNetwork, source: str) -> Discriminator1:
 
     for res in [*D.block_resolutions, 4]:
         block = getattr(D, f"b{res}")
-        conv(f"b{res}.fromrgb", f"FromRGB_lod{res_log2 - int(math.log2(res))}", block.fromrgb, 1, True)
+        if kw["structure"] == "fixed" and res < D.img_resolution:  # never built: 'fixed' has no lower lods
+            state[f"b{res}.fromrgb.weight"] = torch.zeros_like(block.fromrgb.weight)
+            state[f"b{res}.fromrgb.bias"] = torch.zeros_like(block.fromrgb.bias)
+        else:
+            conv(f"b{res}.fromrgb", f"FromRGB_lod{res_log2 - int(math.log2(res))}", block.fromrgb, 1, True)
         if res > 4:
             conv(f"b{res}.conv0", f"{res}x{res}/Conv0", block.conv0, 3, True)
             conv(f"b{res}.conv1", f"{res}x{res}/Conv1_down", block.conv1, 3, True)

@@ -11,8 +11,8 @@ or refused with a message naming it.
 StyleGAN2 configs B-D (`G_synthesis_stylegan_revised`, `D_stylegan`) grow progressively: a ToRGB_lod /
 FromRGB_lod per resolution, blended by `lod`. At lod 0 (a finished run, or structure='fixed') both are
 exactly the 'orig' architecture with the full-resolution ToRGB_lod0 / FromRGB_lod0, so they map to it; the
-lower-resolution ToRGB_lodK / FromRGB_lodK (K > 0) only act while lod > 0 and are consumed unused. A file
-stored mid-growth (lod > 0) is refused.
+lower-resolution ToRGB_lodK / FromRGB_lodK (K > 0, absent with 'fixed') only act while lod > 0 and are
+consumed unused. A file stored mid-growth (lod > 0) is refused.
 
 Weight transforms (TF conv [kh, kw, in, out], dense [in, out]; every layer uses use_wscale with gain 1
 and applies its activation gain after the bias, as ours do, so scales and biases map unchanged):
@@ -181,7 +181,8 @@ def generator_from_tf(net: TFNetwork, source: str) -> Generator:
     if revised:
         _require_full_resolution(table, net, source, skw["structure"])
         table.skip("G_synthesis/lod", [], "overwritten by G's lod at every run (G_main)")
-        for res in G.synthesis.block_resolutions[:-1]:  # ToRGB of the lower levels of detail
+        lower = G.synthesis.block_resolutions[:-1] if skw["structure"] != "fixed" else []  # 'fixed': none built
+        for res in lower:  # ToRGB of the lower levels of detail
             lod = int(math.log2(G.img_resolution // res))
             cin = getattr(G.synthesis, f"b{res}").out_channels
             for var, shape in [("weight", [1, 1, cin, G.img_channels]), ("mod_weight", [G.w_dim, cin]),
@@ -317,7 +318,7 @@ def discriminator_from_tf(net: TFNetwork, source: str) -> Discriminator:
         scope = f"{res}x{res}"
         if hasattr(block, "fromrgb"):
             conv(f"b{res}.fromrgb", "FromRGB_lod0" if progressive else f"{scope}/FromRGB", block.fromrgb)
-        elif progressive:  # FromRGB of the lower levels of detail
+        elif progressive and kw["structure"] != "fixed":  # FromRGB of the lower levels ('fixed' builds none)
             lod = int(math.log2(D.img_resolution // res))
             table.skip(f"FromRGB_lod{lod}/weight", [1, 1, D.img_channels, block.in_channels], "acts only while lod > 0")
             table.skip(f"FromRGB_lod{lod}/bias", [block.in_channels], "acts only while lod > 0")
