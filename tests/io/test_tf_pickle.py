@@ -303,3 +303,19 @@ def test_bad_sources(tmp_path):
         read_tf_pickle(tmp_path)
     with pytest.raises(UserInputError, match="binary mode"):
         read_tf_pickle(io.StringIO("text"))
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+def test_pickle_globals_follows_memoized_names(protocol):
+    """GLOBAL (protocols 2-3) and STACK_GLOBAL with names fetched back from the memo (4-5) are both found."""
+    from stylegan.io.restricted_unpickler import pickle_globals
+    data = pickle.dumps([np.float32(1), np.int64(2), np.zeros(2, np.float32), np.dtype("f4")], protocol=protocol)
+    found = pickle_globals(data)
+    assert ("numpy", "dtype") in found and ("numpy._core.multiarray", "scalar") in found
+    if protocol < 5:  # protocol 5 pickles contiguous arrays through numpy's _frombuffer
+        assert {("numpy._core.multiarray", "_reconstruct"), ("numpy", "ndarray")} <= found
+    else:
+        assert ("numpy._core.numeric", "_frombuffer") in found
+    assert all(isinstance(m, str) and isinstance(n, str) for m, n in found)
+    if protocol >= 4:  # 'numpy' is written once and fetched back for the second global naming it
+        assert sum(1 for op, arg, _ in pickletools.genops(data) if op.name == "SHORT_BINUNICODE" and arg == "numpy") == 1

@@ -7,9 +7,10 @@ Each network is a "persistent" object: the pickle calls
 ``exec``s ``meta['module_src']`` (a copy of the network source) and then builds the module.
 Loading such a file with ``pickle.load`` runs whatever code the file carries.
 
-Here the pickle is read by a restricted unpickler: every global the file names is looked up
-in an explicit allowlist and replaced by a small function of ours that only builds data
-(dicts, tensors, numbers). ``module_src`` is never read. Any other global raises
+Here the pickle is read by the restricted unpickler of io.restricted_unpickler (shared with the
+TensorFlow reader, io.tf_pickle): every global the file names is looked up in an explicit allowlist
+and replaced by a small function of ours that only builds data (dicts, tensors, numbers, numpy number
+arrays such as StyleGAN3's ``in_size``). ``module_src`` is never read. Any other global raises
 :class:`UnsafePickleError` at lookup time, before it can be called.
 
     snapshot = read_nvidia_snapshot("network-snapshot-000200.pkl")
