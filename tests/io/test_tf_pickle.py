@@ -113,6 +113,9 @@ def test_is_tf_pickle(tmp_path):
     junk = tmp_path / "junk.pkl"
     junk.write_bytes(b"\x80\x04not really")
     assert not is_tf_pickle(junk)
+    cut = tmp_path / "cut.pkl"  # recognised up to the damage: a truncated TF pickle gets the TF reader's message
+    cut.write_bytes((TF_FIXTURES / "v2_skip32.pkl").read_bytes()[:1000])
+    assert is_tf_pickle(cut)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -310,7 +313,7 @@ def test_pickle_globals_follows_memoized_names(protocol):
     """GLOBAL (protocols 2-3) and STACK_GLOBAL with names fetched back from the memo (4-5) are both found."""
     from stylegan.io.restricted_unpickler import pickle_globals
     data = pickle.dumps([np.float32(1), np.int64(2), np.zeros(2, np.float32), np.dtype("f4")], protocol=protocol)
-    found = pickle_globals(data)
+    found = set(pickle_globals(data))
     assert ("numpy", "dtype") in found and ("numpy._core.multiarray", "scalar") in found
     if protocol < 5:  # protocol 5 pickles contiguous arrays through numpy's _frombuffer
         assert {("numpy._core.multiarray", "_reconstruct"), ("numpy", "ndarray")} <= found
@@ -319,3 +322,14 @@ def test_pickle_globals_follows_memoized_names(protocol):
     assert all(isinstance(m, str) and isinstance(n, str) for m, n in found)
     if protocol >= 4:  # 'numpy' is written once and fetched back for the second global naming it
         assert sum(1 for op, arg, _ in pickletools.genops(data) if op.name == "SHORT_BINUNICODE" and arg == "numpy") == 1
+
+
+def test_corrupt_opcode_is_one_format_error(tmp_path):
+    data = (TF_FIXTURES / "v2_skip32.pkl").read_bytes()
+    at = next(pos for op, arg, pos in pickletools.genops(data) if op.name == "SHORT_BINUNICODE" and arg == "variables")
+    path = tmp_path / "corrupt.pkl"
+    path.write_bytes(data[:at] + b"\xff" + data[at + 1:])  # 0xff is no pickle opcode
+    assert is_tf_pickle(path)
+    with pytest.raises(FormatError, match="corrupt or not a TensorFlow StyleGAN pickle") as info:
+        read_tf_pickle(path)
+    assert str(path) in str(info.value)

@@ -261,25 +261,25 @@ _STRING_OPCODES = frozenset({"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "U
                              "STRING", "BINSTRING", "SHORT_BINSTRING"})
 
 
-def pickle_globals(data: bytes | BinaryIO) -> set[tuple[str, str]]:
-    """The (module, name) pairs a pickle's GLOBAL / STACK_GLOBAL opcodes name, found without unpickling.
+def pickle_globals(data: bytes | BinaryIO) -> Iterator[tuple[str, str]]:
+    """The (module, name) pairs a pickle's GLOBAL / STACK_GLOBAL opcodes name, in file order, found without unpickling.
 
     STACK_GLOBAL takes its two strings from the stack; they are tracked through the memo, which is
     enough for anything a pickler writes. Used to tell formats apart, not as a safety check (the
-    readers' allowlists are that). Raises the pickletools error of a corrupt stream.
+    readers' allowlists are that). A corrupt stream raises the pickletools error (a ValueError) once
+    the walk reaches the damage; the globals before it have been yielded.
     """
-    found: set[tuple[str, str]] = set()
-    recent: list = []  # what each pushing opcode pushed: the string, or None for anything else
+    recent: list = []  # what the last pushing opcodes pushed: the string, or None for anything else
     memo: dict[int, Any] = {}
     for opcode, arg, _ in pickletools.genops(data):
         name = opcode.name
         if name == "GLOBAL":
             module, _, qualname = arg.partition(" ")
-            found.add((module, qualname))
+            yield module, qualname
             recent.append(None)
         elif name == "STACK_GLOBAL":
             if len(recent) >= 2 and isinstance(recent[-2], str) and isinstance(recent[-1], str):
-                found.add((recent[-2], recent[-1]))
+                yield recent[-2], recent[-1]
             recent.append(None)
         elif name == "MEMOIZE":
             memo[len(memo)] = recent[-1] if recent else None
@@ -292,7 +292,6 @@ def pickle_globals(data: bytes | BinaryIO) -> set[tuple[str, str]]:
         else:
             recent.append(arg if name in _STRING_OPCODES else None)
         del recent[:-2]
-    return found
 
 
 # ---------------------------------------------------------------------------------------------

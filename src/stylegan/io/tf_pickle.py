@@ -160,13 +160,13 @@ def read_tf_pickle(source: Source) -> Dict[str, TFNetwork]:
 
 
 def is_tf_pickle(path: Union[str, os.PathLike]) -> bool:
-    """Whether the pickle at `path` names ``dnnlib.tflib`` globals (found by walking opcodes; nothing is built).
+    """Whether the pickle at `path` names a ``dnnlib.tflib`` global (opcodes walked, nothing built).
 
-    False for anything pickletools cannot walk (the reader that runs next reports it properly).
+    The walk stops at the first such global (TF pickles name ``dnnlib.tflib.network.Network`` first), so a
+    truncated TF pickle is still recognised; anything pickletools cannot walk before that is not one.
     """
     try:
         with open(path, "rb") as f:
-            names = pickle_globals(f)
-    except (ValueError, EOFError, OSError, KeyError, IndexError):
+            return any(module.startswith("dnnlib.tflib") for module, _ in pickle_globals(f))
+    except (ValueError, EOFError, OSError):
         return False
-    return any(module.startswith("dnnlib.tflib") for module, _ in names)
