@@ -14,6 +14,7 @@ from .discriminator import Discriminator
 from .stylegan1 import Generator1
 from .stylegan1_discriminator import Discriminator1
 from .stylegan2 import Generator
+from .stylegan3 import Generator3
 
 
 def network_classes() -> Dict[str, Type[nn.Module]]:
@@ -23,6 +24,7 @@ def network_classes() -> Dict[str, Type[nn.Module]]:
         "stylegan2.Discriminator": Discriminator,
         "stylegan1.Generator": Generator1,
         "stylegan1.Discriminator": Discriminator1,
+        "stylegan3.Generator": Generator3,
     }
 
 
@@ -32,6 +34,7 @@ OFFICIAL_CLASS_NAMES: Dict[str, str] = {
     "training.networks_stylegan2.Discriminator": "stylegan2.Discriminator",
     "training.networks.Generator": "stylegan2.Generator",
     "training.networks.Discriminator": "stylegan2.Discriminator",
+    "training.networks_stylegan3.Generator": "stylegan3.Generator",
 }
 
 
