@@ -99,10 +99,14 @@ class NumpyDType(Inert):
         kinds = {"f": "float", "i": "int", "u": "uint", "b": "bool"}
         return "bool" if self.kind == "b" else f"{kinds[self.kind]}{8 * self.itemsize}"
 
+    @property
+    def order(self) -> str:
+        """'<' or '>': the byte order of the stored data ('|' one-byte types read either way)."""
+        return ">" if self.byteorder == ">" or (self.byteorder == "=" and sys.byteorder == "big") else "<"
+
     def to_numpy(self) -> np.dtype:
         """The equivalent numpy dtype, with its stored byte order."""
-        order = ">" if self.byteorder == ">" or (self.byteorder == "=" and sys.byteorder == "big") else "<"
-        return np.dtype(f"{order}{self.kind}{self.itemsize}")
+        return np.dtype(f"{self.order}{self.kind}{self.itemsize}")
 
 
 class _NDArrayType(Inert):
@@ -178,8 +182,7 @@ def numpy_scalar(dtype, data):
     """A numpy scalar (e.g. a 0-d variable, ``weight_gain``) as a Python float, int or bool."""
     require(isinstance(dtype, NumpyDType), "numpy scalar without a number dtype")
     require(isinstance(data, bytes) and len(data) == dtype.itemsize, "numpy scalar with malformed bytes")
-    order = ">" if dtype.byteorder == ">" or (dtype.byteorder == "=" and sys.byteorder == "big") else "<"
-    return struct.unpack(order + _SCALAR_FORMATS[(dtype.kind, dtype.itemsize)], data)[0]
+    return struct.unpack(dtype.order + _SCALAR_FORMATS[(dtype.kind, dtype.itemsize)], data)[0]
 
 
 def numpy_reconstruct(subtype, shape, dtype_code) -> NumpyArrayRecord:
