@@ -88,3 +88,16 @@ def test_one_line_errors(tmp_path, capsys, make, message, command):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"error: {path}") and message in err[0], err
     assert not (tmp_path / "o").exists() and not (tmp_path / "o.safetensors").exists()
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_mix_and_noise_read_the_pkl_like_its_export(tmp_path, name):
+    pkl, export = TF_FIXTURES / f"{name}.pkl", tmp_path / "net.safetensors"
+    assert run(["convert", str(pkl), str(export)]) == 0
+    for src, tag in [(pkl, "pkl"), (export, "export")]:
+        assert run(["mix", "--network", str(src), "--rows", "1,2", "--cols", "3", "--out", str(tmp_path / f"mix-{tag}.png")]) == 0
+        assert run(["noise", "--network", str(src), "--seeds", "1", "--samples", "2", "--std-samples", "4",
+                    "--out", str(tmp_path / f"noise-{tag}.png")]) == 0
+    for kind in ("mix", "noise"):
+        a = np.asarray(Image.open(tmp_path / f"{kind}-pkl.png"))
+        assert a.shape[0] >= 32 and np.array_equal(a, np.asarray(Image.open(tmp_path / f"{kind}-export.png")))
