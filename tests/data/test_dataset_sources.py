@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import PIL.Image
 import pytest
 
 from stylegan.data.cifar10 import safe_load_pickle
@@ -44,13 +45,15 @@ def _mnist_like(n, seed):
 
 
 @pytest.mark.parametrize("compress", [True, False])
-def test_idx_folder_pads_28_to_32_with_labels(tmp_path, compress):
+@pytest.mark.parametrize("resolution,transform", [(None, None), (32, None), (32, "pad")])
+def test_idx_folder_pads_28_to_32_with_labels(tmp_path, compress, resolution, transform):
     train_images, train_labels = _mnist_like(5, seed=0)
     test_images, test_labels = _mnist_like(3, seed=1)
     _write_idx(tmp_path / "mnist", "train", train_images, train_labels, compress)
     _write_idx(tmp_path / "mnist", "t10k", test_images, test_labels, compress)
-    summary = convert_dataset(tmp_path / "mnist", tmp_path / "o.zip", resolution=32, transform="pad")
+    summary = convert_dataset(tmp_path / "mnist", tmp_path / "o.zip", resolution=resolution, transform=transform)
     assert (summary.source_kind, summary.count, summary.channels, summary.has_labels) == ("idx", 5, 1, True)
+    assert summary.resolution == 32
     ds = ImageDataset(tmp_path / "o.zip", use_labels=True)
     padded = np.pad(train_images, [(0, 0), (2, 2), (2, 2)])  # the train split, 2-pixel black border
     for i in range(5):
@@ -63,12 +66,48 @@ def test_idx_single_file_or_pair(tmp_path):
     _write_idx(tmp_path, "t10k", images, labels, compress=True)
     images_file = tmp_path / "t10k-images-idx3-ubyte.gz"
     labels_file = tmp_path / "t10k-labels-idx1-ubyte.gz"
-    convert_dataset(images_file, tmp_path / "a.zip", resolution=32)  # labels found beside it
+    convert_dataset(images_file, tmp_path / "a.zip")  # labels found beside it; 28x28 padded to 32x32
     convert_dataset([labels_file, images_file], tmp_path / "b.zip", resolution=32)
     assert _labels_of(tmp_path / "a.zip")[0] == _labels_of(tmp_path / "b.zip")[0] == labels.tolist()
-    # Without --resolution, 28 is not a power of two: the error says what to pass.
+    # idx images of another size are not MNIST: they keep their size, and 20 is not a power of two.
+    other = tmp_path / "other"
+    _write_idx(other, "train", np.zeros((2, 20, 20), np.uint8), np.zeros(2, np.uint8), compress=False)
     with pytest.raises(UserInputError, match="--resolution"):
-        convert_dataset(images_file, tmp_path / "c.zip")
+        convert_dataset(other, tmp_path / "c.zip")
+    assert convert_dataset(other, tmp_path / "c.zip", resolution=32, transform="pad").resolution == 32
+
+
+FASHION_MNIST_FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "fashion_mnist_idx"
+
+
+def _raw_idx(path, header_bytes):
+    """Independent read of an idx file: skip the header, keep the bytes (as NVIDIA's dataset_tool does)."""
+    return np.frombuffer(gzip.decompress(path.read_bytes())[header_bytes:], np.uint8)
+
+
+def test_cli_converts_fashion_mnist_like_nvidia(tmp_path):
+    """`stylegan dataset` on real Fashion-MNIST idx files, no other option: NVIDIA's 28x28 -> 32x32 black border,
+    pixel for pixel, labels kept; --resolution 64 resizes that padded image (as NVIDIA's --width/--height)."""
+    from click.testing import CliRunner
+
+    from stylegan.cli.dataset import command
+
+    images = _raw_idx(FASHION_MNIST_FIXTURE / "t10k-images-idx3-ubyte.gz", 16).reshape(-1, 28, 28)
+    labels = _raw_idx(FASHION_MNIST_FIXTURE / "t10k-labels-idx1-ubyte.gz", 8)
+    assert images.shape == (8, 28, 28) and labels.tolist() == [9, 2, 1, 1, 6, 1, 4, 6]
+    padded = np.pad(images, [(0, 0), (2, 2), (2, 2)], constant_values=0)
+    result = CliRunner().invoke(command, ["--source", str(FASHION_MNIST_FIXTURE), "--dest", str(tmp_path / "f.zip")])
+    assert result.exit_code == 0, result.output
+    ds = ImageDataset(tmp_path / "f.zip", use_labels=True)
+    assert (len(ds), ds.resolution, ds.num_channels) == (8, 32, 1)
+    for i in range(8):
+        np.testing.assert_array_equal(ds[i][0][0], padded[i])
+        assert ds.get_label(i).argmax() == labels[i]
+    result = CliRunner().invoke(command, ["--source", str(FASHION_MNIST_FIXTURE), "--dest", str(tmp_path / "f64.zip"),
+                                          "--resolution", "64"])
+    assert result.exit_code == 0, result.output
+    resized = PIL.Image.fromarray(padded[3]).resize((64, 64), PIL.Image.Resampling.LANCZOS)
+    np.testing.assert_array_equal(ImageDataset(tmp_path / "f64.zip")[3][0][0], np.asarray(resized))
 
 
 def test_truncated_idx_is_a_format_error(tmp_path):
@@ -90,7 +129,7 @@ def test_truncated_idx_is_a_format_error(tmp_path):
 def test_real_fashion_mnist_idx(tmp_path):
     images_gz = FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz"
     labels_gz = FASHION_MNIST_DIR / "t10k-labels-idx1-ubyte.gz"
-    summary = convert_dataset([images_gz, labels_gz], tmp_path / "f.zip", resolution=32, transform="pad", max_images=40)
+    summary = convert_dataset([images_gz, labels_gz], tmp_path / "f.zip", max_images=40)
     assert (summary.count, summary.resolution, summary.channels) == (40, 32, 1)
     # Independent read of the idx layout: 16-byte header for images, 8 bytes for labels.
     raw = np.frombuffer(gzip.decompress(images_gz.read_bytes())[16:], np.uint8).reshape(-1, 28, 28)

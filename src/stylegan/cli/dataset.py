@@ -4,7 +4,7 @@ Maps flags to `stylegan.data.dataset_tool.convert_dataset` and nothing else.
 
 Examples:
     stylegan dataset --source photos/ --dest photos256.zip --resolution 256 --transform center-crop
-    stylegan dataset --source /usr/share/datasets/fashion-mnist --dest fmnist32.zip --resolution 32 --transform pad
+    stylegan dataset --source /usr/share/datasets/fashion-mnist --dest fmnist32.zip   # 28x28 padded to 32x32
     stylegan dataset --source cifar-10-python.tar.gz --dest cifar10.zip
 
 NVIDIA's dataset_tool.py spellings work as written: `--source=... --dest=... --resolution=256x256
@@ -51,8 +51,8 @@ def _side(resolution, width, height):
 
 @click.command("dataset")
 @click.option("--source", "sources", required=True, multiple=True, metavar="SRC",
-              help="Folder or zip of images, MNIST idx files (folder, or images + labels files: repeat --source), "
-                   "or the CIFAR-10 python archive.")
+              help="Folder or zip of images, MNIST idx files (folder, or images + labels files: repeat --source; "
+                   "28x28 gets a 2-pixel black border to 32x32, as NVIDIA's tool), or the CIFAR-10 python archive.")
 @click.option("--dest", required=True, metavar="OUT.zip", help="Dataset zip to write.")
 @click.option("--resolution", type=_Resolution(), default=None, metavar="N|NxN",
               help="Output side, a power of two (default: keep); NVIDIA's 256x256 works too.")

@@ -20,8 +20,10 @@ Geometry (`transform`), giving square `resolution` x `resolution` images:
                      middle of a black square (letterbox); taller-than-wide images are centre-cropped
                      to a square. Same as NVIDIA's option when its --height is the image's own height.
   'pad'              pad the shorter side with black to a square, downscale if larger than
-                     `resolution`, and pad further (never upscale) if smaller: MNIST's 28x28 becomes
-                     32x32 with a 2-pixel border, exactly as NVIDIA's tool does.
+                     `resolution`, and pad further (never upscale) if smaller.
+MNIST-style idx sources (MNIST, Fashion-MNIST) need none of this: the source already pads 28x28 to
+32x32 with a 2-pixel black border, exactly as NVIDIA's dataset_tool does (`idx.pad_mnist`); a
+`resolution` other than 32 then resizes the padded image, as NVIDIA's --width/--height do.
 
 Example:
     >>> convert_dataset("photos/", "photos256.zip", resolution=256, transform="center-crop")

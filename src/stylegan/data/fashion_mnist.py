@@ -29,8 +29,6 @@ FASHION_MNIST_CLASSES = (
 )
 DIGITS_CLASSES = tuple(str(d) for d in range(10))
 
-_MNIST_SIDE = 28
-_PADDED_SIDE = 32  # 28 + 2-pixel black border, as NVIDIA's dataset tool does for MNIST
 _DIGITS_MAX_VALUE = 16  # load_digits pixel values run 0..16
 
 
@@ -67,7 +65,7 @@ def load_fashion_mnist(split: str = "train", folder: Union[str, os.PathLike] = F
     if files is None:
         raise UserInputError(f"Fashion-MNIST not found in {folder}; install it with `apt-get install dataset-fashion-mnist`")
     images, labels = idx.read_idx(files[0]), idx.read_idx(files[1]).astype(np.int64)
-    if images.shape[1:] != (_MNIST_SIDE, _MNIST_SIDE) or labels.shape != images.shape[:1]:
+    if images.shape[1:] != (idx.MNIST_SIDE, idx.MNIST_SIDE) or labels.shape != images.shape[:1]:
         raise UserInputError(f"{files[0]} / {files[1]} do not look like Fashion-MNIST (shapes {images.shape}, {labels.shape})")
     return images, labels
 
@@ -109,8 +107,7 @@ def prepare_demo_dataset(
     """
     if find_fashion_mnist("train", fashion_mnist_dir) is not None:
         images, labels = load_fashion_mnist("train", fashion_mnist_dir)
-        border = (_PADDED_SIDE - _MNIST_SIDE) // 2
-        images = np.pad(images, [(0, 0), (border, border), (border, border)])
+        images = idx.pad_mnist(images)
         kind, class_names = "fashion-mnist", list(FASHION_MNIST_CLASSES)
     else:
         images, labels = load_digits_images()

@@ -2,6 +2,9 @@
 
 Format (big-endian): two zero bytes, a type code (0x08 = uint8), the number of dimensions, one
 int32 per dimension, then the data.
+
+Convention: 28x28 images get a 2-pixel black border and become 32x32 (`pad_mnist`), exactly as NVIDIA's
+dataset_tool converts MNIST; no pixel is resampled, and on these black backgrounds the border is invisible.
 """
 from __future__ import annotations
 
@@ -20,6 +23,8 @@ _IDX_NAME = re.compile(r"^(?P<prefix>.+?)-(?P<what>images|labels)[-.]idx(?P<ndim
 _UINT8 = 0x08
 _GZIP_MAGIC = b"\x1f\x8b"
 _MAX_NDIM = 4
+MNIST_SIDE = 28  # MNIST, Fashion-MNIST, KMNIST and EMNIST images
+MNIST_BORDER = 2  # black pixels added on each side: 28 + 2 * 2 = 32, a power of two
 
 
 def is_idx_name(name: str) -> bool:
@@ -90,3 +95,14 @@ def read_idx(path: Path) -> np.ndarray:
             "it is truncated or corrupt, download it again"
         )
     return np.frombuffer(data, dtype=np.uint8).reshape(shape).copy()
+
+
+def pad_mnist(images: np.ndarray) -> np.ndarray:
+    """uint8 images [N, 28, 28] with a 2-pixel black border: [N, 32, 32] (NVIDIA's dataset_tool `open_mnist`).
+
+    Images of any other size are returned unchanged (the dataset tool's --transform/--resolution handle them).
+    """
+    if images.ndim != 3 or images.shape[1:] != (MNIST_SIDE, MNIST_SIDE):
+        return images
+    border = (0, 0), (MNIST_BORDER, MNIST_BORDER), (MNIST_BORDER, MNIST_BORDER)
+    return np.pad(images, border, mode="constant", constant_values=0)

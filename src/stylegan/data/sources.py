@@ -213,6 +213,7 @@ def _idx_source(paths: list[Path]) -> Source:
     images = idx.read_idx(images_path)
     if images.ndim != 3:
         raise FormatError(f"{images_path}: expected images [N, H, W], got shape {list(images.shape)}")
+    images = idx.pad_mnist(images)  # 28x28 -> 32x32 with a black border, as NVIDIA's dataset_tool
     labels = None
     if labels_path is not None:
         labels = idx.read_idx(labels_path)
