@@ -18,7 +18,7 @@ from .errors import UserInputError
 class NetworkConfig:
     """Architecture of G and D; `generator_kwargs`/`discriminator_kwargs` give the official constructor kwargs."""
 
-    arch: str = "stylegan2"            # 'stylegan2' or 'stylegan1'
+    arch: str = "stylegan2"            # 'stylegan2', 'stylegan1' or 'stylegan3' (G only; D is StyleGAN2's)
     z_dim: int = 512                   # latent size
     w_dim: int = 512                   # intermediate latent size
     map_depth: int = 8                 # mapping network layers
@@ -31,6 +31,11 @@ class NetworkConfig:
     mbstd_group_size: int = 4          # minibatch-stddev group size
     mbstd_num_channels: int = 1        # minibatch-stddev feature maps
     freeze_d_layers: int = 0           # freeze the first D layers (transfer learning)
+    # StyleGAN3 generators only (arch 'stylegan3'):
+    g_channel_mult: int = 1            # G's channel_base and channel_max times this (2 for StyleGAN3-R, as train.py)
+    conv_kernel: int = 3               # G convolution width (1 for StyleGAN3-R)
+    use_radial_filters: bool = False   # radially symmetric down filters (StyleGAN3-R)
+    magnitude_ema_beta: float = 0.999  # decay of the layer input magnitudes; train.py: 0.5 ** (batch / 20000)
 
     @property
     def generator_class(self) -> str:
@@ -38,13 +43,21 @@ class NetworkConfig:
 
     @property
     def discriminator_class(self) -> str:
-        return f"{self.arch}.Discriminator"
+        return "stylegan2.Discriminator" if self.arch == "stylegan3" else f"{self.arch}.Discriminator"
 
     def generator_kwargs(self, img_resolution: int, img_channels: int, c_dim: int) -> dict:
         if self.arch == "stylegan1":  # v1 counts feature maps as fmap_base / 2**(log2(res) - 1)
             return dict(z_dim=self.z_dim, c_dim=c_dim, w_dim=self.w_dim, img_resolution=img_resolution,
                         img_channels=img_channels, mapping_kwargs=dict(num_layers=self.map_depth),
                         fmap_base=self.channel_base // 2, fmap_max=self.channel_max)
+        if self.arch == "stylegan3":  # the kwargs train.py passes, in its order
+            return dict(z_dim=self.z_dim, w_dim=self.w_dim, mapping_kwargs=dict(num_layers=self.map_depth),
+                        channel_base=self.channel_base * self.g_channel_mult,
+                        channel_max=self.channel_max * self.g_channel_mult,
+                        magnitude_ema_beta=self.magnitude_ema_beta, conv_kernel=self.conv_kernel,
+                        use_radial_filters=self.use_radial_filters, num_fp16_res=self.num_fp16_res,
+                        conv_clamp=self.conv_clamp, c_dim=c_dim, img_resolution=img_resolution,
+                        img_channels=img_channels)
         return dict(z_dim=self.z_dim, c_dim=c_dim, w_dim=self.w_dim, img_resolution=img_resolution,
                     img_channels=img_channels, mapping_kwargs=dict(num_layers=self.map_depth),
                     channel_base=self.channel_base, channel_max=self.channel_max, num_fp16_res=self.num_fp16_res,
@@ -123,6 +136,8 @@ PRESET_DESCRIPTIONS: Dict[str, str] = {
     "paper1024": "StyleGAN2-ADA paper, 1024x1024 (8 GPUs)",
     "cifar": "StyleGAN2-ADA paper, CIFAR-10 32x32 (2 GPUs)",
     "cpu": "small 32x32 network that trains at useful speed on 2 CPU cores",
+    "stylegan3-t": "StyleGAN3-T, translation equivariant (train.py --cfg=stylegan3-t defaults, gamma 8.2)",
+    "stylegan3-r": "StyleGAN3-R, rotation equivariant (train.py --cfg=stylegan3-r defaults, gamma 32.8)",
 }
 PRESET_NAMES = tuple(PRESET_DESCRIPTIONS)
 
@@ -146,6 +161,8 @@ def resolve_preset(name: str, resolution: int, num_gpus: int = 1) -> TrainingCon
         raise UserInputError(f"resolution must be a power of two >= 4, got {resolution}")
     if name in _PUBLISHED:
         return _from_spec(name, *_PUBLISHED[name])
+    if name in ("stylegan3-t", "stylegan3-r"):
+        return _stylegan3(name)
     if name == "auto":
         batch = max(min(num_gpus * min(4096 // resolution, 32), 64), num_gpus)
         return _from_spec("auto", -1, 25000, batch, min(batch // num_gpus, 4), 1.0 if resolution >= 512 else 0.5,
@@ -158,6 +175,21 @@ def resolve_preset(name: str, resolution: int, num_gpus: int = 1) -> TrainingCon
                             num_fp16_res=0, conv_clamp=256, mbstd_group_size=4)
     return TrainingConfig(name="cpu", network=network, batch_size=32, g_lr=0.002, d_lr=0.002, r1_gamma=1.0,
                           ema_kimg=1.0, ema_rampup=0.05, pl_weight=0.0, total_kimg=200, ref_gpus=1, augpipe="bgc")
+
+
+def _stylegan3(name: str) -> TrainingConfig:
+    """StyleGAN3 as NVIDIA's train.py sets it up (Karras et al. 2021, appendix D) at its defaults: batch 32,
+    2 mapping layers, channel_base 32768, G lr 0.0025, D lr 0.002, EMA batch*10/32 kimg, no style mixing or path
+    length regularisation; R doubles G's channels and uses 1x1 convolutions and radial filters. train.py requires
+    --gamma: the values here are the ones NVIDIA recommends for FFHQ at 1024x1024 (T 8.2, R 32.8). R's
+    D-blur schedule (blur_init_sigma 10) belongs to the loss, not to this config."""
+    batch = 32
+    network = NetworkConfig(arch="stylegan3", map_depth=2, magnitude_ema_beta=0.5 ** (batch / 20000))
+    if name == "stylegan3-r":
+        network.g_channel_mult, network.conv_kernel, network.use_radial_filters = 2, 1, True
+    return TrainingConfig(name=name, network=network, batch_size=batch, g_lr=0.0025, d_lr=0.002,
+                          r1_gamma=8.2 if name == "stylegan3-t" else 32.8, ema_kimg=batch * 10 / 32, ema_rampup=0.05,
+                          style_mixing_prob=0.0, pl_weight=0.0, ref_gpus=8)
 
 
 ARCHITECTURES = ("stylegan2", "stylegan1")
