@@ -116,7 +116,7 @@ class _Converter:
         if isinstance(obj, NumpyArrayRecord):
             require(obj.array is not None, f"{where}: a numpy array without data")
             return obj.array.tolist()
-        require(isinstance(obj, (dict, list, tuple)), f"{where} holds a {type(obj).__name__}, not plain data")
+        require(isinstance(obj, (dict, list, tuple)), f"{where} holds {describe(obj)}, not plain data")
         require(id(obj) not in self.active, f"{where}: the pickle contains a reference cycle")
         self.active.add(id(obj))
         if isinstance(obj, dict):
@@ -132,7 +132,7 @@ def _variable_tensor(value, where: str) -> torch.Tensor:
     if isinstance(value, float):
         return torch.tensor(value, dtype=torch.float32)
     require(isinstance(value, NumpyArrayRecord) and value.array is not None,
-            f"{where} is a {type(value).__name__}, not a numpy array")
+            f"{where} is {describe(value)}, not a numpy array")
     require(value.array.dtype.kind == "f", f"{where} has dtype {value.array.dtype}; TF StyleGAN variables are floats")
     return torch.from_numpy(value.array).to(torch.float32)
 
