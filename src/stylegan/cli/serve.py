@@ -49,7 +49,7 @@ def command(network_path, host, port, device):
         from ..serve.app import create_app
     except ImportError as exc:
         raise CliError(f"stylegan serve needs starlette and uvicorn ({exc}); install them with "
-                       f"pip install starlette uvicorn") from None
+                       f"pip install \"stylegan[serve]\" (\"stylegan[all]\": every optional feature)") from None
     from ..io.load import load_generator
 
     with user_errors():

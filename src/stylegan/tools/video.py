@@ -209,7 +209,8 @@ def ffmpeg_exe() -> str:
         return imageio_ffmpeg.get_ffmpeg_exe()
     except (ImportError, RuntimeError) as exc:
         raise UserInputError(f"writing .mp4 needs ffmpeg, which was not found ({exc}); install it with "
-                             f"`pip install {FFMPEG_PACKAGE}` (the wheel ships the binary), or write "
+                             f"`pip install \"stylegan[video]\"` ({FFMPEG_PACKAGE}: the wheel ships the binary; "
+                             f"\"stylegan[all]\": every optional feature), or write "
                              f"--out video.gif or --out a folder (PNG frames) instead") from None
 
 
