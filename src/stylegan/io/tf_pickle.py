@@ -22,6 +22,7 @@ Building our modules from a TFNetwork is io.tf_networks.build_from_tf.
 from __future__ import annotations
 
 import os
+from types import MappingProxyType
 from typing import Dict, Union
 
 import torch
@@ -52,7 +53,7 @@ class _NetworkRecord(Inert):
         self.state = state
 
 
-_TF_GLOBALS = {**NUMPY_GLOBALS, NETWORK_GLOBAL: _NetworkRecord}
+_TF_GLOBALS = MappingProxyType({**NUMPY_GLOBALS, NETWORK_GLOBAL: _NetworkRecord})  # everything a TF pickle may name
 
 
 def _refusal(module: str, name: str) -> UnsafePickleError:
