@@ -140,3 +140,35 @@ def test_cli_refuses_rosinality_export_in_one_line(tmp_path, capsys):
     assert run(["convert", str(SNAPSHOT), str(tmp_path / "x.pt"), "--to", "rosinality"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "Generator3" in err[0]
+
+
+def test_cli_generate_translate_rotate_as_gen_images(tmp_path):
+    """--translate/--rotate set inv(make_transform(...)) as gen_images.py, replacing any stored transform."""
+    import numpy as np
+    from PIL import Image
+
+    from stylegan.tools.generate import generate_images
+
+    G = load_generator(SNAPSHOT)
+    moved = tmp_path / "moved.safetensors"
+    G.set_transform((0.3, 0.1), 45)  # a stored transform that the flags must replace
+    save_network(moved, {"G_ema": G})
+    for args, name in [([], "plain"), (["--translate", "0.25,-0.125", "--rotate", "30"], "rot")]:
+        assert run(["generate", "--network", str(moved), "--seeds", "0-1", "--outdir", str(tmp_path / name)] + args) == 0
+    G.set_transform((0, 0), 0)
+    plain = generate_images(G, [0, 1])
+    G.set_transform((0.25, -0.125), 30)
+    rotated = generate_images(G, [0, 1])
+    for idx in (0, 1):
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "plain" / f"seed000{idx}.png")), plain[idx])
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "rot" / f"seed000{idx}.png")), rotated[idx])
+    assert not np.array_equal(plain, rotated)
+
+
+def test_cli_generate_refuses_translate_for_stylegan2(tmp_path, capsys):
+    from official_helpers import OFFICIAL_SNAPSHOT  # a StyleGAN2 snapshot
+
+    assert run(["generate", "--network", str(OFFICIAL_SNAPSHOT), "--seeds", "0", "--rotate", "10",
+                "--outdir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "StyleGAN3" in err[0]

@@ -2,7 +2,8 @@
 
 NVIDIA's command lines work as written: gen_images.py / generate.py flags (`--outdir=out --seeds=0-35 --trunc=1
 --class=1 --noise-mode=const --network=...`), `--projected-w` (generate.py's name for --ws), and `--translate` /
-`--rotate`, which move the input grid of StyleGAN3 generators (refused, with the reason, for other networks).
+`--rotate`, which move the input grid of StyleGAN3 generators (refused, with the reason, for other networks). As in
+gen_images.py they replace a StyleGAN3 generator's stored transform, so the defaults render it untransformed.
 """
 from __future__ import annotations
 
@@ -44,11 +45,11 @@ def command(network_path, seeds, ws_path, truncation_psi, truncation_cutoff, cla
         seed_list = parse_range_list(seeds) if seeds is not None else None
         shift = _vec2(translate, "--translate")
         G = load_generator(network_path, device=device)
-        if shift != (0.0, 0.0) or rotate != 0:
-            if not hasattr(getattr(G.synthesis, "input", None), "transform"):
-                raise CliError("--translate and --rotate move the input grid of StyleGAN3 generators; this network "
-                               "has none (a StyleGAN2/StyleGAN generator): drop them")
-            raise CliError("--translate and --rotate are not wired to StyleGAN3 generation yet; drop them")
+        if hasattr(G, "set_transform"):  # StyleGAN3: as gen_images.py, the flags replace the stored transform
+            G.set_transform(shift, rotate)
+        elif shift != (0.0, 0.0) or rotate != 0:
+            raise CliError("--translate and --rotate move the input grid of StyleGAN3 generators; this network "
+                           "has none (a StyleGAN2/StyleGAN generator): drop them")
         if ws_path is not None:
             if truncation_psi != 1 or truncation_cutoff is not None or class_idx is not None:
                 raise CliError("--trunc, --trunc-cutoff and --class apply to seeds; --ws renders the latents as given")
