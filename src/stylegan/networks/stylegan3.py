@@ -215,10 +215,10 @@ class SynthesisLayer3(nn.Module):
             styles = styles * styles.square().mean().rsqrt()
 
         dtype = block_dtype(self.use_fp16, force_fp32, x.device)
-        # "Full" convolution (padding k-1): the filters below crop what they need.
-        x = modulated_conv2d(x.to(dtype), weight, styles, padding=self.conv_kernel - 1,
-                             demodulate=not self.is_torgb)
-        x = x * input_gain.to(dtype)  # the input gain is a scalar, so it commutes with the convolution
+        # NVIDIA folds the (scalar) input gain into the demodulated weights; scaling the input is the same linear
+        # map and brings it to unit mean square first. "Full" convolution (padding k-1): the filters crop.
+        x = x.to(dtype) * input_gain.to(dtype)
+        x = modulated_conv2d(x, weight, styles, padding=self.conv_kernel - 1, demodulate=not self.is_torgb)
         gain, slope = (1, 1) if self.is_torgb else (np.sqrt(2), 0.2)
         x = filtered_lrelu(x, self.up_filter, self.down_filter, self.bias.to(dtype), up=self.up_factor,
                            down=self.down_factor, padding=self.padding, gain=gain, slope=slope,
