@@ -1,4 +1,10 @@
-"""`stylegan metrics`: FID, KID, precision/recall, PPL, IS and SWD for a network or an image folder."""
+"""`stylegan metrics`: FID, KID, precision/recall, PPL, IS and SWD for a network or any two image sets.
+
+`--fakes A --data B` (`--reals` is the same as `--data`) compares any two image sets: folders (recursive) or zips of
+images of any size and mode, `.npy`/`.npz` arrays, or dataset zips; when their formats differ both sides are
+converted alike (see stylegan.metrics.preprocess) and a note says how. NVIDIA's calc_metrics.py line works as
+written: `--metrics=fid50k_full,kid50k_full --data=... --mirror=1 --network=... --gpus=1 --verbose`.
+"""
 from __future__ import annotations
 
 import json
@@ -6,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from .common import CliError, user_errors
+from .common import CliError, bool_option, comma_list, user_errors
 
 _DEFAULT_CACHE = Path.home() / ".cache" / "stylegan" / "metrics"
 
@@ -23,8 +29,22 @@ def append_jsonl(path: Path, record: dict) -> None:
 
 @click.command("metrics")
 @click.option("--network", "network_path", default=None, help="Generator file (.safetensors export or NVIDIA .pkl).")
-@click.option("--fakes", default=None, help="Folder or zip of generated images (instead of --network).")
-@click.option("--data", default=None, help="Real images: dataset zip or folder.")
+@click.option("--fakes", default=None,
+              help="Generated images (instead of --network): folder or zip of images, .npy/.npz array, dataset zip.")
+@click.option("--data", "--reals", "data", default=None,
+              help="Real images: dataset zip, folder or zip of images, .npy/.npz array (--reals: the same).")
+@click.option("--resolution", type=int, default=None,
+              help="Common side when the two sides differ in size (default: the side whose images share one size, "
+                   "the larger if both do).")
+@click.option("--transform", type=click.Choice(["center-crop", "center-crop-wide", "pad"]), default=None,
+              help="How the dataset tool matches sizes (default: resize square images); give the one the dataset "
+                   "zip was made with, e.g. pad for MNIST-style 28->32.")
+@click.option("--resize-filter", type=click.Choice(["lanczos", "box"]), default="lanczos", show_default=True,
+              help="The dataset tool's resize filter for matching sizes.")
+@bool_option("--mirror", help="Add x-flipped copies of the real images (NVIDIA's calc_metrics --mirror=1).")
+@click.option("--gpus", type=click.IntRange(min=1), default=1, show_default=True,
+              help="1 (one process); several: torchrun --nproc_per_node N -m stylegan metrics ...")
+@bool_option("--verbose", help="Accepted for NVIDIA's command lines (progress goes to stderr anyway).")
 @click.option("--metrics", "metric_names", default="fid50k_full", show_default=True,
               help="Comma-separated metric names (see docs/metrics.md).")
 @click.option("--feature-net", default=None,
@@ -43,15 +63,18 @@ def append_jsonl(path: Path, record: dict) -> None:
               help="Where real-image statistics are cached; '' disables the cache.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
 @click.option("--run-dir", default=None, help="Append each result to RUN_DIR/metric-<name>.jsonl.")
-def command(network_path, fakes, data, metric_names, feature_net, ppl_distance, num, num_real, seed, noise_mode,
-            batch_size, cache_dir, device, run_dir):
+def command(network_path, fakes, data, resolution, transform, resize_filter, mirror, gpus, verbose, metric_names,
+            feature_net, ppl_distance, num, num_real, seed, noise_mode, batch_size, cache_dir, device, run_dir):
     """Compute metrics and print one JSON line per metric."""
     from ..metrics.evaluate import compute_metric, metric_spec
 
     with user_errors():
         if (network_path is None) == (fakes is None):
             raise CliError("give exactly one of --network or --fakes")
-        names = [n.strip() for n in metric_names.split(",") if n.strip()]
+        if gpus > 1:
+            raise CliError(f"--gpus {gpus}: start the processes with torchrun --nproc_per_node {gpus} -m stylegan "
+                           f"metrics ... (without --gpus); each computes its share of the batches")
+        names = list(comma_list(metric_names))
         if not names:
             raise CliError("--metrics is empty; give e.g. --metrics fid50k_full,kid50k_full")
         for name in names:
@@ -65,7 +88,10 @@ def command(network_path, fakes, data, metric_names, feature_net, ppl_distance, 
             record = compute_metric(name, generator=generator, fakes=fakes, data=data, feature_net=feature_net,
                                     num=num, num_real=num_real, seed=seed, batch_size=batch_size,
                                     cache_dir=cache_dir or None, device=device, ppl_distance=ppl_distance,
-                                    noise_mode=noise_mode)
+                                    noise_mode=noise_mode, resolution=resolution, transform=transform,
+                                    resize_filter=resize_filter, mirror=mirror)
+            if "matched" in record:
+                click.echo(f"note: the two sides differ; matched as: {record['matched']}", err=True)
             record["network"] = network_path
             record["fakes"] = fakes
             record["data"] = data

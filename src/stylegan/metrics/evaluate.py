@@ -20,7 +20,7 @@ import torch
 
 from stylegan.errors import UserInputError
 from stylegan.metrics import distributed
-from stylegan.metrics.image_sources import open_fake_source, open_real_source
+from stylegan.metrics.image_sources import match_sources, open_fake_source, open_real_source
 from stylegan.metrics.preprocess import quantize
 
 
@@ -114,6 +114,17 @@ class GeneratorImages:
             img = self.G(z.to(self.device), c.to(self.device), truncation_psi=self.psi, noise_mode=self.noise_mode)
         return quantize(img.cpu())
 
+    def read(self, start: int, stop: int) -> torch.Tensor:
+        """Images start..stop-1 where start begins a batch (what the metric loops read)."""
+        if start % self.batch_size:
+            raise ValueError(f"generated images are drawn in batches of {self.batch_size}; start {start} is inside one")
+        return self.batch(start // self.batch_size)[:stop - start]
+
+    def geometry(self):
+        from stylegan.metrics.preprocess import ImageGeometry
+        res = self.G.img_resolution
+        return ImageGeometry.of_shape(res, res, self.G.img_channels, "the generator")
+
 
 def _num_batches(count: int, batch_size: int) -> int:
     return -(-count // batch_size)
@@ -165,8 +176,7 @@ def _real_statistics(net, net_id, source, count, batch_size, device, cache_dir, 
 
 def _color_channels(source) -> int:
     """1 for gray(+alpha) images, 3 for RGB(A)."""
-    c = source.G.img_channels if isinstance(source, GeneratorImages) else source.read(0, 1).shape[1]
-    return 1 if c in (1, 2) else 3
+    return 1 if source.geometry().modes <= {"L", "LA"} else 3
 
 
 @torch.no_grad()
@@ -186,7 +196,8 @@ def _swd_descriptors(source, count, batch_size, seed, channels):
 def compute_metric(name: str, generator=None, fakes=None, data=None, feature_net: str | None = None,
                    num: int | None = None, num_real: int | None = None, seed: int = 0, batch_size: int = 32,
                    cache_dir=None, device="cpu", ppl_distance: str | None = None,
-                   truncation_psi: float = 1.0, noise_mode: str = "const") -> dict:
+                   truncation_psi: float = 1.0, noise_mode: str = "const", resolution: int | None = None,
+                   transform: str | None = None, resize_filter: str = "lanczos", mirror: bool = False) -> dict:
     """Compute one registered metric and return a JSON-ready record.
 
     name: metric name from METRICS (e.g. 'fid50k_full', 'kid50k_full', 'pr50k3_full', 'ppl2_wend', 'is50k', 'swd').
@@ -203,6 +214,11 @@ def compute_metric(name: str, generator=None, fakes=None, data=None, feature_net
     ppl_distance: PPL distance spec ('lpips-vgg16[:PATH]', 'effnet-lite0', 'fmnist'); None = automatic.
     truncation_psi: generator truncation (1 for comparable numbers).
     noise_mode: generator noise mode, 'const' or 'random'.
+    resolution: common side when the two sides' images differ in size (None: chosen, see preprocess.py).
+    transform: the dataset tool's transform for matching sizes: None (resize), 'center-crop',
+        'center-crop-wide' or 'pad' (give the one the dataset zip was made with).
+    resize_filter: the dataset tool's resize filter for matching sizes, 'lanczos' or 'box'.
+    mirror: add x-flipped copies of the real images given as a path (NVIDIA's calc_metrics --mirror=1).
     """
     spec = metric_spec(name)
     start = time.time()
@@ -228,7 +244,7 @@ def compute_metric(name: str, generator=None, fakes=None, data=None, feature_net
 
     real = None
     if spec.num_real != 0:
-        real = open_real_source(data)
+        real = open_real_source(data, mirror=mirror)
     labels = getattr(real, "labels", None) if real is not None else None
     if generator is not None:
         fake_count = num or spec.num_fake
@@ -238,6 +254,9 @@ def compute_metric(name: str, generator=None, fakes=None, data=None, feature_net
         fake_count = min(len(fake), num or spec.num_fake)
     if fake_count < 2:
         raise UserInputError(f"{name} needs at least 2 generated images, got {fake_count}")
+    real, fake, matched = match_sources(real, fake, resolution, transform, resize_filter)
+    if matched is not None:
+        record["matched"] = matched
     real_count = 0
     if real is not None:
         wanted = num_real or (len(real) if spec.num_real is None else (num or spec.num_real))

@@ -1,8 +1,14 @@
 """Where metric images come from: datasets, image folders/zips, arrays and generators.
 
 An image source has `len()`, `read(start, stop)` -> uint8 `[B, C, H, W]` tensor, an optional
-`labels` array (float32 `[N, label_dim]`, for sampling a conditional generator's classes), and a
-`fingerprint()` string that changes when the images change (for the statistics cache).
+`labels` array (float32 `[N, label_dim]`, for sampling a conditional generator's classes), a
+`fingerprint()` string that changes when the images change (for the statistics cache), and
+`geometry()`: the sizes and modes of its images (`preprocess.ImageGeometry`).
+
+Either side of a metric opens the same way (`open_image_path`): a `.npy`/`.npz` array, a dataset zip or
+folder with `dataset.json` (read as a training dataset, labels included), or any folder (recursive) or zip of
+image files of any size and mode. When the two sides' formats differ, `ConformedSource` converts each image of
+a side with `preprocess.conform_image` (the dataset tool's conversion; see preprocess.py).
 """
 from __future__ import annotations
 
@@ -42,6 +48,11 @@ class ArraySource:
     def read(self, start: int, stop: int) -> torch.Tensor:
         return self.images[start:stop]
 
+    def geometry(self):
+        from stylegan.metrics.preprocess import ImageGeometry
+        n, c, h, w = self.images.shape
+        return ImageGeometry.of_shape(w, h, c, "the image array")
+
     def fingerprint(self) -> str:
         if self._fingerprint is None:
             digest = hashlib.sha256(f"array{list(self.images.shape)}".encode())
@@ -74,6 +85,13 @@ class DatasetSource:
     def read(self, start: int, stop: int) -> torch.Tensor:
         return _stack([self._item(i) for i in range(start, stop)], "dataset")
 
+    def geometry(self):
+        """One size and mode for all images (a dataset's images share them; later reads check it)."""
+        from stylegan.metrics.preprocess import ImageGeometry
+        c, h, w = np.shape(self._item(0))
+        name = str(getattr(self.dataset, "path", None) or "the dataset")
+        return ImageGeometry.of_shape(w, h, c, name)
+
     def fingerprint(self) -> str:
         if self._fingerprint is None:
             path = getattr(self.dataset, "path", None)
@@ -93,15 +111,19 @@ class DatasetSource:
 
 
 class ImageFilesSource:
-    """A folder (recursive) or zip of image files of any origin, read in sorted name order."""
+    """A folder (recursive) or zip of image files of any origin, size and mode, read in sorted name order."""
 
-    def __init__(self, path: str | os.PathLike):
-        """path: folder or .zip holding png/jpg/jpeg/webp/bmp/tif files."""
+    def __init__(self, path: str | os.PathLike, mirror: bool = False):
+        """path: folder or .zip holding png/jpg/jpeg/webp/bmp/tif files.
+        mirror: append an x-flipped copy of every image (NVIDIA's --mirror=1 for metrics), doubling the length.
+        """
         from stylegan.data.pixels import is_hidden_name, is_image_name
 
         self.path = Path(path)
+        self.mirror = bool(mirror)
         self.labels = None
         self._zip = None
+        self._geometry = None
         if self.path.is_dir():
             names = [p.relative_to(self.path).as_posix() for p in self.path.rglob("*") if p.is_file()]
         elif self.path.is_file() and zipfile.is_zipfile(self.path):
@@ -116,7 +138,24 @@ class ImageFilesSource:
             raise FormatError(f"no image files (.png/.jpg/.webp/.bmp/.tif) in {self.path}")
 
     def __len__(self) -> int:
-        return len(self.names)
+        return len(self.names) * (2 if self.mirror else 1)
+
+    def geometry(self):
+        """Sizes and modes of all images, from their headers (as the dataset tool reads them)."""
+        if self._geometry is None:
+            from stylegan.data.sources import ITEM_READ_ERRORS, _header_from_file
+            from stylegan.metrics.preprocess import ImageGeometry
+            sizes, modes = set(), set()
+            for name in self.names:
+                try:
+                    with self._open(name) as f:
+                        mode, size = _header_from_file(f)
+                except ITEM_READ_ERRORS as e:
+                    raise FormatError(f"cannot read image {name} in {self.path}: {e}") from None
+                sizes.add(size)
+                modes.add(mode)
+            self._geometry = ImageGeometry(frozenset(sizes), frozenset(modes), str(self.path))
+        return self._geometry
 
     def _open(self, name: str):
         if self.path.is_dir():
@@ -125,21 +164,30 @@ class ImageFilesSource:
             self._zip = (os.getpid(), zipfile.ZipFile(self.path))
         return self._zip[1].open(name)
 
-    def read(self, start: int, stop: int) -> torch.Tensor:
-        from stylegan.data.pixels import IMAGE_READ_ERRORS, image_to_chw, load_image
+    def pil_images(self, start: int, stop: int) -> list:
+        """Images start..stop-1 as decoded PIL images (sizes and modes as in the files)."""
+        import PIL.Image
+
+        from stylegan.data.pixels import IMAGE_READ_ERRORS, load_image
 
         images = []
-        for name in self.names[start:stop]:
+        for i in range(start, min(stop, len(self))):
+            name = self.names[i % len(self.names)]
             try:
                 with self._open(name) as f:
-                    images.append(image_to_chw(load_image(f)))
+                    image = load_image(f)
             except IMAGE_READ_ERRORS as e:
                 raise FormatError(f"cannot read image {name} in {self.path}: {e}") from None
-        return _stack(images, str(self.path))
+            images.append(image.transpose(PIL.Image.Transpose.FLIP_LEFT_RIGHT) if i >= len(self.names) else image)
+        return images
+
+    def read(self, start: int, stop: int) -> torch.Tensor:
+        from stylegan.data.pixels import image_to_chw
+        return _stack([image_to_chw(im) for im in self.pil_images(start, stop)], str(self.path))
 
     def fingerprint(self) -> str:
         from stylegan.data.dataset import dataset_fingerprint
-        return dataset_fingerprint(self.path)
+        return dataset_fingerprint(self.path) + ("-mirror" if self.mirror else "")
 
 
 def _stack(images: list, where: str) -> torch.Tensor:
@@ -152,18 +200,81 @@ def _stack(images: list, where: str) -> torch.Tensor:
     return torch.from_numpy(array)
 
 
-def open_real_source(data) -> object:
-    """An image source for real data: a dataset path (zip/folder via ImageDataset), a dataset, or an array.
+def load_image_array(path: str | os.PathLike) -> np.ndarray:
+    """uint8 images `[N, C, H, W]` from a `.npy` file or an `.npz` file's only array (or its 'arr_0').
+
+    Layouts: `[N, H, W, C]` (C 1-4, what clean-fid and most sample dumps write), `[N, C, H, W]`, or `[N, H, W]`
+    (gray). The layout is read from where a dimension of 1-4 sits: last means channels-last.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserInputError(f"images not found: {path}")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if isinstance(loaded, np.ndarray):
+            array = loaded
+        else:
+            with loaded:
+                keys = list(loaded.files)
+                key = keys[0] if len(keys) == 1 else "arr_0" if "arr_0" in keys else None
+                if key is None:
+                    raise FormatError(f"{path} holds several arrays ({', '.join(keys)}); keep the images alone or "
+                                      f"as 'arr_0'")
+                array = loaded[key]
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise FormatError(f"{path} is not a readable .npy/.npz array ({e})") from None
+    if array.dtype != np.uint8:
+        raise FormatError(f"{path}: images must be uint8 (0..255), got {array.dtype}")
+    if array.ndim == 3:
+        array = array[:, None]
+    elif array.ndim == 4 and 1 <= array.shape[3] <= 4 and not 1 <= array.shape[1] <= 4:
+        array = array.transpose(0, 3, 1, 2)
+    if array.ndim != 4 or not 1 <= array.shape[1] <= 4:
+        raise FormatError(f"{path}: expected images [N, H, W, C], [N, C, H, W] or [N, H, W], got {list(array.shape)}")
+    return np.ascontiguousarray(array)
+
+
+def open_image_path(path: str | os.PathLike, mirror: bool = False) -> object:
+    """The image source for a path, the same for either side of a metric.
+
+    path: `.npy`/`.npz` array; dataset zip or folder with `dataset.json` (labels are read); or any folder
+        (recursive) or zip of image files.
+    mirror: add x-flipped copies (NVIDIA's calc_metrics --mirror=1).
+    """
+    path = Path(path)
+    if path.suffix.lower() in (".npy", ".npz"):
+        images = torch.from_numpy(load_image_array(path))
+        return ArraySource(torch.cat([images, images.flip(3)]) if mirror else images)
+    if not path.exists():
+        raise UserInputError(f"images not found: {path} (give a folder, a .zip of images, a dataset zip or an "
+                             f".npy/.npz array)")
+    if _has_dataset_json(path):
+        from stylegan.data.dataset import ImageDataset
+        return DatasetSource(ImageDataset(path, use_labels=True, xflip=mirror))
+    return ImageFilesSource(path, mirror=mirror)
+
+
+def _has_dataset_json(path: Path) -> bool:
+    if path.is_dir():
+        return (path / "dataset.json").is_file()
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as z:
+            return "dataset.json" in z.namelist()
+    return False
+
+
+def open_real_source(data, mirror: bool = False) -> object:
+    """An image source for real data: a path (see `open_image_path`), a dataset, or an array.
 
     data: path, ImageDataset-like object, numpy array / tensor `[N, C, H, W]`, or an image source.
+    mirror: with a path, add x-flipped copies of its images.
     """
     if data is None:
         raise UserInputError("no real data given; pass data= (CLI: --data) with a dataset zip or folder")
     if hasattr(data, "read") and hasattr(data, "fingerprint"):
         return data
     if isinstance(data, (str, os.PathLike)):
-        from stylegan.data.dataset import ImageDataset
-        return DatasetSource(ImageDataset(data, use_labels=True))
+        return open_image_path(data, mirror=mirror)
     if isinstance(data, (np.ndarray, torch.Tensor)):
         return ArraySource(data)
     if hasattr(data, "__len__") and hasattr(data, "__getitem__"):
@@ -172,10 +283,57 @@ def open_real_source(data) -> object:
 
 
 def open_fake_source(fakes) -> object:
-    """An image source for generated images: a folder/zip of images from anything, or an array.
+    """An image source for generated images, opened as real ones are (see `open_image_path`).
 
     fakes: path, numpy array / tensor `[N, C, H, W]`, indexable dataset, or an image source.
     """
-    if isinstance(fakes, (str, os.PathLike)):
-        return ImageFilesSource(fakes)
     return open_real_source(fakes)
+
+
+class ConformedSource:
+    """Another source's images, each converted to a common format by `preprocess.conform_image`."""
+
+    def __init__(self, source, fmt):
+        """source: an image source (anything with read(), or pil_images() giving PIL images of any size).
+        fmt: the `preprocess.MatchedFormat` to convert to.
+        """
+        self.source, self.fmt = source, fmt
+        self.labels = getattr(source, "labels", None)
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def read(self, start: int, stop: int) -> torch.Tensor:
+        from stylegan.metrics.preprocess import conform_image
+        if hasattr(self.source, "pil_images"):
+            images = self.source.pil_images(start, stop)
+        else:
+            images = list(self.source.read(start, stop).numpy())
+        return torch.from_numpy(np.stack([conform_image(im, self.fmt) for im in images]))
+
+    def geometry(self):
+        from stylegan.metrics.preprocess import ImageGeometry
+        return ImageGeometry(frozenset([(self.fmt.side, self.fmt.side)]), frozenset([self.fmt.mode]))
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(f"{self.source.fingerprint()}{self.fmt}".encode()).hexdigest()
+
+
+def match_sources(real, fake, resolution=None, transform=None, resize_filter: str = "lanczos"):
+    """(real, fake, note): both sides in one format (`preprocess.match_format`); note says what was converted.
+
+    real, fake: image sources with geometry(); either may be None (nothing to match).
+    resolution, transform, resize_filter: see `preprocess.match_format`.
+    """
+    from stylegan.metrics.preprocess import match_format
+    if real is None or fake is None:
+        return real, fake, None
+    real_geometry, fake_geometry = real.geometry(), fake.geometry()
+    fmt = match_format(real_geometry, fake_geometry, resolution, transform, resize_filter)
+    if fmt is None:
+        return real, fake, None
+    notes = []
+    for name, geometry in (("fakes", fake_geometry), ("data", real_geometry)):
+        notes.append(f"{name} {geometry.describe()} -> " + ("as is" if fmt.holds(geometry) else fmt.describe()))
+    wrap = lambda source, geometry: source if fmt.holds(geometry) else ConformedSource(source, fmt)
+    return wrap(real, real_geometry), wrap(fake, fake_geometry), "; ".join(notes)
