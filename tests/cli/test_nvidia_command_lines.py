@@ -140,3 +140,80 @@ def test_backend_flags_restored():
     with cuda_backend_flags(cudnn_benchmark=not before[0], allow_tf32=not before[1]):
         assert (torch.backends.cudnn.benchmark, torch.backends.cuda.matmul.allow_tf32) == (not before[0], not before[1])
     assert (torch.backends.cudnn.benchmark, torch.backends.cuda.matmul.allow_tf32) == before
+
+
+# ---- generate: gen_images.py / generate.py lines ---------------------------------------------------------------
+
+
+def test_nvidia_generate_line(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    from official_helpers import OFFICIAL_SNAPSHOT
+    line = f"--outdir={tmp_path / 'out'} --trunc=1 --seeds=0-3 --noise-mode=const --network={OFFICIAL_SNAPSHOT}"
+    assert run(["generate", *line.split()]) == 0
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == ["seed0000.png", "seed0001.png", "seed0002.png", "seed0003.png"]
+    assert run(["generate", f"--outdir={tmp_path / 'ours'}", "--seeds", "2", "--network", str(OFFICIAL_SNAPSHOT)]) == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / "seed0002.png")),
+                          np.asarray(Image.open(tmp_path / "ours" / "seed0002.png")))
+    # gen_images.py's StyleGAN3 options: accepted when neutral, refused with the reason otherwise.
+    assert run(["generate", *line.split(), "--translate=0,0", "--rotate=0"]) == 0
+    capsys.readouterr()
+    for extra, message in ((["--translate=0.3,1"], "StyleGAN3"), (["--rotate=10"], "StyleGAN3"),
+                           (["--translate=0.3"], "two numbers")):
+        assert run(["generate", *line.split(), *extra]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0]
+
+
+def test_nvidia_generate_projected_w(tmp_path):
+    import numpy as np
+
+    from official_helpers import OFFICIAL_SNAPSHOT
+    from stylegan.io.load import load_generator
+    G = load_generator(OFFICIAL_SNAPSHOT)
+    np.savez(tmp_path / "projected_w.npz", w=np.zeros([1, G.num_ws, G.w_dim], np.float32))
+    assert run(["generate", f"--outdir={tmp_path / 'out'}", f"--projected-w={tmp_path / 'projected_w.npz'}",
+                f"--network={OFFICIAL_SNAPSHOT}"]) == 0
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["w0000.png"]
+
+
+# ---- dataset: dataset_tool.py lines -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    import numpy as np
+    from PIL import Image
+    folder = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    return folder
+
+
+@pytest.mark.parametrize("flags,side", [
+    (["--resolution=32x32", "--transform=center-crop"], 32),
+    (["--resolution=16x16", "--transform=center-crop-wide", "--max-images=2"], 16),
+    (["--width=32", "--height=32", "--transform=center-crop", "--resize-filter=box"], 32),  # stylegan2-ada-pytorch
+    (["--resolution", "32", "--transform", "center-crop"], 32),  # ours
+])
+def test_nvidia_dataset_tool_lines(photos, tmp_path, capsys, flags, side):
+    from stylegan.data.dataset import ImageDataset
+    dest = tmp_path / "out.zip"
+    assert run(["dataset", f"--source={photos}", f"--dest={dest}", *flags]) == 0, capsys.readouterr().err
+    dataset = ImageDataset(dest)
+    assert dataset.resolution == side and len(dataset) == (2 if "--max-images=2" in flags else 3)
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--resolution=64x32"], "square"),
+    (["--resolution=abc"], "not a size"),
+    (["--resolution=32", "--width=64"], "disagree"),
+])
+def test_dataset_tool_refusals(photos, tmp_path, capsys, flags, message):
+    assert run(["dataset", f"--source={photos}", f"--dest={tmp_path / 'o.zip'}", "--transform=center-crop",
+                *flags]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
