@@ -15,9 +15,16 @@ Paths (each a named setting of the same randomly initialised networks, see PATH_
 
 Every row reports img/s, the reference img/s measured in the same process, the speedup, peak memory and
 FLOPs per image (counted with torch.utils.flop_counter), so the ratio holds on a noisy machine; the device's
-measured bf16 matmul throughput is reported beside it, so achieved TFLOP/s can be read as a fraction of what
-the device reaches. Paths with other arithmetic than `fast` report PSNR against it on the same seeds, and
-compiled paths the seconds their first call spent compiling.
+measured matmul throughput in the path's dtype is reported beside it, so achieved TFLOP/s can be read as a
+fraction of what the device reaches. Paths with other arithmetic than `fast` report PSNR against it on the same
+seeds, and compiled paths the seconds their first call spent compiling. Each row also carries the machine
+(CPU model, AVX2/AVX-512/bf16/AMX flags, whether bf16 is native).
+
+Two sweeps (`SWEEPS`): `quick`, the default (inference at batch 1 and 8, training at batch 2, each measurement
+at least 0.5 s and one call after a warm-up: about a minute for stylegan2@32 on two quiet cores, two on busy
+ones), and `full` (batch 1/8/16, training batch 8, at least 2 s and 2 calls per measurement). Training img/s are over one lazy-regularisation cycle of 16 steps (G reg every 4,
+D reg every 16), computed from its three phases timed separately (main: G main + D main; G reg; D reg). The default paths are reference and
+fast, plus fast_bf16 where bf16 is native (`hardware.native_bf16`): emulated bf16 is hundreds of times slower.
 """
 from __future__ import annotations
 
@@ -28,7 +35,7 @@ import math
 import resource
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -40,6 +47,7 @@ from ..networks.layers import set_bias_act_impl, set_resample_impl
 from ..networks.registry import build_network
 from ..presets import resolve_preset
 from ..training import losses
+from .hardware import ISA_FLAGS, machine_description, native_bf16
 
 @dataclass(frozen=True)
 class PathSpec:
@@ -64,7 +72,35 @@ PATH_SPECS: Dict[str, PathSpec] = {
     "compiled_fp16": PathSpec(precision="fp16", compile=True),
 }
 PATHS = tuple(PATH_SPECS)
-DEFAULT_PATHS = ("reference", "fast", "fast_bf16")
+DEFAULT_PATHS = ("reference", "fast", "fast_bf16")  # fast_bf16 only where bf16 is native: see default_paths
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """How much one benchmark run measures (the CLI's defaults; each can be overridden)."""
+
+    batch_sizes: Tuple[int, ...]  # G inference batch sizes
+    train_batch: int  # training step batch size
+    min_seconds: float  # each measurement runs at least this long ...
+    min_calls: int  # ... and at least this many calls (after one warm-up call)
+
+
+SWEEPS: Dict[str, Sweep] = {
+    "quick": Sweep(batch_sizes=(1, 8), train_batch=2, min_seconds=0.5, min_calls=1),
+    "full": Sweep(batch_sizes=(1, 8, 16), train_batch=8, min_seconds=2.0, min_calls=2),
+}
+
+
+def default_paths(device: torch.device) -> Tuple[str, ...]:
+    """reference and fast, plus fast_bf16 where `device` runs bf16 natively (emulated bf16 would take hours)."""
+    return DEFAULT_PATHS if native_bf16(device) else tuple(p for p in DEFAULT_PATHS if p != "fast_bf16")
+
+
+def emulated_bf16_paths(paths: Sequence[str], device: torch.device) -> List[str]:
+    """The bf16 paths of `paths` that `device` would run emulated (very slowly); empty where bf16 is native."""
+    if native_bf16(device):
+        return []
+    return [p for p in paths if p in PATH_SPECS and PATH_SPECS[p].precision == "bf16"]
 
 
 def _autocast(device: torch.device, spec: PathSpec):
@@ -78,8 +114,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def seconds_per_call(fn: Callable[[], object], device: torch.device, min_seconds: float, warmup: int = 1) -> float:
-    """Mean wall time of `fn` after `warmup` calls, over at least `min_seconds` and 2 calls."""
+def seconds_per_call(fn: Callable[[], object], device: torch.device, min_seconds: float, warmup: int = 1,
+                     min_calls: int = 2) -> float:
+    """Mean wall time of `fn` after `warmup` calls, over at least `min_seconds` and `min_calls` calls."""
     for _ in range(warmup):
         fn()
     _sync(device)
@@ -89,7 +126,7 @@ def seconds_per_call(fn: Callable[[], object], device: torch.device, min_seconds
         calls += 1
         _sync(device)
         elapsed = time.perf_counter() - start
-        if elapsed >= min_seconds and calls >= 2:
+        if elapsed >= min_seconds and calls >= min_calls:
             return elapsed / calls
 
 
@@ -121,12 +158,24 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return math.inf if mse == 0 else 10 * math.log10(4 / mse)
 
 
-def matmul_tflops(device: torch.device, dtype: torch.dtype = torch.bfloat16, min_seconds: float = 1.0) -> float:
-    """Measured dense matmul throughput of `device` in `dtype` (TFLOP/s): the yardstick for achieved TFLOP/s."""
-    n = 8192 if device.type == "cuda" else 2048
-    a = torch.randn(n, n, device=device, dtype=dtype)
-    b = torch.randn(n, n, device=device, dtype=dtype)
+def matmul_tflops(device: torch.device, dtype: torch.dtype, min_seconds: float = 0.2) -> float:
+    """Measured dense matmul throughput of `device` in `dtype` (TFLOP/s): the yardstick for achieved TFLOP/s.
+
+    The matrices grow from 256 until one product takes 20 ms (at most 8192 on CUDA, 2048 on the CPU), so the
+    measurement stays short where `dtype` is emulated."""
+    n_max = 8192 if device.type == "cuda" else 2048
+    n = 256
+    while True:
+        a = torch.randn(n, n, device=device, dtype=dtype)
+        b = torch.randn(n, n, device=device, dtype=dtype)
+        if n >= n_max or timed_call(lambda: a @ b, device) >= 0.02:
+            break
+        n *= 2
     return 2 * n ** 3 / seconds_per_call(lambda: a @ b, device, min_seconds) / 1e12
+
+
+def _significant(value: float, digits: int = 3) -> float:
+    return float(f"{value:.{digits}g}")
 
 
 def build_networks(cfg_name: str, resolution: int, device: torch.device, seed: int = 0, fp16: bool = False):
@@ -196,9 +245,10 @@ def _fused(spec: PathSpec, batch: int) -> bool:
 
 def inference_rows(G: nn.Module, D: nn.Module, batch_sizes: Sequence[int], device: torch.device,
                    min_seconds: float, paths: Sequence[str] = DEFAULT_PATHS, cfg: str = "stylegan2",
-                   resolution: int = 32) -> List[dict]:
+                   resolution: int = 32, min_calls: int = 2) -> List[dict]:
     """G(z) img/s per batch size and path, against the reference path."""
     rows = []
+    flops_of: Dict[tuple, float] = {}  # FLOPs depend on the resampling and modulation only: count once each
     for batch in batch_sizes:
         z = torch.randn(batch, G.z_dim, device=device)
         outputs: Dict[str, torch.Tensor] = {}
@@ -215,9 +265,13 @@ def inference_rows(G: nn.Module, D: nn.Module, batch_sizes: Sequence[int], devic
             with torch.no_grad(), _autocast(device, spec):
                 if spec.compile:
                     row["compile_s"] = round(timed_call(lambda: call(nets.G_fast), device), 2)
-                results[path] = batch / seconds_per_call(lambda: call(nets.G_fast), device, min_seconds)
-                outputs[path] = call(nets.G_fast).float()
-                flops = count_flops(lambda: call(nets.G)) / batch
+                outputs[path] = call(nets.G_fast).float()  # the warm-up call, and the images PSNR compares
+                results[path] = batch / seconds_per_call(lambda: call(nets.G_fast), device, min_seconds,
+                                                         warmup=0, min_calls=min_calls)
+                key = (spec.resample_impl, _fused(spec, batch))
+                if key not in flops_of:
+                    flops_of[key] = count_flops(lambda: call(nets.G)) / batch
+            flops = flops_of[key]
             row.update({"img_per_s": results[path], "gflop_per_img": flops / 1e9,
                         "achieved_tflops": flops * results[path] / 1e12,
                         "peak_mem_mb": round(peak_memory_mb(device), 1)})
@@ -233,64 +287,103 @@ def inference_rows(G: nn.Module, D: nn.Module, batch_sizes: Sequence[int], devic
     return rows
 
 
-def training_step(nets: PathNetworks, batch: int, device: torch.device, step: int, pl_mean: torch.Tensor,
-                  g_reg: int = 4, d_reg: int = 16) -> None:
-    """One step of the StyleGAN2 schedule: G main, D main every step; G reg (path length) every `g_reg` steps,
-    D reg (R1) every `d_reg` (gradients only: optimizer updates cost the same on every path).
+G_REG_INTERVAL = 4  # lazy regularisation as in StyleGAN2 (paper appendix B): G path length every 4 steps,
+D_REG_INTERVAL = 16  # D R1 every 16; one cycle is 16 steps
 
-    The main passes call `nets.G_fast`/`nets.D_fast` (compiled on compiled paths); the regularisers need double
-    backward and call the modules."""
-    G, D, spec = nets.G, nets.D, nets.spec
-    fused = spec.fused_modconv if spec.fused_modconv is not None else False
-    z = torch.randn(batch, G.z_dim, device=device)
-    real = torch.randn(batch, D.img_channels, D.img_resolution, D.img_resolution, device=device)
-    with _autocast(device, spec):
+
+def phases_per_cycle() -> Dict[str, int]:
+    """How often one lazy-regularisation cycle runs each phase: 16 main (G main + D main), 4 G reg, 1 D reg."""
+    return {"main": D_REG_INTERVAL, "g_reg": D_REG_INTERVAL // G_REG_INTERVAL, "d_reg": 1}
+
+
+def _inputs(nets: PathNetworks, batch: int, device: torch.device):
+    z = torch.randn(batch, nets.G.z_dim, device=device)
+    real = torch.randn(batch, nets.D.img_channels, nets.D.img_resolution, nets.D.img_resolution, device=device)
+    return z, real
+
+
+def _modconv_fused(spec: PathSpec) -> bool:
+    return spec.fused_modconv if spec.fused_modconv is not None else False  # training batches are > 1
+
+
+def main_phases(nets: PathNetworks, batch: int, device: torch.device) -> None:
+    """G main (non-saturating loss) and D main (logistic loss on fakes and reals), gradients only: optimizer
+    updates cost the same on every path. Calls `nets.G_fast`/`nets.D_fast` (compiled on compiled paths)."""
+    G, D, fused = nets.G, nets.D, _modconv_fused(nets.spec)
+    z, real = _inputs(nets, batch, device)
+    with _autocast(device, nets.spec):
         G.requires_grad_(True)
         D.requires_grad_(False)
         losses.g_nonsaturating_loss(nets.D_fast(nets.G_fast(z, None, fused_modconv=fused))).float().mean().backward()
-        if step % g_reg == 0:
-            ws = G.mapping(z[: max(batch // 2, 1)], None)
-            img = G.synthesis(ws, fused_modconv=fused).float()
-            penalty, _ = losses.path_length_penalty(losses.path_lengths(img, ws), pl_mean, 0.01)
-            (penalty.mean() * 2 * g_reg).backward()
         G.requires_grad_(False)
         D.requires_grad_(True)
         with torch.no_grad():
             fake = nets.G_fast(z, None, fused_modconv=fused)
         loss = losses.d_logistic_loss_fake(nets.D_fast(fake)) + losses.d_logistic_loss_real(nets.D_fast(real))
         loss.float().mean().backward()
-        if step % d_reg == 0:
-            x = real.detach().requires_grad_(True)
-            (losses.r1_penalty(x, D(x).float()).mean() * d_reg).backward()
+    D.requires_grad_(False)
+
+
+def g_reg_phase(nets: PathNetworks, batch: int, device: torch.device, pl_mean: torch.Tensor) -> None:
+    """Path length regularisation on half the batch (double backward: runs the eager modules)."""
+    G, fused = nets.G, _modconv_fused(nets.spec)
+    z, _ = _inputs(nets, max(batch // 2, 1), device)
+    G.requires_grad_(True)
+    with _autocast(device, nets.spec):
+        ws = G.mapping(z, None)
+        img = G.synthesis(ws, fused_modconv=fused).float()
+        penalty, _ = losses.path_length_penalty(losses.path_lengths(img, ws), pl_mean, 0.01)
+        (penalty.mean() * 2 * G_REG_INTERVAL).backward()
+    G.requires_grad_(False)
+
+
+def d_reg_phase(nets: PathNetworks, batch: int, device: torch.device) -> None:
+    """R1 on the reals (double backward: runs the eager module)."""
+    D = nets.D
+    _, real = _inputs(nets, batch, device)
+    D.requires_grad_(True)
+    with _autocast(device, nets.spec):
+        x = real.requires_grad_(True)
+        (losses.r1_penalty(x, D(x).float()).mean() * D_REG_INTERVAL).backward()
     D.requires_grad_(False)
 
 
 def training_rows(G: nn.Module, D: nn.Module, batch: int, device: torch.device, min_seconds: float,
-                  paths: Sequence[str] = DEFAULT_PATHS, steps: int = 16, cfg: str = "stylegan2",
-                  resolution: int = 32) -> List[dict]:
-    """Training img/s over a full lazy-regularisation cycle (16 steps: 4 G reg, 1 D reg) per path."""
+                  paths: Sequence[str] = DEFAULT_PATHS, cfg: str = "stylegan2", resolution: int = 32,
+                  min_calls: int = 2) -> List[dict]:
+    """Training img/s over a lazy-regularisation cycle per path: each phase timed on its own, weighted by how
+    often the cycle runs it (`phases_per_cycle`)."""
     pl_mean = torch.zeros([], device=device)
+    counts = phases_per_cycle()
     rows, results = [], {}
+    flops_of: Dict[str, float] = {}
     for path in paths:
         nets = path_networks(path, G, D, cfg, resolution, device)
         nets.G.train()
         nets.D.train()
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
-        eager = dataclasses.replace(nets, G_fast=nets.G, D_fast=nets.D)
-        flops = count_flops(lambda: training_step(eager, batch, device, 1, pl_mean)) / batch
         row = {"what": "train_step", "path": path, "device": str(device), "batch": batch}
-        if nets.spec.compile:  # the first steps compile every graph the cycle uses (G and D, with and without grad)
-            row["compile_s"] = round(timed_call(lambda: [training_step(nets, batch, device, s, pl_mean)
-                                                         for s in range(2)], device), 2)
-
-        def cycle():
-            for step in range(steps):
-                training_step(nets, batch, device, step, pl_mean)
-        seconds = seconds_per_call(cycle, device, min_seconds, warmup=0)
-        results[path] = batch * steps / seconds
+        phases = {"main": lambda: main_phases(nets, batch, device),
+                  "g_reg": lambda: g_reg_phase(nets, batch, device, pl_mean),
+                  "d_reg": lambda: d_reg_phase(nets, batch, device)}
+        if nets.spec.compile:  # the first call compiles every graph the main phases use (G and D, with and without grad)
+            row["compile_s"] = round(timed_call(phases["main"], device), 2)
+        warm = nets.spec.compile
+        if nets.spec.resample_impl not in flops_of:  # counting runs the phase eagerly: it doubles as the warm-up
+            eager = dataclasses.replace(nets, G_fast=nets.G, D_fast=nets.D)
+            flops_of[nets.spec.resample_impl] = count_flops(lambda: main_phases(eager, batch, device))
+            warm = True
+        seconds = {}
+        for phase, fn in phases.items():
+            seconds[phase] = seconds_per_call(fn, device, min_seconds, warmup=int(phase == "main" and not warm),
+                                              min_calls=min_calls)
+        cycle_s = sum(counts[phase] * s for phase, s in seconds.items())
+        results[path] = batch * counts["main"] / cycle_s
         row.update({"img_per_s": results[path], "sec_per_kimg": 1000 / results[path],
-                    "gflop_per_img_main_phases": flops / 1e9, "peak_mem_mb": round(peak_memory_mb(device), 1)})
+                    **{f"{phase}_s": _significant(s, 6) for phase, s in seconds.items()},
+                    "gflop_per_img_main_phases": flops_of[nets.spec.resample_impl] / batch / 1e9,
+                    "peak_mem_mb": round(peak_memory_mb(device), 1)})
         rows.append(row)
     for row in rows:
         row["reference_img_per_s"] = results.get("reference", results[paths[0]])
@@ -299,29 +392,55 @@ def training_rows(G: nn.Module, D: nn.Module, batch: int, device: torch.device, 
 
 
 def run_benchmarks(cfg: str = "stylegan2", resolution: int = 32, device: str = "cpu",
-                   batch_sizes: Sequence[int] = (1, 8, 16), train_batch: int = 8, min_seconds: float = 2.0,
-                   paths: Sequence[str] = DEFAULT_PATHS, training: bool = True,
-                   emit: Callable[[dict], None] = lambda row: None) -> List[dict]:
-    """All rows for one preset and resolution; `emit` is called with each row as it is measured."""
+                   batch_sizes: Sequence[int] = SWEEPS["quick"].batch_sizes,
+                   train_batch: int = SWEEPS["quick"].train_batch, min_seconds: float = SWEEPS["quick"].min_seconds,
+                   paths: Optional[Sequence[str]] = None, training: bool = True,
+                   emit: Callable[[dict], None] = lambda row: None,
+                   min_calls: int = SWEEPS["quick"].min_calls) -> List[dict]:
+    """All rows for one preset and resolution; `emit` is called with each row as it is measured.
+
+    paths: None for `default_paths(device)`. The defaults are the quick sweep (`SWEEPS`)."""
     dev = torch.device(device)
+    paths = default_paths(dev) if paths is None else tuple(paths)
     if not paths:
         raise UserInputError(f"no path given; choose from {', '.join(PATHS)}")
     for path in paths:  # before measuring anything
         check_path(path, dev)
+    if min_calls < 1 or min_seconds < 0:
+        raise UserInputError(f"min_calls must be >= 1 and min_seconds >= 0, got {min_calls} and {min_seconds}")
     G, D = build_networks(cfg, resolution, dev)
-    peak = matmul_tflops(dev, torch.bfloat16, min(min_seconds, 1.0))
-    common = {"config": f"{cfg}@{resolution}", "device_bf16_matmul_tflops": round(peak, 3)}
+    dtypes = {"bf16" if PATH_SPECS[p].precision == "bf16" else "fp32" for p in paths}
+    peaks = {name: matmul_tflops(dev, torch.bfloat16 if name == "bf16" else torch.float32) for name in sorted(dtypes)}
+    common = {"config": f"{cfg}@{resolution}", "machine": machine_description(dev)}
     rows = []
 
     def add(row: dict) -> None:
-        if "achieved_tflops" in row:
-            row["fraction_of_bf16_matmul"] = round(row["achieved_tflops"] / peak, 4)
+        dtype = "bf16" if PATH_SPECS[row["path"]].precision == "bf16" else "fp32"
+        if dtype in peaks:
+            row["device_matmul_dtype"] = dtype
+            row["device_matmul_tflops"] = _significant(peaks[dtype])
+            if "achieved_tflops" in row:
+                row["fraction_of_matmul"] = _significant(row["achieved_tflops"] / peaks[dtype])
         rows.append({**common, **row})
         emit(rows[-1])
 
-    for row in inference_rows(G, D, batch_sizes, dev, min_seconds, paths, cfg, resolution):
+    for row in inference_rows(G, D, batch_sizes, dev, min_seconds, paths, cfg, resolution, min_calls):
         add(row)
     if training:
-        for row in training_rows(G, D, train_batch, dev, min_seconds, paths, cfg=cfg, resolution=resolution):
+        for row in training_rows(G, D, train_batch, dev, min_seconds, paths, cfg, resolution, min_calls):
             add(row)
     return rows
+
+
+def summary_lines(rows: Sequence[dict]) -> List[str]:
+    """A short human-readable table of `rows`: img/s and speedup against the reference per measurement."""
+    if not rows:
+        return []
+    machine = rows[0]["machine"]
+    isa = ", ".join(flag for flag in ISA_FLAGS if machine.get(flag)) or "no AVX2"
+    lines = [f"{rows[0]['config']} on {rows[0]['device']} ({machine['cpu']}, {machine['cores']} cores, {isa}; "
+             f"bf16 {'native' if machine['native_bf16'] else 'emulated'})",
+             f"{'what':<16} {'path':<20} {'img/s':>9} {'speedup':>8}"]
+    for row in rows:
+        lines.append(f"{row['what']:<16} {row['path']:<20} {row['img_per_s']:>9.2f} {row['speedup']:>7.2f}x")
+    return lines

@@ -86,11 +86,9 @@ def _fast_options() -> dict:
 
     from ..errors import UserInputError
     from ..networks.fast_paths import check_compile_support
+    from .hardware import native_bf16
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.type == "cuda":
-        bf16 = torch.cuda.is_bf16_supported()
-    else:
-        bf16 = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    bf16 = native_bf16(device)  # emulated bf16 (no AVX-512-BF16/AMX) would be hundreds of times slower
     try:
         check_compile_support(device)
         compile_mode = "default"
