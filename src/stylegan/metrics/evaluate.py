@@ -176,7 +176,9 @@ def _real_statistics(net, net_id, source, count, batch_size, device, cache_dir, 
 
 def _color_channels(source) -> int:
     """1 for gray(+alpha) images, 3 for RGB(A)."""
-    return 1 if source.geometry().modes <= {"L", "LA"} else 3
+    if hasattr(source, "geometry"):
+        return 1 if source.geometry().modes <= {"L", "LA"} else 3
+    return 1 if source.read(0, 1).shape[1] in (1, 2) else 3
 
 
 @torch.no_grad()

@@ -322,12 +322,12 @@ class ConformedSource:
 def match_sources(real, fake, resolution=None, transform=None, resize_filter: str = "lanczos"):
     """(real, fake, note): both sides in one format (`preprocess.match_format`); note says what was converted.
 
-    real, fake: image sources with geometry(); either may be None (nothing to match).
+    real, fake: image sources with geometry(); either may be None or lack geometry() (then nothing is matched).
     resolution, transform, resize_filter: see `preprocess.match_format`.
     """
     from stylegan.metrics.preprocess import match_format
-    if real is None or fake is None:
-        return real, fake, None
+    if real is None or fake is None or not (hasattr(real, "geometry") and hasattr(fake, "geometry")):
+        return real, fake, None  # one side only, or a caller's own source that cannot describe its images
     real_geometry, fake_geometry = real.geometry(), fake.geometry()
     fmt = match_format(real_geometry, fake_geometry, resolution, transform, resize_filter)
     if fmt is None:
