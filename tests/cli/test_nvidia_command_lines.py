@@ -54,6 +54,15 @@ README_LINES = [
      "--desc=test --mirror=1 --cond=True",
      dict(num_processes=2, batch=16, gamma=6.6, batch_gpu=4, channel_base=16384, channel_max=256, g_lr=0.0025,
           map_depth=2, tick_kimg=1.0, snap_ticks=5, desc="test", mirror=True, cond=True, ema_kimg=5.0)),
+    # stylegan3 README / train.py --help, --cfg=stylegan3-t/-r
+    ("python train.py --outdir=OUT --cfg=stylegan3-t --data=DATA --gpus=8 --batch=32 --gamma=8.2 --mirror=1",
+     dict(num_processes=8, cfg="stylegan3-t", batch=32, gamma=8.2, mirror=True, ema_kimg=10.0)),
+    ("python train.py --outdir=OUT --cfg=stylegan3-r --data=DATA --gpus=8 --batch=32 --gamma=6.6 --mirror=1 "
+     "--kimg=5000 --snap=5",
+     dict(num_processes=8, cfg="stylegan3-r", batch=32, gamma=6.6, mirror=True, snap_ticks=5)),
+    ("python train.py --outdir=OUT --cfg=stylegan3-t --data=DATA --gpus=8 --batch=32 --gamma=2 --batch-gpu=8 "
+     "--mirror=1 --metrics=none --nobench=True",
+     dict(cfg="stylegan3-t", gamma=2.0, batch_gpu=8, metrics=[], cudnn_benchmark=False)),
     # our own spellings keep working next to NVIDIA's
     ("python train.py --outdir OUT --data DATA --mirror --cond --fp32 --channels-last",
      dict(mirror=True, cond=True, precision="fp32", channels_last=True, num_processes=1)),
@@ -87,15 +96,11 @@ def test_nvidia_train_lines_resolve(data, tmp_path, capsys, line, expected):
     (["--resume=https://example.com/net.pkl"], "nothing is downloaded here"),
     (["--gpus=0"], "--gpus"),
     (["--img-snap=10"], "use --snap 10"),
-    (["--cfg=stylegan3-t"], "stylegan3-t"),  # refused by the preset lookup until StyleGAN3 presets exist
+    (["--cfg=stylegan4"], "unknown preset 'stylegan4'"),
     (["--gpus=3", "--batch=8"], "--batch 8 must be divisible by --gpus 3"),
     (["--gpus=2", "--device=cuda:1"], "cuda"),
 ])
 def test_refused_with_one_line(data, tmp_path, capsys, flags, message):
-    from stylegan.presets import PRESET_NAMES
-    if "--cfg=stylegan3-t" in flags and "stylegan3-t" in PRESET_NAMES:
-        flags = ["--cfg=stylegan3-t", "--gpus=0"]  # the StyleGAN3 presets landed: check another refusal instead
-        message = "--gpus"
     code = run(["train", f"--data={data}", f"--outdir={tmp_path}", "--kimg=0.008", *flags])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and message in err[0], err
