@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from ..data.dataset_tool import RESIZE_FILTERS, TRANSFORMS
 from .common import CliError, bool_option, comma_list, user_errors
 
 _DEFAULT_CACHE = Path.home() / ".cache" / "stylegan" / "metrics"
@@ -36,10 +37,10 @@ def append_jsonl(path: Path, record: dict) -> None:
 @click.option("--resolution", type=int, default=None,
               help="Common side when the two sides differ in size (default: the side whose images share one size, "
                    "the larger if both do).")
-@click.option("--transform", type=click.Choice(["center-crop", "center-crop-wide", "pad"]), default=None,
+@click.option("--transform", type=click.Choice(TRANSFORMS), default=None,
               help="How the dataset tool matches sizes (default: resize square images); give the one the dataset "
                    "zip was made with, e.g. pad for MNIST-style 28->32.")
-@click.option("--resize-filter", type=click.Choice(["lanczos", "box"]), default="lanczos", show_default=True,
+@click.option("--resize-filter", type=click.Choice(sorted(RESIZE_FILTERS)), default="lanczos", show_default=True,
               help="The dataset tool's resize filter for matching sizes.")
 @bool_option("--mirror", help="Add x-flipped copies of the real images (NVIDIA's calc_metrics --mirror=1).")
 @click.option("--gpus", type=click.IntRange(min=1), default=1, show_default=True,
