@@ -26,6 +26,7 @@ def test_rows_have_the_promised_fields():
             assert key in row, key
         assert row["img_per_s"] > 0 and row["device_matmul_tflops"] > 0 and row["device_matmul_dtype"] == "fp32"
         assert set(hardware.ISA_FLAGS) | {"cpu", "cores", "native_bf16"} <= set(row["machine"])
+        assert row["speedup_vs"] == "reference"
         if row["path"] == "reference":
             assert row["speedup"] == 1.0
     inference = [r for r in rows if r["what"].startswith("g_inference")]
@@ -40,6 +41,14 @@ def test_rows_have_the_promised_fields():
         cycle_s = 16 * row["main_s"] + 4 * row["g_reg_s"] + row["d_reg_s"]
         assert row["img_per_s"] == pytest.approx(2 * 16 / cycle_s, rel=1e-2)
     assert bench.phases_per_cycle() == {"main": 16, "g_reg": 4, "d_reg": 1}
+
+
+def test_quick_sweep_trains_without_the_reference_path():
+    rows = run_benchmarks(**TINY, batch_sizes=(1,), train_batch=2, paths=("reference", "fast"), train_reference=False)
+    assert [(r["what"], r["path"], r["speedup_vs"]) for r in rows] == [
+        ("g_inference_b1", "reference", "reference"), ("g_inference_b1", "fast", "reference"),
+        ("train_step", "fast", "fast")]
+    assert rows[2]["speedup"] == 1.0 and rows[2]["reference_img_per_s"] is None
 
 
 def test_bf16_path_arithmetic():
@@ -72,9 +81,9 @@ def _capture_sweep(monkeypatch):
     calls = []
 
     def fake_run_benchmarks(cfg, resolution, device, batch_sizes, train_batch, min_seconds, paths, training, emit,
-                            min_calls):
+                            min_calls, train_reference):
         calls.append(dict(batch_sizes=batch_sizes, train_batch=train_batch, min_seconds=min_seconds, paths=paths,
-                          min_calls=min_calls))
+                          min_calls=min_calls, train_reference=train_reference))
         return []
     monkeypatch.setattr(bench, "run_benchmarks", fake_run_benchmarks)
     return calls
@@ -85,9 +94,12 @@ def test_cli_quick_by_default_full_on_request(monkeypatch, capsys):
     assert run(["bench"]) == 0
     assert run(["bench", "--full"]) == 0
     assert run(["bench", "--full", "--batch", "4", "--seconds", "0.1", "--paths", "fast"]) == 0
-    assert calls == [dict(batch_sizes=[1, 8], train_batch=2, min_seconds=0.5, paths=None, min_calls=1),
-                     dict(batch_sizes=[1, 8, 16], train_batch=8, min_seconds=2.0, paths=None, min_calls=2),
-                     dict(batch_sizes=[4], train_batch=8, min_seconds=0.1, paths=["fast"], min_calls=2)]
+    assert calls == [dict(batch_sizes=[1, 8], train_batch=2, min_seconds=0.5, paths=None, min_calls=1,
+                          train_reference=False),
+                     dict(batch_sizes=[1, 8, 16], train_batch=8, min_seconds=2.0, paths=None, min_calls=2,
+                          train_reference=True),
+                     dict(batch_sizes=[4], train_batch=8, min_seconds=0.1, paths=["fast"], min_calls=2,
+                          train_reference=True)]
     assert "--full for the full sweep" in capsys.readouterr().err
 
 

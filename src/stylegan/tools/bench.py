@@ -20,9 +20,10 @@ fraction of what the device reaches. Paths with other arithmetic than `fast` rep
 seeds, and compiled paths the seconds their first call spent compiling. Each row also carries the machine
 (CPU model, AVX2/AVX-512/bf16/AMX flags, whether bf16 is native).
 
-Two sweeps (`SWEEPS`): `quick`, the default (inference at batch 1 and 8, training at batch 2, each measurement
-at least 0.5 s and one call after a warm-up: about a minute for stylegan2@32 on two quiet cores, two on busy
-ones), and `full` (batch 1/8/16, training batch 8, at least 2 s and 2 calls per measurement). Training img/s are over one lazy-regularisation cycle of 16 steps (G reg every 4,
+Two sweeps (`SWEEPS`): `quick`, the default (inference at batch 1 and 8; training at batch 2 without the reference
+path, whose double-backward regularisers alone take minutes on a CPU, so training speedups are against `fast`; each
+measurement at least 0.5 s and one call after a warm-up), and `full` (batch 1/8/16, training batch 8 on every path,
+at least 2 s and 2 calls per measurement). Training img/s are over one lazy-regularisation cycle of 16 steps (G reg every 4,
 D reg every 16), computed from its three phases timed separately (main: G main + D main; G reg; D reg). The default paths are reference and
 fast, plus fast_bf16 where bf16 is native (`hardware.native_bf16`): emulated bf16 is hundreds of times slower.
 """
@@ -83,11 +84,12 @@ class Sweep:
     train_batch: int  # training step batch size
     min_seconds: float  # each measurement runs at least this long ...
     min_calls: int  # ... and at least this many calls (after one warm-up call)
+    train_reference: bool  # also time training on the reference path (its regularisers take minutes on a CPU)
 
 
 SWEEPS: Dict[str, Sweep] = {
-    "quick": Sweep(batch_sizes=(1, 8), train_batch=2, min_seconds=0.5, min_calls=1),
-    "full": Sweep(batch_sizes=(1, 8, 16), train_batch=8, min_seconds=2.0, min_calls=2),
+    "quick": Sweep(batch_sizes=(1, 8), train_batch=2, min_seconds=0.5, min_calls=1, train_reference=False),
+    "full": Sweep(batch_sizes=(1, 8, 16), train_batch=8, min_seconds=2.0, min_calls=2, train_reference=True),
 }
 
 
@@ -239,6 +241,13 @@ def path_networks(path: str, G: nn.Module, D: nn.Module, cfg: str, resolution: i
     return PathNetworks(spec, G, D, G_fast, D_fast)
 
 
+def _add_speedup(row: dict, results: Dict[str, float]) -> None:
+    """img/s relative to the reference path, or to `fast` (else the first path) where the reference was not run."""
+    base = next((p for p in ("reference", "fast") if p in results), next(iter(results)))
+    row.update({"reference_img_per_s": results.get("reference"), "speedup_vs": base,
+                "speedup": row["img_per_s"] / results[base]})
+
+
 def _fused(spec: PathSpec, batch: int) -> bool:
     return spec.fused_modconv if spec.fused_modconv is not None else batch == 1
 
@@ -278,8 +287,7 @@ def inference_rows(G: nn.Module, D: nn.Module, batch_sizes: Sequence[int], devic
             batch_rows.append(row)
         base = "fast" if "fast" in paths else None
         for row in batch_rows:
-            row["reference_img_per_s"] = results.get("reference", results[paths[0]])
-            row["speedup"] = row["img_per_s"] / row["reference_img_per_s"]
+            _add_speedup(row, results)
             if base is not None and row["path"] != base:
                 value = psnr(outputs[row["path"]], outputs[base])
                 row[f"psnr_vs_{base}_db"] = None if math.isinf(value) else round(value, 2)
@@ -367,27 +375,25 @@ def training_rows(G: nn.Module, D: nn.Module, batch: int, device: torch.device, 
         phases = {"main": lambda: main_phases(nets, batch, device),
                   "g_reg": lambda: g_reg_phase(nets, batch, device, pl_mean),
                   "d_reg": lambda: d_reg_phase(nets, batch, device)}
+        if nets.spec.resample_impl not in flops_of:  # per image, counted on one (training modulates per sample)
+            eager = dataclasses.replace(nets, G_fast=nets.G, D_fast=nets.D)
+            flops_of[nets.spec.resample_impl] = count_flops(lambda: main_phases(eager, 1, device))
         if nets.spec.compile:  # the first call compiles every graph the main phases use (G and D, with and without grad)
             row["compile_s"] = round(timed_call(phases["main"], device), 2)
-        warm = nets.spec.compile
-        if nets.spec.resample_impl not in flops_of:  # counting runs the phase eagerly: it doubles as the warm-up
-            eager = dataclasses.replace(nets, G_fast=nets.G, D_fast=nets.D)
-            flops_of[nets.spec.resample_impl] = count_flops(lambda: main_phases(eager, batch, device))
-            warm = True
         seconds = {}
-        for phase, fn in phases.items():
-            seconds[phase] = seconds_per_call(fn, device, min_seconds, warmup=int(phase == "main" and not warm),
+        for phase, fn in phases.items():  # the first call of each phase allocates gradients and oneDNN primitives
+            seconds[phase] = seconds_per_call(fn, device, min_seconds, warmup=int(not (phase == "main" and
+                                                                                       nets.spec.compile)),
                                               min_calls=min_calls)
         cycle_s = sum(counts[phase] * s for phase, s in seconds.items())
         results[path] = batch * counts["main"] / cycle_s
         row.update({"img_per_s": results[path], "sec_per_kimg": 1000 / results[path],
                     **{f"{phase}_s": _significant(s, 6) for phase, s in seconds.items()},
-                    "gflop_per_img_main_phases": flops_of[nets.spec.resample_impl] / batch / 1e9,
+                    "gflop_per_img_main_phases": flops_of[nets.spec.resample_impl] / 1e9,
                     "peak_mem_mb": round(peak_memory_mb(device), 1)})
         rows.append(row)
     for row in rows:
-        row["reference_img_per_s"] = results.get("reference", results[paths[0]])
-        row["speedup"] = row["img_per_s"] / row["reference_img_per_s"]
+        _add_speedup(row, results)
     return rows
 
 
@@ -396,10 +402,11 @@ def run_benchmarks(cfg: str = "stylegan2", resolution: int = 32, device: str = "
                    train_batch: int = SWEEPS["quick"].train_batch, min_seconds: float = SWEEPS["quick"].min_seconds,
                    paths: Optional[Sequence[str]] = None, training: bool = True,
                    emit: Callable[[dict], None] = lambda row: None,
-                   min_calls: int = SWEEPS["quick"].min_calls) -> List[dict]:
+                   min_calls: int = SWEEPS["quick"].min_calls, train_reference: bool = True) -> List[dict]:
     """All rows for one preset and resolution; `emit` is called with each row as it is measured.
 
-    paths: None for `default_paths(device)`. The defaults are the quick sweep (`SWEEPS`)."""
+    paths: None for `default_paths(device)`. train_reference: False leaves the reference path out of training
+    (when other paths remain; their speedup is then against `fast`). The defaults are the quick sweep (`SWEEPS`)."""
     dev = torch.device(device)
     paths = default_paths(dev) if paths is None else tuple(paths)
     if not paths:
@@ -427,7 +434,8 @@ def run_benchmarks(cfg: str = "stylegan2", resolution: int = 32, device: str = "
     for row in inference_rows(G, D, batch_sizes, dev, min_seconds, paths, cfg, resolution, min_calls):
         add(row)
     if training:
-        for row in training_rows(G, D, train_batch, dev, min_seconds, paths, cfg, resolution, min_calls):
+        train_paths = [p for p in paths if train_reference or p != "reference"] or list(paths)
+        for row in training_rows(G, D, train_batch, dev, min_seconds, train_paths, cfg, resolution, min_calls):
             add(row)
     return rows
 
@@ -442,5 +450,6 @@ def summary_lines(rows: Sequence[dict]) -> List[str]:
              f"bf16 {'native' if machine['native_bf16'] else 'emulated'})",
              f"{'what':<16} {'path':<20} {'img/s':>9} {'speedup':>8}"]
     for row in rows:
-        lines.append(f"{row['what']:<16} {row['path']:<20} {row['img_per_s']:>9.2f} {row['speedup']:>7.2f}x")
+        lines.append(f"{row['what']:<16} {row['path']:<20} {row['img_per_s']:>9.2f} {row['speedup']:>7.2f}x"
+                     f" vs {row['speedup_vs']}")
     return lines
