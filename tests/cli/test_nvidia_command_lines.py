@@ -222,3 +222,15 @@ def test_dataset_tool_refusals(photos, tmp_path, capsys, flags, message):
                 *flags]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+
+
+@pytest.mark.parametrize("argv", [
+    ["generate", "--outdir=OUT", "--trunc=1", "--seeds=0-35", "--class=1",
+     "--network=https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada/pretrained/cifar10.pkl"],
+    ["metrics", "--metrics=fid50k_full", "--network=https://example.com/net.pkl", "--data=DATA"],
+])
+def test_network_urls_refused_in_one_line(tmp_path, capsys, argv):
+    argv = [a.replace("OUT", str(tmp_path / "o")).replace("DATA", str(tmp_path)) for a in argv]
+    assert run(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nothing is downloaded here" in err[0]

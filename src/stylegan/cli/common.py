@@ -63,3 +63,11 @@ def comma_list(value) -> tuple:
     if value is None or value.strip().lower() in ("", "none"):
         return ()
     return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def local_file(value, flag: str):
+    """`value` unchanged, or a CliError for a URL (NVIDIA's tools download --network/--resume URLs; nothing is
+    downloaded here)."""
+    if value is not None and str(value).startswith(("http://", "https://")):
+        raise CliError(f"{flag} {value}: nothing is downloaded here; download the file and pass its path")
+    return value

@@ -13,7 +13,7 @@ from ..io.load import load_generator
 from ..networks.synthesis import NOISE_MODES
 from ..tools.generate import generate_images, parse_range_list, render_ws, write_images
 from ..tools.ws_io import load_ws
-from .common import CliError, batch_device_options, latent_options, user_errors
+from .common import CliError, batch_device_options, latent_options, local_file, user_errors
 
 
 @click.command("generate")
@@ -44,7 +44,7 @@ def command(network_path, seeds, ws_path, truncation_psi, truncation_cutoff, cla
             raise CliError("--grid-cols must be at least 1")
         seed_list = parse_range_list(seeds) if seeds is not None else None
         shift = _vec2(translate, "--translate")
-        G = load_generator(network_path, device=device)
+        G = load_generator(local_file(network_path, "--network"), device=device)
         if hasattr(G, "set_transform"):  # StyleGAN3: as gen_images.py, the flags replace the stored transform
             G.set_transform(shift, rotate)
         elif shift != (0.0, 0.0) or rotate != 0:

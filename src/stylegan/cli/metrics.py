@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from ..data.dataset_tool import RESIZE_FILTERS, TRANSFORMS
-from .common import CliError, bool_option, comma_list, user_errors
+from .common import CliError, bool_option, comma_list, local_file, user_errors
 
 _DEFAULT_CACHE = Path.home() / ".cache" / "stylegan" / "metrics"
 
@@ -84,7 +84,7 @@ def command(network_path, fakes, data, resolution, transform, resize_filter, mir
         if network_path is not None:
             from stylegan import load_generator
 
-            generator = load_generator(network_path, device=device)
+            generator = load_generator(local_file(network_path, "--network"), device=device)
         for name in names:
             record = compute_metric(name, generator=generator, fakes=fakes, data=data, feature_net=feature_net,
                                     num=num, num_real=num_real, seed=seed, batch_size=batch_size,

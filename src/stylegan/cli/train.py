@@ -15,7 +15,7 @@ import click
 
 from ..presets import ARCHITECTURES, LOSSES, PRESET_NAMES, resolve_preset, with_stylegan1
 from ..training.options import COMPILE_CHOICES, PRECISIONS, RunOptions
-from .common import CliError, bool_option, comma_list, user_errors
+from .common import CliError, bool_option, comma_list, local_file, user_errors
 
 # NVIDIA's pretrained networks that their train.py downloads by name for --resume (both repos); nothing is
 # downloaded here, so these are refused with a pointer to the file.
@@ -34,8 +34,7 @@ def _resume_path(resume):
     """NVIDIA's --resume spellings -> ours: 'noresume' is none; download names and URLs are refused."""
     if resume is None or resume == "noresume":
         return None
-    if resume.startswith(("http://", "https://")):
-        raise CliError(f"--resume {resume}: nothing is downloaded here; download the .pkl and pass its path")
+    local_file(resume, "--resume")
     if resume in NVIDIA_RESUME_NAMES and not Path(resume).exists():
         raise CliError(f"--resume {resume} names one of NVIDIA's pretrained pickles, which their train.py downloads; "
                        f"nothing is downloaded here: download it and pass the .pkl path")
