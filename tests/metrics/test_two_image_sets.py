@@ -145,6 +145,15 @@ def test_mixed_sizes_and_modes_in_one_folder(sets, tmp_path):
                                       resolution=32)["value"])
 
 
+def test_folder_with_dataset_json_but_any_size(sets, tmp_path):
+    """A dataset.json beside images the training reader would refuse (28x28) does not stop a metric."""
+    import shutil
+    folder = shutil.copytree(sets["png"], tmp_path / "labelled")
+    (folder / "dataset.json").write_text(json.dumps({"labels": [[p.name, 0] for p in sorted(folder.glob("*.png"))]}))
+    fid = compute_metric("fid50k_full", fakes=folder, data=sets["zip"], feature_net="fmnist")
+    assert abs(fid["value"]) < 0.5 and fid["num_fake"] == 48
+
+
 def test_match_format_rules():
     gray28 = ImageGeometry.of_shape(28, 28, 1, "a")
     gray32 = ImageGeometry.of_shape(32, 32, 1, "b")

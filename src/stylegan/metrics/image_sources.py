@@ -237,8 +237,8 @@ def load_image_array(path: str | os.PathLike) -> np.ndarray:
 def open_image_path(path: str | os.PathLike, mirror: bool = False) -> object:
     """The image source for a path, the same for either side of a metric.
 
-    path: `.npy`/`.npz` array; dataset zip or folder with `dataset.json` (labels are read); or any folder
-        (recursive) or zip of image files.
+    path: `.npy`/`.npz` array; dataset zip or folder with `dataset.json` and square power-of-two images (read as
+        a training dataset, labels included); or any other folder (recursive) or zip of image files.
     mirror: add x-flipped copies (NVIDIA's calc_metrics --mirror=1).
     """
     path = Path(path)
@@ -248,10 +248,23 @@ def open_image_path(path: str | os.PathLike, mirror: bool = False) -> object:
     if not path.exists():
         raise UserInputError(f"images not found: {path} (give a folder, a .zip of images, a dataset zip or an "
                              f".npy/.npz array)")
-    if _has_dataset_json(path):
+    files = ImageFilesSource(path, mirror=mirror)
+    if _has_dataset_json(path) and _training_shaped(files):
         from stylegan.data.dataset import ImageDataset
         return DatasetSource(ImageDataset(path, use_labels=True, xflip=mirror))
-    return ImageFilesSource(path, mirror=mirror)
+    return files
+
+
+def _training_shaped(files: ImageFilesSource) -> bool:
+    """Whether the first image is square with a power-of-two side (what the training dataset reader takes)."""
+    from stylegan.data.pixels import is_power_of_two
+    from stylegan.data.sources import ITEM_READ_ERRORS, _header_from_file
+    try:
+        with files._open(files.names[0]) as f:
+            _, (width, height) = _header_from_file(f)
+    except ITEM_READ_ERRORS:
+        return True  # let the dataset reader report it
+    return width == height and is_power_of_two(width)
 
 
 def _has_dataset_json(path: Path) -> bool:
