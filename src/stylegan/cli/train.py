@@ -77,7 +77,8 @@ def _resume_path(resume):
 @click.option("--augpipe", default="bgc", show_default=True, help="Augmentation pipe preset.")
 @click.option("--resume", default=None,
               help="'auto', a run folder/checkpoint, or a network file (transfer); 'noresume' = none.")
-@click.option("--freezed", type=click.IntRange(min=0), default=0, show_default=True, help="Freeze the first N D layers.")
+@click.option("--freezed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Freeze the first N D layers.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @bool_option("--fp32", help="Disable float16 (same as --precision fp32).")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True)

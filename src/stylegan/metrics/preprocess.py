@@ -219,7 +219,8 @@ def to_pil(image: np.ndarray) -> PIL.Image.Image:
     """A PIL image from a uint8 `[C, H, W]` array with 1-4 channels."""
     c = image.shape[0]
     if image.ndim != 3 or c not in _MODE_OF_CHANNELS or image.dtype != np.uint8:
-        raise UserInputError(f"expected a uint8 [C, H, W] image with 1-4 channels, got {image.dtype} {list(image.shape)}")
+        raise UserInputError(f"expected a uint8 [C, H, W] image with 1-4 channels, got {image.dtype} "
+                             f"{list(image.shape)}")
     return PIL.Image.fromarray(image[0] if c == 1 else np.ascontiguousarray(image.transpose(1, 2, 0)),
                               _MODE_OF_CHANNELS[c])
 

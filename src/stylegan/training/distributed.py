@@ -141,7 +141,8 @@ def _quiet_spawn_log() -> Iterator[None]:
 def _process(rank: int, world_size: int, port: int, messages: str, opts) -> None:
     """One spawned process: torchrun's environment, then the training loop; bad input becomes a message file."""
     from .loop import train
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world_size),
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank),
+                      LOCAL_WORLD_SIZE=str(world_size),
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     if not torch.cuda.is_available() or opts.device == "cpu":  # share the cores instead of oversubscribing them
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // world_size))
