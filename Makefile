@@ -6,7 +6,7 @@ TORCH_VERSION ?= 2.13.0
 DEMO_MINUTES ?= 10
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: setup test demo demo-data bench clean
+.PHONY: setup test demo demo-data bench bench-full clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,8 +36,12 @@ demo: setup demo-data
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
+# The quick benchmark (about two minutes on 2 CPU cores); `make bench-full` for the full sweep (tens of minutes).
 bench: setup
-	$(PY) benchmarks/bench_networks.py
+	$(PY) -m stylegan bench --cfg stylegan2 --resolution 32
+
+bench-full: setup
+	$(PY) -m stylegan bench --cfg stylegan2 --resolution 32 --full
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info

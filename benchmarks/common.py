@@ -10,22 +10,17 @@ from pathlib import Path
 import torch
 
 from stylegan.io.atomic import atomic_write_text
+from stylegan.tools.hardware import machine_description
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def machine() -> dict:
+    """Python/torch versions, threads, and the CPU model with its AVX2/AVX-512/BF16/AMX flags (and the GPU)."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     info = {"python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads(),
             "cpu_count": os.cpu_count()}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                info["cpu"] = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name()
+    info.update(machine_description(device))
     return info
 
 

@@ -13,11 +13,11 @@ mkdir -p "$out"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/gpu_machine.txt" || true
 python -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)" >> "$out/gpu_machine.txt"
 stylegan() { python -m stylegan.cli.main "$@"; }
-stylegan bench --cfg stylegan2 --resolution 256 --device cuda --batch 32 --train-batch 32 --seconds 5 \
+stylegan bench --full --cfg stylegan2 --resolution 256 --device cuda --batch 32 --train-batch 32 --seconds 5 \
   --paths reference,fast,fp16,compiled_fp16,fast_bf16,compiled_bf16,channels_last_bf16 \
   --out "$out/bench_stylegan2_256_cuda.jsonl"
-stylegan bench --cfg stylegan2 --resolution 1024 --device cuda --batch 1,8,32 --no-train --seconds 5 \
+stylegan bench --full --cfg stylegan2 --resolution 1024 --device cuda --batch 1,8,32 --no-train --seconds 5 \
   --paths reference,fast,fp16,fast_bf16,compiled_bf16,channels_last_bf16 \
   --out "$out/bench_stylegan2_1024_inference_cuda.jsonl"
-stylegan bench --cfg stylegan2 --resolution 32 --device cuda --paths reference,fast,fast_bf16,compiled_bf16 \
+stylegan bench --full --cfg stylegan2 --resolution 32 --device cuda --paths reference,fast,fast_bf16,compiled_bf16 \
   --out "$out/bench_stylegan2_32_cuda.jsonl"

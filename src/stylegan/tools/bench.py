@@ -176,6 +176,9 @@ def matmul_tflops(device: torch.device, dtype: torch.dtype, min_seconds: float =
     return 2 * n ** 3 / seconds_per_call(lambda: a @ b, device, min_seconds) / 1e12
 
 
+MATMUL_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}  # a path's yardstick
+
+
 def _significant(value: float, digits: int = 3) -> float:
     return float(f"{value:.{digits}g}")
 
@@ -416,18 +419,17 @@ def run_benchmarks(cfg: str = "stylegan2", resolution: int = 32, device: str = "
     if min_calls < 1 or min_seconds < 0:
         raise UserInputError(f"min_calls must be >= 1 and min_seconds >= 0, got {min_calls} and {min_seconds}")
     G, D = build_networks(cfg, resolution, dev)
-    dtypes = {"bf16" if PATH_SPECS[p].precision == "bf16" else "fp32" for p in paths}
-    peaks = {name: matmul_tflops(dev, torch.bfloat16 if name == "bf16" else torch.float32) for name in sorted(dtypes)}
+    peaks = {precision: matmul_tflops(dev, MATMUL_DTYPES[precision])
+             for precision in sorted({PATH_SPECS[p].precision for p in paths})}
     common = {"config": f"{cfg}@{resolution}", "machine": machine_description(dev)}
     rows = []
 
     def add(row: dict) -> None:
-        dtype = "bf16" if PATH_SPECS[row["path"]].precision == "bf16" else "fp32"
-        if dtype in peaks:
-            row["device_matmul_dtype"] = dtype
-            row["device_matmul_tflops"] = _significant(peaks[dtype])
-            if "achieved_tflops" in row:
-                row["fraction_of_matmul"] = _significant(row["achieved_tflops"] / peaks[dtype])
+        precision = PATH_SPECS[row["path"]].precision
+        row["device_matmul_dtype"] = precision
+        row["device_matmul_tflops"] = _significant(peaks[precision])
+        if "achieved_tflops" in row:
+            row["fraction_of_matmul"] = _significant(row["achieved_tflops"] / peaks[precision])
         rows.append({**common, **row})
         emit(rows[-1])
 
