@@ -17,6 +17,8 @@ from safetensors.torch import load_file
 
 from stylegan.networks.stylegan2 import Generator
 
+from patience import patience
+
 # Not imported from tests/conftest.py: a second conftest module (tests/metrics) can shadow that name.
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "official"
 OFFICIAL_SNAPSHOT = FIXTURES / "official_snapshot_tiny16.pkl"
@@ -90,7 +92,7 @@ def live_server(app) -> Iterator[str]:
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + patience(60)
         while not server.started:
             if not thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the test server did not start")
@@ -98,19 +100,20 @@ def live_server(app) -> Iterator[str]:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:
         server.should_exit = True
-        thread.join(timeout=10)
+        thread.join(timeout=patience(30))
         sock.close()
 
 
 def http(url: str, data: Optional[object] = None, raw: Optional[bytes] = None,
-         method: Optional[str] = None, timeout: float = 60) -> Tuple[int, dict, bytes]:
-    """(status, headers, body) of one request; `data` is sent as JSON, `raw` as is."""
+         method: Optional[str] = None, timeout: Optional[float] = None) -> Tuple[int, dict, bytes]:
+    """(status, headers, body) of one request; `data` is sent as JSON, `raw` as is; `timeout` defaults to
+    patience(60) seconds."""
     body = raw if raw is not None else (json.dumps(data).encode() if data is not None else None)
     request = urllib.request.Request(url, data=body, method=method)
     if body is not None:
         request.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=patience(60) if timeout is None else timeout) as response:
             return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read()

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from stylegan.cli.serve import command
 
+from patience import patience
 from serve_testing import OFFICIAL_SNAPSHOT, free_socket, http
 
 pytest.importorskip("uvicorn", reason="stylegan serve needs uvicorn (pip install starlette uvicorn)")
@@ -50,10 +51,10 @@ def test_serve_prints_the_url_and_answers_there(tmp_path):
         line = proc.stdout.readline()
         assert line.startswith(f"serving {OFFICIAL_SNAPSHOT} at http://127.0.0.1:"), line + proc.stderr.read()
         url = line.split(" at ")[1].split()[0].rstrip("/")
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + patience(60)
         while True:  # the socket listens before uvicorn has started; requests queue until it has
             try:
-                status, _, body = http(url + "/api/info", timeout=30)
+                status, _, body = http(url + "/api/info")
                 break
             except OSError:
                 if time.monotonic() > deadline:
@@ -63,7 +64,7 @@ def test_serve_prints_the_url_and_answers_there(tmp_path):
         assert http(url + "/api/render", {"seed": 3})[0] == 200
     finally:
         proc.terminate()
-        proc.wait(timeout=20)
+        proc.wait(timeout=patience(30))
 
 
 def test_the_printed_url_names_a_reachable_address():

@@ -12,6 +12,8 @@ from stylegan.errors import UserInputError
 from stylegan.training.ada import AdaController
 from stylegan.training.augment import AugmentPipe
 
+from patience import patience
+
 
 def make(p=0.5, **kwargs):
     pipe = AugmentPipe(xflip=1)
@@ -146,7 +148,7 @@ def test_statistics_are_summed_over_ranks(tmp_path):
                               stderr=subprocess.PIPE, text=True) for rank in range(2)]
     outputs = []
     for proc in procs:
-        out, err = proc.communicate(timeout=120)
+        out, err = proc.communicate(timeout=patience(300))
         assert proc.returncode == 0, err
         outputs.append(json.loads(out.strip().splitlines()[-1]))
     for result in outputs:
