@@ -25,14 +25,16 @@ from .common import CliError, user_errors
               help="The full sweep: batch 1,8,16, training batch 8, at least 2 s per measurement (tens of minutes "
                    "on a small CPU). Default: the quick sweep, batch 1,8, training batch 2 without the reference "
                    "path (training speedups against fast), >= 0.5 s and 1 call each.")
-@click.option("--batch", "batches", default=None, help="Inference batch sizes, comma-separated [quick: 1,8; full: 1,8,16].")
+@click.option("--batch", "batches", default=None,
+              help="Inference batch sizes, comma-separated [quick: 1,8; full: 1,8,16].")
 @click.option("--train-batch", type=int, default=None, help="Training batch size [quick: 2; full: 8].")
 @click.option("--paths", default=None,
               help="Comma-separated paths to measure [reference,fast, plus fast_bf16 where the hardware has bf16]: "
                    "reference, fast, fast_plain_bias_act, fast_bf16, channels_last, channels_last_bf16, compiled, "
                    "compiled_bf16 (torch.compile: tens of seconds per graph), fp16, compiled_fp16 (CUDA).")
 @click.option("--seconds", type=float, default=None, help="Minimum timing per measurement [quick: 0.5; full: 2].")
-@click.option("--calls", type=int, default=None, help="Minimum timed calls per measurement, after a warm-up [quick: 1; full: 2].")
+@click.option("--calls", type=int, default=None,
+              help="Minimum timed calls per measurement, after a warm-up [quick: 1; full: 2].")
 @click.option("--no-train", is_flag=True, help="Inference only.")
 @click.option("--out", default=None, help="Also write the JSON lines to this file.")
 def command(cfg, resolution, device, full, batches, train_batch, paths, seconds, calls, no_train, out):

@@ -30,6 +30,11 @@ FASHION_MNIST_CLASSES = (
 DIGITS_CLASSES = tuple(str(d) for d in range(10))
 
 _DIGITS_MAX_VALUE = 16  # load_digits pixel values run 0..16
+# How each demo source becomes 32x32 (printed by `make demo` and written to its REPORT.md).
+DEMO_LAYOUTS = {
+    "fashion-mnist": "28x28 padded to 32x32 with a 2-pixel black border, as NVIDIA's dataset_tool",
+    "digits": "8x8 upsampled to 32x32 with lanczos",
+}
 
 
 def find_fashion_mnist(split: str = "train", folder: Union[str, os.PathLike] = FASHION_MNIST_DIR) -> Optional[tuple[Path, Path]]:

@@ -13,19 +13,22 @@ Paths (each a named setting of the same randomly initialised networks, see PATH_
   are compiled and the regularisation passes (double backward, which compiled graphs do not support) run eagerly;
 - `fp16`, `compiled_fp16` (CUDA): the preset's float16 blocks with clamping, as NVIDIA's code runs them.
 
-Every row reports img/s, the reference img/s measured in the same process, the speedup, peak memory and
-FLOPs per image (counted with torch.utils.flop_counter), so the ratio holds on a noisy machine; the device's
-measured matmul throughput in the path's dtype is reported beside it, so achieved TFLOP/s can be read as a
-fraction of what the device reaches. Paths with other arithmetic than `fast` report PSNR against it on the same
-seeds, and compiled paths the seconds their first call spent compiling. Each row also carries the machine
-(CPU model, AVX2/AVX-512/bf16/AMX flags, whether bf16 is native).
+Every row reports img/s, the speedup against the reference path (or `fast`, named in `speedup_vs`) measured in
+the same process, so the ratio holds on a noisy machine, peak memory and FLOPs per image (counted with
+torch.utils.flop_counter); the device's measured matmul throughput in the path's dtype is reported beside it, so
+achieved TFLOP/s can be read as a fraction of what the device reaches. Paths with other arithmetic than `fast`
+report PSNR against it on the same seeds, and compiled paths the seconds their first call spent compiling. Each
+row also carries the machine (CPU model, AVX2/AVX-512/bf16/AMX flags, whether bf16 is native).
 
-Two sweeps (`SWEEPS`): `quick`, the default (inference at batch 1 and 8; training at batch 2 without the reference
-path, whose double-backward regularisers alone take minutes on a CPU, so training speedups are against `fast`; each
-measurement at least 0.5 s and one call after a warm-up), and `full` (batch 1/8/16, training batch 8 on every path,
-at least 2 s and 2 calls per measurement). Training img/s are over one lazy-regularisation cycle of 16 steps (G reg every 4,
-D reg every 16), computed from its three phases timed separately (main: G main + D main; G reg; D reg). The default paths are reference and
-fast, plus fast_bf16 where bf16 is native (`hardware.native_bf16`): emulated bf16 is hundreds of times slower.
+Two sweeps (`SWEEPS`):
+- `quick`, the default: inference at batch 1 and 8; training at batch 2 without the reference path (its
+  double-backward regularisers alone take minutes on a CPU), so training speedups are against `fast`; each
+  measurement one warm-up call, then calls for at least 0.5 s (at least one). About 25 s for stylegan2@32 on two
+  idle cores, two minutes on busy ones.
+- `full`: batch 1/8/16, training batch 8 on every path, at least 2 s and 2 calls per measurement.
+Training img/s are over one lazy-regularisation cycle of 16 steps (G reg every 4, D reg every 16), computed from
+its three phases timed separately (main: G main + D main; G reg; D reg). The default paths are reference and fast,
+plus fast_bf16 where bf16 is native (`hardware.native_bf16`): emulated bf16 is hundreds of times slower.
 """
 from __future__ import annotations
 
@@ -381,7 +384,7 @@ def training_rows(G: nn.Module, D: nn.Module, batch: int, device: torch.device, 
         if nets.spec.resample_impl not in flops_of:  # per image, counted on one (training modulates per sample)
             eager = dataclasses.replace(nets, G_fast=nets.G, D_fast=nets.D)
             flops_of[nets.spec.resample_impl] = count_flops(lambda: main_phases(eager, 1, device))
-        if nets.spec.compile:  # the first call compiles every graph the main phases use (G and D, with and without grad)
+        if nets.spec.compile:  # the first call compiles every graph of the main phases (G and D, with/without grad)
             row["compile_s"] = round(timed_call(phases["main"], device), 2)
         seconds = {}
         for phase, fn in phases.items():  # the first call of each phase allocates gradients and oneDNN primitives

@@ -26,7 +26,7 @@ def run_demo(outdir: Union[str, os.PathLike] = "demo-out", minutes: float = 10.0
               has bf16: about 2x the default path's img/s for these networks on this project's CPU, at the same
               quality); compilation is skipped, with a message, where it cannot work. False: the default path.
     """
-    from ..data.fashion_mnist import prepare_demo_dataset
+    from ..data.fashion_mnist import DEMO_LAYOUTS, prepare_demo_dataset
     from ..io.load import load_generator
     from ..training.loop import train
     from ..training.options import RunOptions
@@ -41,8 +41,11 @@ def run_demo(outdir: Union[str, os.PathLike] = "demo-out", minutes: float = 10.0
         if summary.source_kind != "fashion-mnist":
             print("Fashion-MNIST is not installed (Debian package dataset-fashion-mnist); using scikit-learn's "
                   "8x8 digits instead")
+        print(f"layout: {DEMO_LAYOUTS[summary.source_kind]}")
         source_file.write_text(json.dumps({"source": summary.source_kind}))
     source = json.loads(source_file.read_text())["source"] if source_file.exists() else "existing zip"
+    if source in DEMO_LAYOUTS:
+        source = f"{source}, {DEMO_LAYOUTS[source]}"
 
     config = resolve_preset("cpu", 32)
     if kimg is not None:
