@@ -194,7 +194,12 @@ class SynthesisLayer3(nn.Module):
         return factor
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "random", force_fp32: bool = False,
-                update_emas: bool = False) -> torch.Tensor:
+                update_emas: bool = False, fused_modconv: bool = True) -> torch.Tensor:
+        """x [N, in_channels, in_size, in_size], w [N, w_dim] -> [N, out_channels, out_size, out_size].
+
+        fused_modconv: True = one grouped convolution with per-sample weights (NVIDIA's); False = activations scaled
+                       per sample around one shared convolution (same result; keeps exported graphs batch-free).
+        """
         if noise_mode not in NOISE_MODES:  # accepted for API compatibility; StyleGAN3 has no noise
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
         assert_shape(x, [None, self.in_channels, self.in_size, self.in_size], "x")
@@ -218,7 +223,8 @@ class SynthesisLayer3(nn.Module):
         # NVIDIA folds the (scalar) input gain into the demodulated weights; scaling the input is the same linear
         # map and brings it to unit mean square first. "Full" convolution (padding k-1): the filters crop.
         x = x.to(dtype) * input_gain.to(dtype)
-        x = modulated_conv2d(x, weight, styles, padding=self.conv_kernel - 1, demodulate=not self.is_torgb)
+        x = modulated_conv2d(x, weight, styles, padding=self.conv_kernel - 1, demodulate=not self.is_torgb,
+                             fused_modconv=fused_modconv)
         gain, slope = (1, 1) if self.is_torgb else (np.sqrt(2), 0.2)
         x = filtered_lrelu(x, self.up_filter, self.down_filter, self.bias.to(dtype), up=self.up_factor,
                            down=self.down_factor, padding=self.padding, gain=gain, slope=slope,
@@ -295,16 +301,28 @@ class SynthesisNetwork3(nn.Module):
             self.layer_names.append(name)
 
     def forward(self, ws: torch.Tensor, noise_mode: str = "random", force_fp32: bool = False,
-                update_emas: bool = False) -> torch.Tensor:
+                update_emas: bool = False, fused_modconv: bool = True) -> torch.Tensor:
         assert_shape(ws, [None, self.num_ws, self.w_dim], "ws")
         ws = ws.to(torch.float32).unbind(dim=1)  # ws[0]: input, ws[i + 1]: layer i (ToRGB: the last)
         x = self.input(ws[0])
         for name, w in zip(self.layer_names, ws[1:]):
-            x = getattr(self, name)(x, w, noise_mode=noise_mode, force_fp32=force_fp32, update_emas=update_emas)
+            x = getattr(self, name)(x, w, noise_mode=noise_mode, force_fp32=force_fp32, update_emas=update_emas,
+                                    fused_modconv=fused_modconv)
         if self.output_scale != 1:
             x = x * self.output_scale
         assert_shape(x, [None, self.img_channels, self.img_resolution, self.img_resolution], "img")
         return x.to(torch.float32)
+
+    def ws_resolutions(self) -> List[int]:
+        """The resolution each w acts at, for the tools' coarse/middle/fine ranges (tools/layers.py).
+
+        StyleGAN3 layers do not grow in size, they widen their band: w0 drives the Fourier features (bandwidth
+        f_c of the first layer), w(i+1) layer i (output cutoff f_c,i), the last w ToRGB (f_c = img_resolution/2).
+        A band up to f_c is what an image of 2 f_c pixels holds (Nyquist), so w counts as acting at 2 f_c,
+        rounded to the nearest power of two in log scale and capped at img_resolution.
+        """
+        cutoffs = [self.input.bandwidth] + [getattr(self, name).out_cutoff for name in self.layer_names]
+        return [min(2 ** int(math.floor(math.log2(2 * f) + 0.5)), self.img_resolution) for f in cutoffs]
 
     def extra_repr(self) -> str:
         return (f"w_dim={self.w_dim}, num_ws={self.num_ws}, img_resolution={self.img_resolution}, "
@@ -348,6 +366,10 @@ class Generator3(nn.Module):
         ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
                           update_emas=update_emas)
         return self.synthesis(ws, update_emas=update_emas, **synthesis_kwargs)
+
+    def ws_resolutions(self) -> List[int]:
+        """The resolution each of the num_ws latents acts at (see SynthesisNetwork3.ws_resolutions)."""
+        return self.synthesis.ws_resolutions()
 
     def set_transform(self, translate: Sequence[float] = (0, 0), angle: float = 0) -> None:
         """Translate (in image widths) and rotate (degrees) the output, as gen_images.py's --translate/--rotate."""

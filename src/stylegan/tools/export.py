@@ -9,15 +9,20 @@ since PyTorch 2.9), which needs the `onnxscript` package (pure Python, installs 
 `onnx` and `onnx-ir` come with it). The older TorchScript-based exporter (`dynamo=False`) cannot export this
 network with a dynamic batch: the depthwise FIR filter of upfirdn2d gets a kernel shape computed from traced
 sizes, which that exporter rejects (`ops.misc.assert_shape` skips symbolic sizes, so torch.export keeps the
-batch symbolic). StyleGAN2's modulated convolution
-runs in its non-fused form (activations scaled per sample around one shared convolution) because the fused
-form's grouped convolution fixes the batch size in the graph.
+batch symbolic). The modulated convolutions of StyleGAN2 and StyleGAN3 run in their non-fused form (activations
+scaled per sample around one shared convolution) because the fused form's grouped convolution fixes the batch size
+in the graph.
+
+StyleGAN3: the input transform (`synthesis.input.transform`, set by `Generator3.set_transform` as gen_images.py's
+--translate/--rotate) is a buffer of the network, so an export renders the transform G holds when it is exported;
+to export a translated or rotated generator, set the transform first (`stylegan export --translate/--rotate`).
 """
 from __future__ import annotations
 
 import contextlib
 import copy
 import importlib.util
+import inspect
 import logging
 import os
 import warnings
@@ -31,7 +36,6 @@ from torch import nn
 from ..errors import UserInputError
 from ..io.atomic import atomic_path
 from ..networks.layers import set_bias_act_impl
-from ..networks.synthesis import SynthesisNetwork
 from .generate import seed_to_z
 
 FORMATS = ("onnx", "torchscript")
@@ -61,7 +65,9 @@ class SamplingGenerator(nn.Module):
         cutoff = G.num_ws if cutoff is None else min(cutoff, G.num_ws)  # v1's default 8 may exceed small nets
         self.register_buffer("truncated_layers", (torch.arange(G.num_ws) < cutoff).float().reshape(1, -1, 1))
         self.synthesis_kwargs = {"noise_mode": "const"}
-        if isinstance(self.G.synthesis, SynthesisNetwork):  # StyleGAN2: keep the graph batch-independent
+        if "fused_modconv" in inspect.signature(self.G.synthesis.forward).parameters:
+            # StyleGAN2 and StyleGAN3: per-sample scaling instead of a grouped convolution over the batch, so
+            # the graph does not depend on the batch size.
             self.synthesis_kwargs.update(fused_modconv=False, force_fp32=True)
 
     def forward(self, z: torch.Tensor, psi: torch.Tensor, c: Optional[torch.Tensor] = None) -> torch.Tensor:
