@@ -5,7 +5,10 @@ tools: z = `seed_to_z(seed)` (the same seed gives the same image as `stylegan ge
 with truncation (StyleGAN, section 3.1), then optionally
 
 - interpolation: w = lerp(w(seed), w(seed2), t), linear in W (truncation is linear, so the order does not matter);
-- style mixing (StyleGAN, section 3.1): the ws of `mix_layers` come from `mix_seed` instead.
+- style mixing (StyleGAN, section 3.1): the ws of `mix_layers` come from `mix_seed` instead;
+- StyleGAN3 only: translate (image widths) and rotate (degrees) the output through the input transform, as
+  gen_images.py does (tools/transform.py); the request's values replace the stored transform for that render
+  only, and the network's own transform is restored afterwards, so nothing leaks into the next request.
 
 Renders go through one lock, so concurrent users queue instead of running the generator in parallel (which
 would thrash the CPU and, with the noise-strength multiplier, race on the network's parameters). Finished
@@ -33,11 +36,14 @@ from ..tools.generate import MAX_SEED, seed_ws
 from ..tools.images import to_uint8
 from ..tools.layers import parse_layers, style_ranges, ws_resolutions
 from ..tools.mixing import mix_styles
+from ..tools.transform import has_input_transform, input_transform
 
 # Documented bounds of the request fields (docs/explorer.md).
 PSI_RANGE = (-2.0, 2.0)
 T_RANGE = (0.0, 1.0)
 NOISE_STRENGTH_RANGE = (0.0, 5.0)
+TRANSLATE_RANGE = (-2.0, 2.0)   # image widths, each of x and y
+ROTATE_RANGE = (-360.0, 360.0)  # degrees
 
 
 class RequestError(UserInputError):
@@ -58,6 +64,8 @@ class RenderRequest:
     mix_layers:     ws indices taken from mix_seed, sorted.
     noise_mode:     'const', 'random' or 'none' (per-pixel noise inputs).
     noise_strength: multiplier on every layer's learned noise strength.
+    translate:      StyleGAN3: (x, y) translation of the output in image widths (x right, y down).
+    rotate:         StyleGAN3: rotation of the output in degrees (gen_images.py's --rotate).
     """
 
     seed: int
@@ -70,6 +78,8 @@ class RenderRequest:
     mix_layers: Tuple[int, ...] = ()
     noise_mode: str = "const"
     noise_strength: float = 1.0
+    translate: Tuple[float, float] = (0.0, 0.0)
+    rotate: float = 0.0
 
     @property
     def deterministic(self) -> bool:
@@ -80,7 +90,7 @@ class RenderRequest:
 # JSON field -> RenderRequest field.
 _FIELDS = {"seed": "seed", "psi": "psi", "cutoff": "cutoff", "class": "class_idx", "seed2": "seed2", "t": "t",
            "mix_seed": "mix_seed", "mix_layers": "mix_layers", "noise_mode": "noise_mode",
-           "noise_strength": "noise_strength"}
+           "noise_strength": "noise_strength", "translate": "translate", "rotate": "rotate"}
 
 
 def _integer(data: dict, key: str, lo: int, hi: int, optional: bool = True) -> Optional[int]:
@@ -107,6 +117,17 @@ def _number(data: dict, key: str, default: float, bounds: Tuple[float, float]) -
     if not bounds[0] <= value <= bounds[1]:
         raise RequestError(f"'{key}' = {value} is out of range [{bounds[0]}, {bounds[1]}]")
     return float(value)
+
+
+def _translate(data: dict) -> Tuple[float, float]:
+    value = data.get("translate")
+    if value is None:
+        return (0.0, 0.0)
+    if not isinstance(value, list) or len(value) != 2:
+        raise RequestError(f"'translate' must be [x, y] in image widths, got {value!r}")
+    x = _number({"translate": value[0]}, "translate", 0.0, TRANSLATE_RANGE)
+    y = _number({"translate": value[1]}, "translate", 0.0, TRANSLATE_RANGE)
+    return (x + 0.0, y + 0.0)  # -0.0 -> 0.0: one cache entry
 
 
 def _layers(value, G: nn.Module) -> Tuple[int, ...]:
@@ -153,6 +174,11 @@ def parse_request(data, G: nn.Module) -> RenderRequest:
     if noise_mode not in NOISE_MODES:
         raise RequestError(f"'noise_mode' must be one of {', '.join(NOISE_MODES)}, got {noise_mode!r}")
     noise_strength = _number(data, "noise_strength", 1.0, NOISE_STRENGTH_RANGE)
+    translate = _translate(data)
+    rotate = _number(data, "rotate", 0.0, ROTATE_RANGE) + 0.0
+    if (translate != (0.0, 0.0) or rotate != 0) and not has_input_transform(G):
+        raise RequestError("'translate' and 'rotate' move the input grid of StyleGAN3 networks; this network has "
+                           "none: leave them out")
     # Normalise what has no effect, so equivalent requests share one cache entry.
     if seed2 is None:
         t = 0.0
@@ -160,7 +186,7 @@ def parse_request(data, G: nn.Module) -> RenderRequest:
         mix_seed, mix_layers = None, ()
     return RenderRequest(seed=seed, psi=psi, cutoff=cutoff, class_idx=class_idx, seed2=seed2, t=t,
                          mix_seed=mix_seed, mix_layers=mix_layers, noise_mode=noise_mode,
-                         noise_strength=noise_strength)
+                         noise_strength=noise_strength, translate=translate, rotate=rotate)
 
 
 # --- latents -------------------------------------------------------------------------------------------------
@@ -207,6 +233,9 @@ def encode_npz(ws: torch.Tensor) -> bytes:
 # --- the network summary -------------------------------------------------------------------------------------
 
 def _architecture(G: nn.Module) -> str:
+    if has_input_transform(G):  # StyleGAN3: config R has 1x1 convolutions, T 3x3
+        radial = getattr(G, "init_kwargs", {}).get("conv_kernel", 3) == 1
+        return "alias-free, " + ("R (rotation equivariant)" if radial else "T (translation equivariant)")
     for module in G.synthesis.modules():
         arch = getattr(module, "architecture", None)
         if isinstance(arch, str):
@@ -220,7 +249,8 @@ def _kind(G: nn.Module) -> str:
         key = class_key(G)
     except UserInputError:
         return type(G).__name__
-    return {"stylegan2.Generator": "StyleGAN2", "stylegan1.Generator": "StyleGAN (v1)"}.get(key, key)
+    return {"stylegan2.Generator": "StyleGAN2", "stylegan1.Generator": "StyleGAN (v1)",
+            "stylegan3.Generator": "StyleGAN3"}.get(key, key)
 
 
 def network_info(G: nn.Module) -> dict:
@@ -243,8 +273,10 @@ def network_info(G: nn.Module) -> dict:
         "can_truncate": getattr(G.mapping, "w_avg", None) is not None,
         "has_noise": any(isinstance(getattr(m, "noise_strength", None), torch.Tensor) for m in G.modules()),
         "noise_modes": list(NOISE_MODES),
+        "has_transform": has_input_transform(G),
         "bounds": {"seed": [0, MAX_SEED], "psi": list(PSI_RANGE), "t": list(T_RANGE),
-                   "noise_strength": list(NOISE_STRENGTH_RANGE)},
+                   "noise_strength": list(NOISE_STRENGTH_RANGE), "translate": list(TRANSLATE_RANGE),
+                   "rotate": list(ROTATE_RANGE)},
     }
 
 
@@ -268,7 +300,7 @@ class CacheStats:
 class Renderer:
     """Renders requests for one generator, one at a time, with an LRU cache of recent deterministic images.
 
-    G:          generator (StyleGAN2 or v1 conventions); put in eval mode, gradients off.
+    G:          generator (StyleGAN v1, 2 or 3); put in eval mode, gradients off.
     cache_size: how many recent images to keep (0 disables the cache).
     """
 
@@ -305,9 +337,10 @@ class Renderer:
 
     @torch.no_grad()
     def render_image(self, req: RenderRequest) -> np.ndarray:
-        """uint8 [H, W, C]; callers hold the render lock (the noise multiplier edits G's parameters)."""
+        """uint8 [H, W, C]; callers hold the render lock (the noise multiplier and the StyleGAN3 transform edit G
+        in place and are restored on exit)."""
         ws = self.compute_ws(req)
-        with scaled_noise(self.G, req.noise_strength):
+        with scaled_noise(self.G, req.noise_strength), input_transform(self.G, req.translate, req.rotate):
             img = self.G.synthesis(ws, noise_mode=req.noise_mode)
         return to_uint8(img)[0]
 

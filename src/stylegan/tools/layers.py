@@ -3,6 +3,11 @@
 Coarse styles act at 4x4-8x8 (pose, face shape), middle at 16x16-32x32 (features, hair style), fine at
 64x64 and above (colours, micro-structure). Networks smaller than 64x64 have no such levels; there the last
 resolution counts as fine and the ones between 8 and it as middle, so every range is non-empty from 16x16 up.
+
+StyleGAN3 layers all run at about the same size and widen their frequency band instead; each w is placed at
+the resolution whose Nyquist frequency is the band its layer produces (2 f_c, rounded to a power of two:
+`SynthesisNetwork3.ws_resolutions`), so the same bands apply. For a 1024x1024 StyleGAN3 (16 ws) that gives
+coarse = w0-w3 (Fourier features and layers 0-2), middle = w4-w6, fine = w7-w15.
 """
 from __future__ import annotations
 
@@ -21,7 +26,8 @@ def ws_resolutions(G: nn.Module) -> List[int]:
 
     StyleGAN2: w0 drives the 4x4 conv; w(2k-1), w(2k) the two convs at 4*2^k (w(2k-1) also the previous
     toRGB); the last w only the final toRGB.
-    StyleGAN v1 (two AdaIN layers per resolution) provides its own `ws_resolutions()`.
+    StyleGAN v1 (two AdaIN layers per resolution) and StyleGAN3 (2 f_c per layer) provide their own
+    `ws_resolutions()`.
     """
     own = getattr(G, "ws_resolutions", None)
     if callable(own):

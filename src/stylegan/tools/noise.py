@@ -8,7 +8,8 @@ Noise can be restricted to some layers (figure 5 of the paper: noise in coarse v
 layer's learned noise strength is temporarily set to zero by `noise_only_in`, and restored afterwards.
 The k-th noise layer of the synthesis network takes the k-th w (true for StyleGAN2, where each conv layer
 consumes one w in order, and for StyleGAN v1, two layers per resolution), so layers are selected with the
-same ws indices and names ('coarse', 'middle', 'fine') as style mixing.
+same ws indices and names ('coarse', 'middle', 'fine') as style mixing. StyleGAN3 has no noise inputs: the
+tools refuse it with one line (`check_has_noise`).
 """
 from __future__ import annotations
 
@@ -30,6 +31,16 @@ def noise_layers(G: nn.Module) -> List[nn.Module]:
     return [m for m in G.synthesis.modules() if getattr(m, "use_noise", False) and hasattr(m, "noise_strength")]
 
 
+def check_has_noise(G: nn.Module) -> List[nn.Module]:
+    """The noise layers of G (see `noise_layers`); UserInputError when it has none (StyleGAN3 has no noise inputs)."""
+    modules = noise_layers(G)
+    if not modules:
+        raise UserInputError(f"this network ({type(G).__name__}) has no per-pixel noise inputs, so there is no "
+                             f"stochastic variation to show (StyleGAN3 removed them); use a StyleGAN or StyleGAN2 "
+                             f"generator")
+    return modules
+
+
 @contextlib.contextmanager
 def noise_only_in(G: nn.Module, layers: Optional[Sequence[int]]) -> Iterator[List[int]]:
     """Within the block, only noise layers whose ws index is in `layers` add noise; strengths restored on exit.
@@ -37,7 +48,7 @@ def noise_only_in(G: nn.Module, layers: Optional[Sequence[int]]) -> Iterator[Lis
     G:      the generator (its noise strengths are changed in place while the block runs).
     layers: ws indices whose noise stays on; None keeps all. Yields the indices of the noise layers left on.
     """
-    modules = noise_layers(G)
+    modules = check_has_noise(G)
     keep = set(range(len(modules))) if layers is None else set(layers)
     if layers is not None and not keep & set(range(len(modules))):
         raise UserInputError(f"layers {sorted(keep)} have no noise inputs: this network's noise layers are "
@@ -76,6 +87,7 @@ def noise_variation(G: nn.Module, ws: torch.Tensor, num_samples: int = 4, num_st
     if num_std < max(2, num_samples):
         raise UserInputError(f"the std needs at least max(2, samples) = {max(2, num_samples)} draws, got {num_std}")
     check_batch_size(batch_size)
+    check_has_noise(G)
     if ws.ndim != 3 or ws.shape[0] != 1:
         raise ValueError(f"ws must be one latent [1, num_ws, w_dim], got shape {list(ws.shape)}")
     keep = None if layers is None else resolve_layers(G, layers)
@@ -132,6 +144,7 @@ def noise_figure(G: nn.Module, seeds: Sequence[int], num_samples: int = 4, num_s
     seeds = list(seeds)
     if not seeds:
         raise UserInputError("no seeds given")
+    check_has_noise(G)
     ws = seed_ws(G, seeds, truncation_psi, truncation_cutoff, class_idx)
     rows = []
     for i in range(len(seeds)):

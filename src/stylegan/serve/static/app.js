@@ -30,6 +30,10 @@
     if (req.seed2 !== undefined) stem += `-to${req.seed2}-t${req.t.toFixed(2)}`;
     if (req.mix_seed !== undefined) stem += `-mix${req.mix_seed}`;
     if (req.class !== undefined) stem += `-class${req.class}`;
+    if (req.translate !== undefined && (req.translate[0] !== 0 || req.translate[1] !== 0)) {
+      stem += `-tx${req.translate[0].toFixed(2)}-ty${req.translate[1].toFixed(2)}`;
+    }
+    if (req.rotate) stem += `-rot${req.rotate}`;
     return stem;
   }
 
@@ -79,6 +83,7 @@
         for (const id of ['noise-mode', 'noise-strength']) $(id).disabled = true;
         $('noise-box').title = 'this network has no noise inputs';
       }
+      $('transform-box').hidden = !info.has_transform;  // StyleGAN3 only: translate/rotate the input grid
       this.buildLayers();
       this.bindControls();
       this.updateOutputs();
@@ -145,6 +150,11 @@
       for (const button of document.querySelectorAll('button.range')) {
         button.addEventListener('click', () => this.selectRange(button.dataset.range));
       }
+      $('transform-reset').addEventListener('click', () => {
+        for (const id of ['translate-x', 'translate-y', 'rotate']) $(id).value = '0';
+        this.updateOutputs();
+        this.schedule(true);
+      });
       $('download-png').addEventListener('click', () => this.downloadPng());
       $('download-w').addEventListener('click', () => this.downloadW());
     }
@@ -160,6 +170,9 @@
       $('psi-value').textContent = Number($('psi').value).toFixed(2);
       $('t-value').textContent = Number($('t').value).toFixed(2);
       $('noise-strength-value').textContent = Number($('noise-strength').value).toFixed(2);
+      $('translate-x-value').textContent = Number($('translate-x').value).toFixed(2);
+      $('translate-y-value').textContent = Number($('translate-y').value).toFixed(2);
+      $('rotate-value').textContent = String(Number($('rotate').value));
       const cutoff = Number($('cutoff').value);
       $('cutoff-value').textContent = cutoff === this.info.num_ws ? `all (${cutoff})` : String(cutoff);
     }
@@ -175,6 +188,10 @@
         noise_strength: Number($('noise-strength').value),
       };
       if (this.info.conditional) req.class = Number($('class').value);
+      if (this.info.has_transform) {
+        req.translate = [Number($('translate-x').value), Number($('translate-y').value)];
+        req.rotate = Number($('rotate').value);
+      }
       if ($('interp-on').checked) {
         req.seed2 = readSeed('seed2', 'Seed 2');
         req.t = Number($('t').value);

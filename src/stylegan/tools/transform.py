@@ -1,0 +1,54 @@
+"""Translating and rotating StyleGAN3 output through its input transform (Karras et al. 2021, section 3.1).
+
+A StyleGAN3 synthesis network samples its Fourier-feature input on a grid moved by the buffer
+`synthesis.input.transform`; NVIDIA's gen_images.py (and its visualizer) set it to inv(make_transform(translate,
+angle)), which translates the output by `translate` image widths and rotates it by `angle` degrees. As there,
+the value given replaces the stored one: translate (0, 0) and angle 0 render the untransformed network.
+
+Networks without such a buffer (StyleGAN v1/v2) cannot be moved this way; `check_transform` says so in one line.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator, Sequence
+
+import torch
+from torch import nn
+
+from ..errors import UserInputError
+
+
+def has_input_transform(G: nn.Module) -> bool:
+    """Whether G's output can be translated and rotated through an input transform (StyleGAN3)."""
+    return callable(getattr(G, "set_transform", None))
+
+
+def check_transform(G: nn.Module, translate: Sequence[float] = (0, 0), angle: float = 0) -> None:
+    """UserInputError when a translation or rotation is asked of a network without an input transform."""
+    if not has_input_transform(G) and (tuple(float(t) for t in translate) != (0.0, 0.0) or float(angle) != 0):
+        raise UserInputError("translate and rotate move the input grid of StyleGAN3 generators; this network "
+                             f"({type(G).__name__}) has none: leave them at 0")
+
+
+@contextlib.contextmanager
+def input_transform(G: nn.Module, translate: Sequence[float] = (0, 0), angle: float = 0) -> Iterator[nn.Module]:
+    """Within the block G renders translated by `translate` (image widths) and rotated by `angle` (degrees), as
+    gen_images.py sets it; the stored transform is restored on exit. Yields G.
+
+    G:         the generator (its transform buffer is changed in place while the block runs; not thread-safe).
+    translate: (x, y) in image widths.
+    angle:     degrees, counter-clockwise as gen_images.py's --rotate.
+    Networks without an input transform are accepted when translate and angle are 0 (nothing to do).
+    """
+    check_transform(G, translate, angle)
+    if not has_input_transform(G):
+        yield G
+        return
+    buffer = G.synthesis.input.transform
+    saved = buffer.detach().clone()
+    try:
+        G.set_transform(translate, angle)
+        yield G
+    finally:
+        with torch.no_grad():
+            buffer.copy_(saved)
