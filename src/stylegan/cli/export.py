@@ -1,10 +1,15 @@
-"""`stylegan export`: the generator as an ONNX or TorchScript model (inputs z, psi[, c]; output images)."""
+"""`stylegan export`: the generator as an ONNX or TorchScript model (inputs z, psi[, c]; output images).
+
+StyleGAN3: the export renders the input transform the network holds; --translate/--rotate replace it first, as
+gen_images.py does (tools/transform.py). Without them the stored transform is exported as it is.
+"""
 from __future__ import annotations
 
 import click
 
 from ..io.load import load_generator
 from ..tools.export import DEFAULT_OPSET, FORMATS, export_generator, verify_export
+from ..tools.transform import check_transform, has_input_transform, parse_translate
 from .common import CliError, user_errors
 
 
@@ -17,13 +22,22 @@ from .common import CliError, user_errors
 @click.option("--opset", type=int, default=DEFAULT_OPSET, show_default=True, help="ONNX opset version.")
 @click.option("--trunc-cutoff", "truncation_cutoff", type=int, default=None,
               help="Truncate only the first N ws (fixed in the export; psi stays an input).")
+@click.option("--translate", default=None, metavar="X,Y",
+              help="StyleGAN3 only: translate the output by X,Y image widths (gen_images.py); default: as stored.")
+@click.option("--rotate", type=float, default=None, metavar="DEG",
+              help="StyleGAN3 only: rotate the output by DEG degrees (gen_images.py); default: as stored.")
 @click.option("--verify", is_flag=True, help="Run the export (onnxruntime / torch.jit) and print its max error.")
-def command(network_path, fmt, out_path, batch_size, opset, truncation_cutoff, verify):
+def command(network_path, fmt, out_path, batch_size, opset, truncation_cutoff, translate, rotate, verify):
     """Export the generator with inputs z [N, z_dim], psi [N] (and c [N, c_dim] for conditional networks)."""
     with user_errors():
         if batch_size < 1:
             raise CliError("--batch must be at least 1")
+        shift = parse_translate(translate) if translate is not None else None
         G = load_generator(network_path)
+        if shift is not None or rotate is not None:
+            check_transform(G, shift or (0, 0), rotate or 0)
+            if has_input_transform(G):  # as gen_images.py: both replace the stored transform together
+                G.set_transform(shift or (0, 0), rotate or 0)
         export_generator(G, out_path, fmt, batch_size=batch_size, opset=opset, truncation_cutoff=truncation_cutoff)
         inputs = "z, psi" + (", c" if G.c_dim else "")
         click.echo(f"wrote {out_path} ({fmt}; inputs {inputs}; output images [N, {G.img_channels}, "

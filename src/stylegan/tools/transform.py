@@ -10,12 +10,26 @@ Networks without such a buffer (StyleGAN v1/v2) cannot be moved this way; `check
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, Sequence
+import math
+from typing import Iterator, Sequence, Tuple
 
 import torch
 from torch import nn
 
 from ..errors import UserInputError
+
+
+def parse_translate(text: str, flag: str = "--translate") -> Tuple[float, float]:
+    """'0.3,-0.1' -> (0.3, -0.1), as gen_images.py reads --translate; UserInputError otherwise."""
+    parts = text.split(",")
+    try:
+        if len(parts) == 2:
+            x, y = float(parts[0]), float(parts[1])
+            if math.isfinite(x) and math.isfinite(y):
+                return x, y
+    except ValueError:
+        pass
+    raise UserInputError(f"{flag} takes two numbers like 0.3,1 (image widths), got {text!r}")
 
 
 def has_input_transform(G: nn.Module) -> bool:
