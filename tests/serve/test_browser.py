@@ -318,3 +318,36 @@ def test_a_bad_network_path_shows_the_error_page(browser, tmp_path, artifacts):
         assert page.inner_text("#error-message") == f"{missing}: no such file"
         page.screenshot(path=str(artifacts / "error-page.png"))
         page.close()
+
+
+def test_stylegan3_translate_and_rotate_controls(browser, explorer, artifacts):
+    """The StyleGAN3 controls: shown only for StyleGAN3, sent as translate/rotate, reset by their button."""
+    from stylegan.networks.stylegan3 import Generator3
+    from stylegan.serve.renderer import RenderRequest
+
+    torch.set_num_threads(1)
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.goto(explorer[0])  # the StyleGAN2 explorer: no such controls, none sent
+    wait_settled(page, 0)
+    assert not page.is_visible("#transform-box") and "translate" not in shown_request(page)
+    torch.manual_seed(0)
+    G = Generator3(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=3, channel_base=256, channel_max=16,
+                   num_layers=4, num_critical=2, output_scale=1).eval().requires_grad_(False)
+    app = create_app(G, name="sg3-tiny")
+    with live_server(app) as url:
+        page.goto(url)
+        wait_settled(page, 0)
+        assert summary(page)["Type"] == "StyleGAN3" and page.is_visible("#transform-box")
+        first = shown_png(page)
+        assert shown_request(page)["translate"] == [0, 0] and shown_request(page)["rotate"] == 0
+        act(page, lambda: page.fill("#translate-x", "0.25"))
+        act(page, lambda: page.fill("#rotate", "30"))
+        assert shown_request(page)["translate"] == [0.25, 0] and shown_request(page)["rotate"] == 30
+        renderer = app.state.explorer.renderer
+        expected = renderer.render(RenderRequest(seed=0, translate=(0.25, 0.0), rotate=30.0)).png
+        assert pixels(shown_png(page)).tolist() == pixels(expected).tolist()
+        page.screenshot(path=str(artifacts / "stylegan3-transform.png"))
+        act(page, lambda: page.click("#transform-reset"))
+        assert shown_request(page)["translate"] == [0, 0] and shown_png(page) == first
+    context.close()
