@@ -107,6 +107,9 @@ class TrainingConfig:
     ada_kimg: float = 500              # ADA: images for p to go 0 -> 1
     ada_interval: int = 4              # ADA: minibatches between p updates
     ref_gpus: int = 8                  # GPUs the preset was tuned for (batch per GPU = batch / ref_gpus)
+    # StyleGAN3 D blur (training/blur.py): sigma fades from blur_init_sigma to 0 over blur_fade_kimg; 0 = off
+    blur_init_sigma: float = 0.0       # initial blur sigma in pixels (train.py: 10 for stylegan3-r)
+    blur_fade_kimg: float = 0.0        # thousands of images until the blur is gone (train.py: batch * 200 / 32)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -179,17 +182,32 @@ def resolve_preset(name: str, resolution: int, num_gpus: int = 1) -> TrainingCon
 
 def _stylegan3(name: str) -> TrainingConfig:
     """StyleGAN3 as NVIDIA's train.py sets it up (Karras et al. 2021, appendix D) at its defaults: batch 32,
-    2 mapping layers, channel_base 32768, G lr 0.0025, D lr 0.002, EMA batch*10/32 kimg, no style mixing or path
-    length regularisation; R doubles G's channels and uses 1x1 convolutions and radial filters. train.py requires
-    --gamma: the values here are the ones NVIDIA recommends for FFHQ at 1024x1024 (T 8.2, R 32.8). R's
-    D-blur schedule (blur_init_sigma 10) belongs to the loss, not to this config."""
-    batch = 32
-    network = NetworkConfig(arch="stylegan3", map_depth=2, magnitude_ema_beta=0.5 ** (batch / 20000))
+    2 mapping layers, channel_base 32768, G lr 0.0025, D lr 0.002, EMA batch*10/32 kimg, no style mixing and no
+    path length regularisation, so no lazy G regularisation either (G_reg_interval None: G's Adam keeps its lr
+    and betas unscaled); R doubles G's channels and uses 1x1 convolutions, radial filters and the D blur
+    (sigma 10 fading out over batch*200/32 kimg). Batch-dependent values follow `stylegan3_batch`.
+    train.py requires --gamma; the defaults here are NVIDIA's recommendation for FFHQ at 1024x1024 (T 8.2,
+    R 32.8): smaller datasets/resolutions want less (their README: 2 at 256x256, 6.6 for MetFaces-U)."""
+    network = NetworkConfig(arch="stylegan3", map_depth=2)
     if name == "stylegan3-r":
         network.g_channel_mult, network.conv_kernel, network.use_radial_filters = 2, 1, True
-    return TrainingConfig(name=name, network=network, batch_size=batch, g_lr=0.0025, d_lr=0.002,
-                          r1_gamma=8.2 if name == "stylegan3-t" else 32.8, ema_kimg=batch * 10 / 32, ema_rampup=0.05,
-                          style_mixing_prob=0.0, pl_weight=0.0, ref_gpus=8)
+    cfg = TrainingConfig(name=name, network=network, g_lr=0.0025, d_lr=0.002,
+                         r1_gamma=8.2 if name == "stylegan3-t" else 32.8, ema_rampup=0.05,
+                         style_mixing_prob=0.0, pl_weight=0.0, g_reg_interval=None, ref_gpus=8,
+                         blur_init_sigma=10.0 if name == "stylegan3-r" else 0.0)
+    return stylegan3_batch(cfg, 32)
+
+
+def stylegan3_batch(cfg: TrainingConfig, batch: int) -> TrainingConfig:
+    """Set the batch of a StyleGAN3 config and what train.py derives from it (in place; returns `cfg`):
+    EMA half-life batch*10/32 kimg, magnitude EMA beta 0.5 ** (batch / 20000), and the D blur fade
+    batch*200/32 kimg where the config blurs."""
+    cfg.batch_size = batch
+    cfg.ema_kimg = batch * 10 / 32
+    cfg.network.magnitude_ema_beta = 0.5 ** (batch / 20000)
+    if cfg.blur_init_sigma > 0:
+        cfg.blur_fade_kimg = batch * 200 / 32
+    return cfg
 
 
 ARCHITECTURES = ("stylegan2", "stylegan1")

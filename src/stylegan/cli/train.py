@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from ..presets import ARCHITECTURES, LOSSES, PRESET_NAMES, resolve_preset, with_stylegan1
+from ..presets import ARCHITECTURES, LOSSES, PRESET_NAMES, resolve_preset, stylegan3_batch, with_stylegan1
 from ..training.options import COMPILE_CHOICES, PRECISIONS, RunOptions
 from .common import CliError, bool_option, comma_list, local_file, user_errors
 
@@ -67,6 +67,10 @@ def _resume_path(resume):
 @click.option("--glr", type=float, callback=_positive, help="G learning rate.")
 @click.option("--dlr", type=float, callback=_positive, help="D learning rate.")
 @click.option("--mbstd-group", type=int, callback=_positive, help="Minibatch-stddev group size.")
+@click.option("--blur-sigma", type=click.FloatRange(min=0), default=None,
+              help="D blur sigma at the start, in pixels (StyleGAN3-R: 10, others: 0 = off); fades out linearly.")
+@click.option("--blur-fade-kimg", type=click.FloatRange(min=0), default=None,
+              help="kimg until the D blur is gone (default with a blur: batch*200/32, as NVIDIA's stylegan3-r).")
 @bool_option("--mirror", help="Add x-flips of the dataset.")
 @bool_option("--mirror-y", help="NVIDIA's y-flips (not supported: only 0 is accepted).")
 @bool_option("--cond", help="Train on dataset labels (class-conditional).")
@@ -103,10 +107,10 @@ def _resume_path(resume):
 @click.option("--no-progress", is_flag=True, help="Plain tick lines instead of a progress bar.")
 @click.option("-n", "--dry-run", is_flag=True, help="Print the resolved options and exit.")
 def command(data, outdir, cfg, arch, loss, gpus, batch, batch_gpu, gamma, kimg, tick, snap, img_snap, snap_res, cbase,
-            cmax, map_depth, glr, dlr, mbstd_group, mirror, mirror_y, cond, aug, aug_p, target, augpipe, resume,
-            freezed, seed, fp32, precision, resample, channels_last, nhwc, nobench, allow_tf32, compile_mode, workers,
-            device, desc, metrics, metrics_num, max_images, subset, no_progress, dry_run):
-    """Train StyleGAN2(-ADA) on a dataset."""
+            cmax, map_depth, glr, dlr, mbstd_group, blur_sigma, blur_fade_kimg, mirror, mirror_y, cond, aug, aug_p,
+            target, augpipe, resume, freezed, seed, fp32, precision, resample, channels_last, nhwc, nobench, allow_tf32,
+            compile_mode, workers, device, desc, metrics, metrics_num, max_images, subset, no_progress, dry_run):
+    """Train StyleGAN2(-ADA), StyleGAN3 (--cfg stylegan3-t / stylegan3-r) or StyleGAN v1 on a dataset."""
     with user_errors():
         from ..data.dataset import ImageDataset
         from ..training.augment import AUGPIPE_PRESETS
@@ -133,6 +137,14 @@ def command(data, outdir, cfg, arch, loss, gpus, batch, batch_gpu, gamma, kimg, 
             config.batch_size = batch
             if cfg != "cpu":
                 config.ema_kimg = batch * 10 / 32
+            if net.arch == "stylegan3":  # magnitude EMA beta and blur fade follow the batch (train.py)
+                stylegan3_batch(config, batch)
+        if blur_sigma is not None:
+            config.blur_init_sigma = blur_sigma
+            if blur_sigma > 0 and not config.blur_fade_kimg:
+                config.blur_fade_kimg = config.batch_size * 200 / 32
+        if blur_fade_kimg is not None:
+            config.blur_fade_kimg = blur_fade_kimg
         if gamma is not None:
             config.r1_gamma = gamma
         if kimg is not None:

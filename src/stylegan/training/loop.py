@@ -5,6 +5,10 @@ regularisation): G main (non-saturating loss, every step), G reg (path length, e
 D main (logistic loss, every step) and D reg (R1, every d_reg_interval steps). Regularised optimizers use the
 learning rate and betas scaled by interval / (interval + 1). Then the G EMA is updated and ADA adjusts p.
 
+StyleGAN3, as NVIDIA's StyleGAN2Loss: the generator pass of D main runs with update_emas=True, which updates
+every synthesis layer's `magnitude_ema` (averaged over processes afterwards, so ranks stay identical), and every
+image D sees is first blurred with the fading D blur of training/blur.py (sigma from the image counter).
+
 Every `tick_kimg` thousand images a tick line goes to log.txt, stats.jsonl and TensorBoard; every
 `snap_ticks` ticks a network snapshot (our export) and a training checkpoint (everything needed to resume
 exactly) are written.
@@ -33,8 +37,10 @@ from ..io.load import parse_device
 from ..networks.fast_paths import check_compile_support, compile_module, set_channels_last
 from ..networks.layers import set_bias_act_impl, set_resample_impl
 from ..networks.registry import build_network
+from ..networks.stylegan3 import set_filtered_lrelu_impl
 from ..tools.images import make_grid, save_image, to_uint8
 from . import losses
+from .blur import blur_images, blur_sigma
 from .ada import AdaController
 from .augment import make_augment_pipe
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -247,9 +253,14 @@ def train(opts: RunOptions) -> Path:
         phase_kimg = schedule.lod_training_kimg + schedule.lod_transition_kimg
         for idx in range(schedule.max_lod + 1):
             _split_batch(schedule.batch_size_at(idx * phase_kimg), opts.batch_gpu, dist.world_size, mbstd, clamp=True)
+    if opts.channels_last and net_cfg.arch == "stylegan3":
+        raise UserInputError("--channels-last applies to StyleGAN2 networks; StyleGAN3 generators (filtered "
+                             "leaky ReLU layers) have no channels-last path: train them without it")
     for module in (G, D):
         set_resample_impl(module, opts.resample)
         set_bias_act_impl(module, "reference" if opts.resample == "reference" else "fused")
+        if net_cfg.arch == "stylegan3" and module is G:
+            set_filtered_lrelu_impl(G, "reference" if opts.resample == "reference" else "fast")
         if opts.channels_last:
             set_channels_last(module, True)
     G_ema = copy.deepcopy(G).eval()
@@ -264,6 +275,7 @@ def train(opts: RunOptions) -> Path:
         torch._dynamo.reset()  # compiled code of earlier runs in this process would count against the variant limit
         G_mapping_main, G_synthesis_main, D_main = (compile_module(m, opts.compile)
                                                     for m in (G.mapping, G.synthesis, D))
+    magnitude_emas = [b for name, b in G.named_buffers() if name.endswith("magnitude_ema")]  # StyleGAN3 only
     frozen_D = {name for name, p in D.named_parameters()
                 if not getattr(D.get_submodule(name.rsplit(".", 1)[0]), "trainable", True)}
 
@@ -375,15 +387,17 @@ def train(opts: RunOptions) -> Path:
         sums[0] += float(values.sum())
         sums[1] += values.numel()
 
-    def run_G(z, c, main=False):
+    def run_G(z, c, main=False, update_emas=False):
+        """update_emas: update the synthesis running averages (StyleGAN3 magnitude_ema) in this pass."""
         mapping, synthesis = (G_mapping_main, G_synthesis_main) if main else (G.mapping, G.synthesis)
         ws = mapping(z, c)
         if cfg.style_mixing_prob > 0:  # per-rank draws, like the noise inputs
             active = G.num_ws - 2 * int(math.floor(lod)) if schedule is not None else None
             ws = losses.mix_styles(ws, mapping(torch.randn_like(z), c), cfg.style_mixing_prob, num_active=active)
-        return synthesis(ws), ws
+        return synthesis(ws, **({"update_emas": True} if update_emas and magnitude_emas else {})), ws
 
     def run_D(img, c, main=False):
+        img = blur_images(img, blur)  # StyleGAN3's fading D blur (nothing when sigma is 0), before augmenting
         if augment_pipe is not None and float(augment_pipe.p) > 0:
             img = augment_pipe(img)
         return (D_main if main else D)(img, c)
@@ -423,6 +437,7 @@ def train(opts: RunOptions) -> Path:
         else:
             all_c = torch.zeros([len(phases), batch_size, 0])
         mine = slice(dist.rank * batch_rank, (dist.rank + 1) * batch_rank)
+        blur = blur_sigma(state["cur_nimg"], cfg.blur_init_sigma, cfg.blur_fade_kimg)
 
         for phase_idx, phase in enumerate(phases):
             if state["step"] % phase.interval != 0:
@@ -456,7 +471,7 @@ def train(opts: RunOptions) -> Path:
                         loss = penalty * cfg.pl_weight
                         report("Loss/pl_penalty", penalty)
                     elif phase.name == "Dmain":
-                        img, ws = run_G(z, c, main=True)
+                        img, ws = run_G(z, c, main=True, update_emas=True)
                         w_sum += ws[:, 0].detach().float().sum(dim=0)
                         fake_logits = run_D(img.detach(), c, main=True)
                         real_logits = run_D(r_img, r_c, main=True)
@@ -474,7 +489,7 @@ def train(opts: RunOptions) -> Path:
                         loss = penalty * (cfg.r1_gamma / 2)
                         report("Loss/r1_penalty", penalty)
                     elif cfg.loss == "wgan-gp":  # Dboth: E[D(fake)] - E[D(real)] + GP + drift (wgan_gp module)
-                        img, ws = run_G(z, c)
+                        img, ws = run_G(z, c, update_emas=True)
                         w_sum += ws[:, 0].detach().float().sum(dim=0)
                         fake_logits = run_D(img.detach(), c)
                         real_logits = run_D(r_img, r_c)
@@ -485,7 +500,7 @@ def train(opts: RunOptions) -> Path:
                         if ada is not None:
                             ada.accumulate(real_logits)
                     else:  # Dboth: logistic loss and R1 in one pass (no lazy regularisation, as StyleGAN v1)
-                        img, ws = run_G(z, c)
+                        img, ws = run_G(z, c, update_emas=True)
                         w_sum += ws[:, 0].detach().float().sum(dim=0)
                         fake_logits = run_D(img.detach(), c)
                         r_img = r_img.detach().requires_grad_(cfg.r1_gamma > 0)
@@ -514,6 +529,10 @@ def train(opts: RunOptions) -> Path:
                 all_reduce_mean_([w_sum], dist.world_size)
                 w_mean = w_sum / batch_rank
                 G.mapping.w_avg.copy_(w_mean.lerp(G.mapping.w_avg, G.mapping.w_avg_beta))
+            if phase.name in ("Dmain", "Dboth"):
+                # Each rank updated its magnitude EMAs from its own images; the lerp is linear, so their mean is
+                # the update from the whole batch (NVIDIA lets the ranks drift apart and snapshots rank 0's).
+                all_reduce_mean_(magnitude_emas, dist.world_size)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             phase_time[phase.name] += time.time() - t0
