@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import importlib.util
-import inspect
 import logging
 import os
 import warnings
@@ -36,6 +35,8 @@ from torch import nn
 from ..errors import UserInputError
 from ..io.atomic import atomic_path
 from ..networks.layers import set_bias_act_impl
+from ..networks.stylegan3 import SynthesisNetwork3
+from ..networks.synthesis import SynthesisNetwork
 from .generate import seed_to_z
 
 FORMATS = ("onnx", "torchscript")
@@ -65,7 +66,7 @@ class SamplingGenerator(nn.Module):
         cutoff = G.num_ws if cutoff is None else min(cutoff, G.num_ws)  # v1's default 8 may exceed small nets
         self.register_buffer("truncated_layers", (torch.arange(G.num_ws) < cutoff).float().reshape(1, -1, 1))
         self.synthesis_kwargs = {"noise_mode": "const"}
-        if "fused_modconv" in inspect.signature(self.G.synthesis.forward).parameters:
+        if isinstance(self.G.synthesis, (SynthesisNetwork, SynthesisNetwork3)):
             # StyleGAN2 and StyleGAN3: per-sample scaling instead of a grouped convolution over the batch, so
             # the graph does not depend on the batch size.
             self.synthesis_kwargs.update(fused_modconv=False, force_fp32=True)
