@@ -232,3 +232,55 @@ def test_channels_last_refused_in_one_line(data, tmp_path, capsys):
                 "--cbase=256", "--cmax=16", "--batch=8", "--kimg=0.008", "--workers=0", "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "--channels-last" in err
+
+
+def test_compiled_passes_train_like_eager(data, tmp_path, monkeypatch):
+    """--compile with StyleGAN3: the G main and D main passes (the latter updating the magnitude EMAs inside the
+    graph) captured as graphs with eager kernels reproduce eager training bit for bit."""
+    from safetensors.torch import load_file
+    from train_helpers import capture_compiles
+    config = tiny_stylegan3(total_kimg=0.016, blur_init_sigma=2.0, blur_fade_kimg=0.1)
+    eager = load_file(train(tiny_options(data, tmp_path / "eager", config=config)) / "checkpoint.safetensors")
+    compiled, graph_runs = capture_compiles(monkeypatch)
+    run_dir = train(tiny_options(data, tmp_path / "compiled", config=config, compile="default"))
+    graphs = load_file(run_dir / "checkpoint.safetensors")
+    assert sorted(compiled) == [("Discriminator", "default"), ("MappingNetwork", "default"),
+                                ("SynthesisNetwork3", "default")]
+    assert len(graph_runs) >= 2 * 6  # 2 steps x (G main: mapping, synthesis, D; D main: mapping, synthesis, D x2)
+    assert eager.keys() == graphs.keys()
+    for key in eager:
+        assert torch.equal(eager[key], graphs[key]), key
+    assert float(graphs["net.G.synthesis.L0_36_16.magnitude_ema"]) != 1.0
+
+
+def _distributed_worker(rank, world, port, data, outdir, config):
+    import os
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    train(tiny_options(data, outdir, config=config))
+    torch.distributed.destroy_process_group()
+
+
+def test_two_processes_match_one(data, tmp_path):
+    """One step on two gloo processes (as torchrun / --gpus 2) equals one process: the magnitude EMAs, averaged
+    over the ranks after the D pass, equal the single process's; so do weights and w_avg (float rounding)."""
+    import socket
+    import torch.multiprocessing as mp
+    # No per-process randomness (augmentation), a smooth first Adam step (large eps), no minibatch stddev (its
+    # groups depend on how the batch is split): see tests/training/test_distributed.py.
+    config = tiny_stylegan3(total_kimg=0.008, aug="noaug", eps=1.0, blur_init_sigma=2.0, blur_fade_kimg=0.1)
+    config.network.mbstd_num_channels = 0
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_distributed_worker, args=(2, port, data, tmp_path / "dist", config), nprocs=2, join=True)
+    single = train(tiny_options(data, tmp_path / "single", config=config))
+    a = load_checkpoint(next((tmp_path / "dist").iterdir()) / "checkpoint.safetensors")
+    b = load_checkpoint(single / "checkpoint.safetensors")
+    assert a["state"]["cur_nimg"] == b["state"]["cur_nimg"] == 8
+    emas = [k for k in a["modules"]["G"] if k.endswith("magnitude_ema")]
+    assert len(emas) == 15 and all(float(a["modules"]["G"][k]) != 1.0 for k in emas)
+    for role in ("G", "D", "G_ema"):
+        for key, value in a["modules"][role].items():
+            torch.testing.assert_close(value, b["modules"][role][key], atol=1e-6, rtol=1e-5, msg=f"{role}.{key}")
