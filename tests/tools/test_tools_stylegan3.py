@@ -154,3 +154,29 @@ def test_transform_refused_for_networks_without_one():
     with pytest.raises(UserInputError, match="StyleGAN3"):
         with input_transform(NoTransform(), angle=5):
             pass
+
+
+# --- NVIDIA's StyleGAN3-R fixture (tests/fixtures/sg3/r32: a non-identity stored transform) --------------------
+
+def official_r32():
+    import json
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+    folder = Path(__file__).resolve().parents[1] / "fixtures" / "sg3" / "r32"
+    cfg = json.loads((folder / "config.json").read_text())
+    G = Generator3(**cfg["G_kwargs"]).eval().requires_grad_(False)
+    G.load_state_dict(load_file(str(folder / "G.safetensors")), strict=True)
+    return cfg, G, load_file(str(folder / "io.safetensors"))
+
+
+def test_input_transform_and_export_reproduce_nvidia_outputs(tmp_path):
+    cfg, G, io = official_r32()
+    case = cfg["transform_cases"]["img_transform"]  # gen_images.py's --translate 0.2,0.05 --rotate 60
+    with torch.no_grad(), input_transform(G, case["translate"], case["angle"]):
+        torch.testing.assert_close(G.synthesis(io["ws"]), io["img_transform"], atol=1e-4, rtol=1e-4)
+    # An export keeps the stored transform: NVIDIA's G(z, truncation_psi=0.7) through TorchScript, batch 4
+    # from a trace at batch 2.
+    path = export_generator(G, tmp_path / "r32.pt", "torchscript", batch_size=2)
+    out = run_exported(path, "torchscript", [io["z"], torch.full([4], 0.7)])
+    np.testing.assert_allclose(out, io["img_psi07"].numpy(), atol=1e-4, rtol=1e-4)
