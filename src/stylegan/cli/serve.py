@@ -40,7 +40,8 @@ def _url(host: str, sock: socket.socket) -> str:
 @click.option("--port", type=int, default=8000, show_default=True, help="Port (0 picks a free one).")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
 def command(network_path, host, port, device):
-    """Explore a network in the browser: seeds, truncation, interpolation, style mixing, noise."""
+    """Explore a network in the browser: seeds, truncation, interpolation, style mixing, noise, and translate/rotate
+    for StyleGAN3 networks."""
     if not 0 <= port <= 65535:
         raise CliError(f"--port must be in 0..65535, got {port}")
     try:
