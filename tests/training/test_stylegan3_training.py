@@ -284,3 +284,17 @@ def test_two_processes_match_one(data, tmp_path):
     for role in ("G", "D", "G_ema"):
         for key, value in a["modules"][role].items():
             torch.testing.assert_close(value, b["modules"][role][key], atol=1e-6, rtol=1e-5, msg=f"{role}.{key}")
+
+
+def test_reference_ops_path(data, tmp_path, monkeypatch):
+    """--resample reference also puts every StyleGAN3 layer on the plain filtered_lrelu."""
+    import stylegan.networks.stylegan3 as sg3
+    impls = []
+    original = sg3.filtered_lrelu
+
+    def record(*args, impl="fast", **kwargs):
+        impls.append(impl)
+        return original(*args, impl=impl, **kwargs)
+    monkeypatch.setattr(sg3, "filtered_lrelu", record)
+    train(tiny_options(data, tmp_path, config=tiny_stylegan3(total_kimg=0.008), resample="reference"))
+    assert len(impls) == 2 * 15 and set(impls) == {"reference"}  # G main and D main passes, 15 layers each
