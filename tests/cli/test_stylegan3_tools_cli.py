@@ -1,5 +1,5 @@
-"""The tool commands on a StyleGAN3 export: mix, video, project (W and W+), export --translate/--rotate, metrics,
-and the noise command's one-line refusal."""
+"""The tool commands on a StyleGAN3 export: mix and video (with --translate/--rotate), project (W and W+), export
+--translate/--rotate, metrics, and the noise command's one-line refusal."""
 import json
 
 import numpy as np
@@ -70,6 +70,15 @@ def test_mix_on_stylegan3(net, tmp_path):
     ws = seed_ws(G, [2, 3])
     expected = to_uint8(G.synthesis(mix_styles(ws[:1], ws[1:], style_ranges(G)["fine"])))[0]
     assert np.abs(figure[32:48, 16:32] - expected).max() <= 1  # row 2 with seed 3's fine styles
+    result = invoke(mix_cli.command, ["--network", net, "--rows", "1", "--cols", "3", "--styles", "fine",
+                                      "--rotate", "30", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    ws = seed_ws(G, [1, 3])
+    with input_transform(G, (0, 0), 30):
+        expected = to_uint8(G.synthesis(mix_styles(ws[:1], ws[1:], style_ranges(G)["fine"])))[0]
+    assert np.abs(read(out)[16:32, 16:32] - expected).max() <= 1
+    assert_user_error(invoke(mix_cli.command, ["--network", str(OFFICIAL_SNAPSHOT), "--rows", "1", "--cols", "3",
+                                               "--rotate", "30", "--out", str(tmp_path / "g2.png")]), "StyleGAN3")
 
 
 def test_video_on_stylegan3(net, tmp_path):
@@ -79,8 +88,17 @@ def test_video_on_stylegan3(net, tmp_path):
     assert result.exit_code == 0, result.output
     frames = sorted(out.iterdir())
     assert len(frames) == 4
-    keys = generate_images(load_generator(net), [0, 2])
+    G = load_generator(net)
+    keys = generate_images(G, [0, 2])
     assert np.abs(read(frames[0]) - np.concatenate([keys[0], keys[1]], axis=1)).max() <= 1
+    result = invoke(video_cli.command, ["--network", net, "--seeds", "0-1", "--frames-per-seed", "1",
+                                        "--translate", "0.25,0", "--out", str(tmp_path / "moved")])
+    assert result.exit_code == 0, result.output
+    with input_transform(G, (0.25, 0)):
+        first = generate_images(G, [0])[0]
+    assert np.abs(read(tmp_path / "moved" / "frame00000.png") - first).max() <= 1
+    assert_user_error(invoke(video_cli.command, ["--network", net, "--seeds", "0-1", "--translate", "x",
+                                                 "--out", str(tmp_path / "bad")]), "--translate takes two numbers")
 
 
 def test_noise_refuses_stylegan3_in_one_line(net, tmp_path):

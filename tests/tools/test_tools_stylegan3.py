@@ -13,7 +13,8 @@ from stylegan.tools.layers import parse_layers, style_ranges, ws_resolutions
 from stylegan.tools.mixing import mix_styles, style_mixing_images
 from stylegan.tools.noise import noise_figure, noise_variation
 from stylegan.tools.projector import ProjectionConfig, project, psnr, w_statistics
-from stylegan.tools.transform import check_transform, has_input_transform, input_transform
+from stylegan.tools.transform import apply_transform, check_transform, has_input_transform, input_transform, \
+    parse_translate
 from stylegan.tools.video import interpolation_frames
 
 
@@ -143,14 +144,33 @@ def test_input_transform_sets_and_restores(G3):
     assert has_input_transform(G3)
 
 
+def test_apply_transform_as_the_cli_flags():
+    G = tiny_sg3()
+    stored = torch.linalg.inv(make_transform((0.1, 0.2), 5)).float()
+    G.synthesis.input.transform.copy_(stored)
+    apply_transform(G, None, None)  # no flags: the stored transform stays
+    assert torch.equal(G.synthesis.input.transform, stored)
+    apply_transform(G, None, 45)  # one flag: replaces the stored transform, the other counts as 0
+    assert torch.allclose(G.synthesis.input.transform.double(), torch.linalg.inv(make_transform((0, 0), 45)))
+    apply_transform(G, (0.5, 0), None)
+    assert torch.allclose(G.synthesis.input.transform.double(), torch.linalg.inv(make_transform((0.5, 0), 0)))
+    assert parse_translate("0.3,-1") == (0.3, -1.0)
+    for bad in ("0.3", "a,b", "1,2,3", "nan,0"):
+        with pytest.raises(UserInputError, match="two numbers"):
+            parse_translate(bad)
+
+
 def test_transform_refused_for_networks_without_one():
     class NoTransform(torch.nn.Module):
         pass
     check_transform(NoTransform(), (0, 0), 0)
     with input_transform(NoTransform()):
         pass
+    apply_transform(NoTransform(), (0, 0), 0)
     with pytest.raises(UserInputError, match="StyleGAN3"):
         check_transform(NoTransform(), (0.1, 0), 0)
+    with pytest.raises(UserInputError, match="StyleGAN3"):
+        apply_transform(NoTransform(), None, 10)
     with pytest.raises(UserInputError, match="StyleGAN3"):
         with input_transform(NoTransform(), angle=5):
             pass

@@ -9,7 +9,7 @@ import click
 
 from ..io.load import load_generator
 from ..tools.export import DEFAULT_OPSET, FORMATS, export_generator, verify_export
-from ..tools.transform import check_transform, has_input_transform, parse_translate
+from ..tools.transform import apply_transform, parse_translate
 from .common import CliError, user_errors
 
 
@@ -34,10 +34,7 @@ def command(network_path, fmt, out_path, batch_size, opset, truncation_cutoff, t
             raise CliError("--batch must be at least 1")
         shift = parse_translate(translate) if translate is not None else None
         G = load_generator(network_path)
-        if shift is not None or rotate is not None:
-            check_transform(G, shift or (0, 0), rotate or 0)
-            if has_input_transform(G):  # as gen_images.py: both replace the stored transform together
-                G.set_transform(shift or (0, 0), rotate or 0)
+        apply_transform(G, shift, rotate)
         export_generator(G, out_path, fmt, batch_size=batch_size, opset=opset, truncation_cutoff=truncation_cutoff)
         inputs = "z, psi" + (", c" if G.c_dim else "")
         click.echo(f"wrote {out_path} ({fmt}; inputs {inputs}; output images [N, {G.img_channels}, "

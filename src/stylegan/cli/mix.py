@@ -8,6 +8,7 @@ from ..networks.synthesis import NOISE_MODES
 from ..tools.generate import parse_range_list
 from ..tools.images import save_image
 from ..tools.mixing import style_mixing_grid
+from ..tools.transform import apply_transform, parse_translate
 from .common import CliError, batch_device_options, latent_options, user_errors
 
 
@@ -19,17 +20,23 @@ from .common import CliError, batch_device_options, latent_options, user_errors
               help="Layers taken from the column source: coarse, middle, fine, 0-6, coarse,middle, ...")
 @latent_options
 @click.option("--noise-mode", type=click.Choice(NOISE_MODES), default="const", show_default=True)
+@click.option("--translate", default=None, metavar="X,Y",
+              help="StyleGAN3 only: translate the output by X,Y image widths (gen_images.py); default: as stored.")
+@click.option("--rotate", type=float, default=None, metavar="DEG",
+              help="StyleGAN3 only: rotate the output by DEG degrees (gen_images.py); default: as stored.")
 @batch_device_options
 @click.option("--out", "out_path", required=True, help="PNG file to write.")
 def command(network_path, row_seeds, col_seeds, styles, truncation_psi, truncation_cutoff, class_idx, noise_mode,
-            batch_size, device, out_path):
+            translate, rotate, batch_size, device, out_path):
     """Style-mixing grid: cell (r, c) is row seed r with the --styles layers taken from column seed c."""
     with user_errors():
         rows = parse_range_list(row_seeds, what="row seeds")
         cols = parse_range_list(col_seeds, what="column seeds")
         if batch_size < 1:
             raise CliError("--batch must be at least 1")
+        shift = parse_translate(translate) if translate is not None else None
         G = load_generator(network_path, device=device)
+        apply_transform(G, shift, rotate)
         grid = style_mixing_grid(G, rows, cols, styles, truncation_psi=truncation_psi, noise_mode=noise_mode,
                                  class_idx=class_idx, truncation_cutoff=truncation_cutoff, batch_size=batch_size)
         save_image(grid, out_path)

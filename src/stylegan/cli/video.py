@@ -6,6 +6,7 @@ import click
 from ..io.load import load_generator
 from ..networks.synthesis import NOISE_MODES
 from ..tools.generate import parse_range_list
+from ..tools.transform import apply_transform, parse_translate
 from ..tools.video import (
     EASINGS,
     SPACES,
@@ -32,10 +33,14 @@ from .common import CliError, batch_device_options, latent_options, user_errors
 @click.option("--fps", type=float, default=30, show_default=True, help="Frames per second.")
 @latent_options
 @click.option("--noise-mode", type=click.Choice(NOISE_MODES), default="const", show_default=True)
+@click.option("--translate", default=None, metavar="X,Y",
+              help="StyleGAN3 only: translate the output by X,Y image widths (gen_images.py); default: as stored.")
+@click.option("--rotate", type=float, default=None, metavar="DEG",
+              help="StyleGAN3 only: rotate the output by DEG degrees (gen_images.py); default: as stored.")
 @batch_device_options
 @click.option("--out", "out_path", required=True, help="video.mp4, video.gif, or a folder for PNG frames.")
 def command(network_path, seeds, grid_text, frames_per_seed, space, easing, loop, fps, truncation_psi,
-            truncation_cutoff, class_idx, noise_mode, batch_size, device, out_path):
+            truncation_cutoff, class_idx, noise_mode, translate, rotate, batch_size, device, out_path):
     """Interpolation video: each grid cell loops smoothly through its own consecutive seeds."""
     with user_errors():
         seed_list = parse_range_list(seeds)
@@ -48,7 +53,9 @@ def command(network_path, seeds, grid_text, frames_per_seed, space, easing, loop
         if batch_size < 1:
             raise CliError("--batch must be at least 1")
         check_video_output(out_path)
+        shift = parse_translate(translate) if translate is not None else None
         G = load_generator(network_path, device=device)
+        apply_transform(G, shift, rotate)
         total = frame_count(num_keys, frames_per_seed, loop)
         frames = interpolation_frames(G, seed_list, frames_per_seed, grid=grid, space=space, easing=easing,
                                       loop=loop, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import Iterator, Sequence, Tuple
+from typing import Iterator, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -42,6 +42,22 @@ def check_transform(G: nn.Module, translate: Sequence[float] = (0, 0), angle: fl
     if not has_input_transform(G) and (tuple(float(t) for t in translate) != (0.0, 0.0) or float(angle) != 0):
         raise UserInputError("translate and rotate move the input grid of StyleGAN3 generators; this network "
                              f"({type(G).__name__}) has none: leave them at 0")
+
+
+def apply_transform(G: nn.Module, translate: Optional[Sequence[float]] = None, angle: Optional[float] = None) -> None:
+    """What the tools' --translate/--rotate flags do: nothing when both are None (G keeps its stored transform),
+    else G.set_transform(translate or (0, 0), angle or 0), replacing the stored one as gen_images.py does.
+
+    G:         the generator (changed in place).
+    translate: (x, y) in image widths, or None.
+    angle:     degrees, or None.
+    """
+    if translate is None and angle is None:
+        return
+    translate, angle = translate if translate is not None else (0, 0), angle if angle is not None else 0
+    check_transform(G, translate, angle)
+    if has_input_transform(G):
+        G.set_transform(translate, angle)
 
 
 @contextlib.contextmanager
