@@ -17,6 +17,9 @@ Offline, the EfficientNet-Lite0 features shipped in the `efficientnet-lite0-pyto
 LPIPS-style weights) plus the pixel pyramid below are used, or, needing nothing, `pixel-pyramid`: mean squared
 differences of pixels and of their horizontal and vertical gradients at every scale down to 8x8. The name of
 the distance used is reported with every result.
+
+StyleGAN3 (the projector NVIDIA did not write for it) has no noise maps: `noise_buffers` is empty, so only w
+(or the ws in W+) is optimised, rendered with whatever input transform the network holds.
 """
 from __future__ import annotations
 
