@@ -120,6 +120,8 @@ def test_batch_and_blur_flags(data, tmp_path, capsys):
     assert (cfg["blur_init_sigma"], cfg["blur_fade_kimg"]) == (3.0, 50.0)
     cfg = _dry_run(capsys, data, tmp_path, "--cfg=stylegan3-r", "--blur-fade-kimg=7", "--blur-sigma=0")
     assert (cfg["blur_init_sigma"], cfg["blur_fade_kimg"]) == (0.0, 7.0)
+    assert run(["train", "--data", str(data), "--outdir", str(tmp_path), "--cfg=stylegan3-r", "--arch=stylegan1"]) == 2
+    assert "does not combine with --cfg stylegan3-r" in capsys.readouterr().err
     cfg = _dry_run(capsys, data, tmp_path, "--cfg=stylegan2", "--batch=8")
     assert (cfg["blur_init_sigma"], cfg["blur_fade_kimg"], cfg["network"]["magnitude_ema_beta"]) == (0.0, 0.0, 0.999)
     assert not list(tmp_path.iterdir())

@@ -129,6 +129,9 @@ def command(data, outdir, cfg, arch, loss, gpus, batch, batch_gpu, gamma, kimg, 
         dataset = ImageDataset(data)
         config = resolve_preset(cfg, dataset.resolution, num_gpus=gpus)
         if arch == "stylegan1":
+            if config.network.arch == "stylegan3":
+                raise CliError(f"--arch stylegan1 does not combine with --cfg {cfg} (a StyleGAN3 preset); "
+                               f"use --cfg stylegan2, paper256/512/1024 or cpu with it")
             config = with_stylegan1(config, dataset.resolution, num_gpus=gpus)
         if loss is not None:
             config.loss = loss

@@ -40,9 +40,9 @@ from ..networks.registry import build_network
 from ..networks.stylegan3 import set_filtered_lrelu_impl
 from ..tools.images import make_grid, save_image, to_uint8
 from . import losses
-from .blur import blur_images, blur_sigma
 from .ada import AdaController
 from .augment import make_augment_pipe
+from .blur import blur_images, blur_sigma
 from .checkpoint import load_checkpoint, save_checkpoint
 from .distributed import DistInfo, all_reduce_mean_, barrier, broadcast_module_, init_from_env
 from .ema import ema_beta, update_ema
