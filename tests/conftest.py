@@ -1,8 +1,19 @@
 """Shared fixtures. Helpers to import live in official_helpers.py (a conftest module name is not unique)."""
+import os
+import tempfile
+
 import pytest
 import torch
 
 from official_helpers import official_networks
+
+# TorchInductor's on-disk cache does not key its entries by the CPU capability PyTorch runs with: kernels built under
+# ATEN_CPU_CAPABILITY=avx2 and loaded by an AVX-512 process (or the reverse) gave all-NaN images and heap corruption
+# on one machine. One cache per capability keeps the outcome independent of what ran before (docs/testing.md).
+_CAPABILITY = "-".join(filter(None, [torch.backends.cpu.get_cpu_capability().lower(),
+                                     os.environ.get("ONEDNN_MAX_CPU_ISA", "").lower()]))
+os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", os.path.join(
+    tempfile.gettempdir(), f"torchinductor_{getattr(os, 'getuid', lambda: 'user')()}_{_CAPABILITY}"))
 
 
 @pytest.fixture
