@@ -67,11 +67,23 @@ def test_same_images_in_two_formats_score_as_identical(sets, fakes, data, transf
     assert "32x32" in fid["matched"]  # the sizes or modes differed, and the record says how they were matched
 
 
-def test_a_different_conversion_is_seen(sets):
-    """Resizing a folder that was padded into the zip is not the same pixels: the metric must show it."""
-    fid, kid = _fid_kid(sets["png"], sets["pad_zip"])
+def test_a_different_conversion_is_seen(sets, tmp_path):
+    """Resizing a folder that was padded into the zip is not the same pixels: the metric must show it. A zip whose
+    dataset.json does not say how it was made (NVIDIA's tool, or ours before it recorded it) is matched by resizing."""
+    unrecorded = tmp_path / "unrecorded.zip"
+    with zipfile.ZipFile(sets["pad_zip"]) as src, zipfile.ZipFile(unrecorded, "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            if name == "dataset.json":
+                meta = json.loads(data)
+                assert meta.pop("conversion")["transform"] == "pad"
+                data = json.dumps(meta)
+            dst.writestr(name, data)
+    fid, kid = _fid_kid(sets["png"], unrecorded)
     assert fid["value"] > 0.5
     assert "resize" in fid["matched"]
+    recorded, _ = _fid_kid(sets["png"], sets["pad_zip"])  # the recorded transform makes them the same pixels
+    assert abs(recorded["value"]) < 1e-6 and "as recorded in dataset.json" in recorded["matched"]
 
 
 def test_same_format_is_not_converted(sets, tmp_path):
@@ -215,3 +227,28 @@ def test_array_files(tmp_path, sets):
     np.save(tmp_path / "float.npy", nhwc.astype(np.float32))
     with pytest.raises(Exception, match="uint8"):
         load_image_array(tmp_path / "float.npy")
+
+
+IDX_FIXTURE = Path(__file__).parents[1] / "fixtures" / "fashion_mnist_idx"
+
+
+def test_idx_dataset_is_matched_as_it_was_made(tmp_path):
+    """A dataset zip made from MNIST idx files (padded 28 -> 32, as NVIDIA's dataset_tool) records that in
+    dataset.json, so the original 28x28 images score as identical to it without naming a transform."""
+    from stylegan.data.idx import read_idx
+    images = read_idx(next(IDX_FIXTURE.glob("*images*")))
+    folder = tmp_path / "png"
+    folder.mkdir()
+    for i, im in enumerate(images):
+        Image.fromarray(im).save(folder / f"{i:03d}.png")
+    zip_path = convert_dataset(IDX_FIXTURE, tmp_path / "idx.zip").dest
+    with zipfile.ZipFile(zip_path) as z:
+        assert json.loads(z.read("dataset.json"))["conversion"]["transform"] == "pad"
+    fid, kid = _fid_kid(folder, zip_path, num=len(images), num_real=len(images))
+    _, kid_self = _fid_kid(zip_path, zip_path, num=len(images), num_real=len(images))
+    assert abs(fid["value"]) < 1e-6
+    assert kid["value"] == pytest.approx(kid_self["value"], rel=1e-6, abs=1e-9)
+    assert "as recorded in dataset.json" in fid["matched"]
+    # A transform named by the user wins: stretching 28 -> 32 is not how the zip was made, and the metric shows it.
+    stretched, _ = _fid_kid(folder, zip_path, transform="center-crop", num=len(images), num_real=len(images))
+    assert stretched["value"] > 0.5 and "as recorded" not in stretched["matched"]

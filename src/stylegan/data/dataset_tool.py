@@ -4,9 +4,11 @@ The output is what NVIDIA's StyleGAN2-ADA `dataset_tool.py` writes, so either pr
 
     OUT.zip
       00000/img00000000.png ... 00000/img00000999.png, 00001/img00001000.png, ...
-      dataset.json   {"labels": [["00000/img00000000.png", 3], ...] or null, "class_names": [...]}
+      dataset.json   {"labels": [["00000/img00000000.png", 3], ...] or null, "class_names": [...],
+                      "conversion": {"transform": ..., "resolution": ..., "resize_filter": ...}}
 
-`class_names` is extra (written when known); readers that don't know it ignore it.
+`class_names` (written when known) and `conversion` (how the pixels were made; `stylegan metrics` converts
+other images the same way) are extra; readers that don't know them ignore them.
 
 Pixels: gray images stay 1 channel (L), colour images 3 (RGB). If any image of the source is in
 colour, gray ones are stored as RGB too, so that all images match. Transparent images are
@@ -289,6 +291,12 @@ def write_dataset(
             meta: dict[str, Any] = {"labels": [list(pair) for pair in labels] if has_labels else None}
             if has_labels and source.class_names:
                 meta["class_names"] = list(source.class_names)
+            # How the pixels were made, so that a metric can convert other images the same way.
+            # The source's own geometry (idx: 28 -> 32 padded) is what a metric can redo only where nothing was
+            # resized after it.
+            unresized = all(size == (out_resolution, out_resolution) for _, _, size in headers)
+            recorded = source.transform if source.transform and unresized else transform
+            meta["conversion"] = {"transform": recorded, "resolution": out_resolution, "resize_filter": resize_filter}
             archive.writestr("dataset.json", json.dumps(meta))
     finally:
         close_progress()

@@ -47,6 +47,7 @@ class Source:
     items: list[SourceItem]
     class_names: Optional[list[str]] = None
     skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (name, reason)
+    transform: Optional[str] = None  # geometry the source already applied to its images (idx: 'pad' 28 -> 32)
 
 
 SourcePath = Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]]
@@ -213,7 +214,9 @@ def _idx_source(paths: list[Path]) -> Source:
     images = idx.read_idx(images_path)
     if images.ndim != 3:
         raise FormatError(f"{images_path}: expected images [N, H, W], got shape {list(images.shape)}")
-    images = idx.pad_mnist(images)  # 28x28 -> 32x32 with a black border, as NVIDIA's dataset_tool
+    padded = idx.pad_mnist(images)  # 28x28 -> 32x32 with a black border, as NVIDIA's dataset_tool
+    transform = "pad" if padded is not images else None
+    images = padded
     labels = None
     if labels_path is not None:
         labels = idx.read_idx(labels_path)
@@ -222,7 +225,7 @@ def _idx_source(paths: list[Path]) -> Source:
                 f"{labels_path} holds {labels.shape[0] if labels.ndim else 0} labels but {images_path} holds "
                 f"{images.shape[0]} images; give matching files"
             )
-    return Source(kind="idx", items=array_items(images, labels, images_path.name))
+    return Source(kind="idx", items=array_items(images, labels, images_path.name), transform=transform)
 
 
 def _cifar_source(path: Path) -> Source:

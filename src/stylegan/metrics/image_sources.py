@@ -13,9 +13,11 @@ a side with `preprocess.conform_image` (the dataset tool's conversion; see prepr
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import zipfile
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
@@ -267,6 +269,28 @@ def _training_shaped(files: ImageFilesSource) -> bool:
     return width == height and is_power_of_two(width)
 
 
+def recorded_transform(source) -> Optional[str]:
+    """The transform `stylegan dataset` recorded in a dataset's `dataset.json` ('pad' for MNIST idx files), or None.
+
+    source: an image source; only dataset zips/folders made by the dataset tool record one.
+    """
+    path = getattr(source, "path", None) or getattr(getattr(source, "dataset", None), "path", None)
+    if path is None or not _has_dataset_json(Path(path)):
+        return None
+    path = Path(path)
+    try:
+        if path.is_dir():
+            meta = json.loads((path / "dataset.json").read_text())
+        else:
+            with zipfile.ZipFile(path) as z:
+                meta = json.loads(z.read("dataset.json"))
+    except (ValueError, UnicodeDecodeError, OSError, zipfile.BadZipFile):
+        return None  # the dataset reader reports a broken dataset.json where it matters
+    conversion = meta.get("conversion") if isinstance(meta, dict) else None
+    transform = conversion.get("transform") if isinstance(conversion, dict) else None
+    return transform if isinstance(transform, str) else None
+
+
 def _has_dataset_json(path: Path) -> bool:
     if path.is_dir():
         return (path / "dataset.json").is_file()
@@ -342,10 +366,13 @@ def match_sources(real, fake, resolution=None, transform=None, resize_filter: st
     if real is None or fake is None or not (hasattr(real, "geometry") and hasattr(fake, "geometry")):
         return real, fake, None  # one side only, or a caller's own source that cannot describe its images
     real_geometry, fake_geometry = real.geometry(), fake.geometry()
+    recorded = None
+    if transform is None:  # convert as the dataset tool made the data side (e.g. MNIST idx files were padded)
+        transform = recorded = recorded_transform(real) or recorded_transform(fake)
     fmt = match_format(real_geometry, fake_geometry, resolution, transform, resize_filter)
-    if fmt is None:
+    if fmt is None or (recorded and fmt.holds(real_geometry) and fmt.holds(fake_geometry)):
         return real, fake, None
-    notes = []
+    notes = [f"transform {recorded} as recorded in dataset.json"] if recorded and fmt.transform else []
     for name, geometry in (("fakes", fake_geometry), ("data", real_geometry)):
         notes.append(f"{name} {geometry.describe()} -> " + ("as is" if fmt.holds(geometry) else fmt.describe()))
     wrap = lambda source, geometry: source if fmt.holds(geometry) else ConformedSource(source, fmt)
