@@ -47,21 +47,22 @@ def _sniff(path: Union[str, os.PathLike]) -> str:
     except FileNotFoundError:
         raise UserInputError(f"{path}: no such file") from None
     except IsADirectoryError:
-        raise UserInputError(f"{path}: is a directory; give a network file (.safetensors or .pkl)") from None
+        raise UserInputError(f"{path}: is a directory; give a network file (.safetensors, .pkl or .pt)") from None
     if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
         from .tf_pickle import is_tf_pickle
         return "tf-pickle" if is_tf_pickle(path) else "pickle"
     if len(head) >= 9 and head[8:9] == b"{":
         return "safetensors"
-    raise FormatError(f"{path}: neither a stylegan export (.safetensors) nor an NVIDIA pickle (.pkl)")
+    raise FormatError(f"{path}: neither a stylegan export (.safetensors), an NVIDIA pickle (.pkl) nor a "
+                      f"rosinality checkpoint (.pt); see docs/pretrained.md for the files that load")
 
 
 def _rebuild_official(foreign, source: str) -> nn.Module:
     key = OFFICIAL_CLASS_NAMES.get(foreign.class_name)
     if key is None:
         raise UnsupportedNetworkError(
-            f"{source}: network class {foreign.class_name!r} is not supported (this package implements "
-            f"StyleGAN2 networks: {', '.join(sorted(OFFICIAL_CLASS_NAMES))})")
+            f"{source}: network class {foreign.class_name!r} is not supported (this package rebuilds "
+            f"{', '.join(sorted(OFFICIAL_CLASS_NAMES))})")
     if foreign.init_args:
         raise FormatError(f"{source}: {foreign.class_name} was built with positional arguments; cannot rebuild it")
     try:
@@ -104,23 +105,13 @@ def load_tf_pickle(path: Union[str, os.PathLike], device: Union[str, torch.devic
     return {ours: build_from_tf(nets[theirs], f"{path} [{theirs}]").to(device) for theirs, ours in TF_ROLES.items()}
 
 
-def _is_torch_file(path: Union[str, os.PathLike]) -> bool:
-    """A torch.save file (zip with */data.pkl, or the legacy format's magic number)."""
-    from .rosinality import is_torch_checkpoint
-    return is_torch_checkpoint(path)
-
-
-def _load_torch_file(path: Union[str, os.PathLike], device: torch.device) -> dict:
-    """torch.save files: rosinality/stylegan2-pytorch checkpoints (io.rosinality), read weights-only."""
-    from .rosinality import load_rosinality
-    return load_rosinality(path, device)
-
-
 def load_network(path: Union[str, os.PathLike], device: Union[str, torch.device] = "cpu") -> dict:
     """Load any supported network file: {'G_ema': module, 'G': ..., 'D': ..., plus extras}, all in eval mode."""
+    from .rosinality import is_torch_checkpoint, load_rosinality
+
     device = parse_device(device)
-    if _is_torch_file(path):  # before _sniff: a legacy torch.save file also starts with a pickle header
-        return _load_torch_file(path, device)
+    if is_torch_checkpoint(path):  # before _sniff: a legacy torch.save file also starts with a pickle header
+        return load_rosinality(path, device)
     kind = _sniff(path)
     if kind == "pickle":
         return load_official_snapshot(path, device)
