@@ -2,6 +2,7 @@
 
     stylegan bench --cfg stylegan2 --resolution 32          # quick: about two minutes on two CPU cores
     stylegan bench --cfg stylegan2 --resolution 32 --full   # batch 1/8/16, training batch 8, >= 2 s each
+    stylegan bench --cfg stylegan3-t --resolution 32 --cbase 2048 --cmax 64   # a StyleGAN3 small enough for a CPU
 """
 from __future__ import annotations
 
@@ -35,9 +36,12 @@ from .common import CliError, user_errors
 @click.option("--seconds", type=float, default=None, help="Minimum timing per measurement [quick: 0.5; full: 2].")
 @click.option("--calls", type=int, default=None,
               help="Minimum timed calls per measurement, after a warm-up [quick: 1; full: 2].")
+@click.option("--cbase", type=int, default=None,
+              help="Override the preset's channel_base (G and D; StyleGAN3-R still doubles G's) [preset].")
+@click.option("--cmax", type=int, default=None, help="Override the preset's channel_max [preset].")
 @click.option("--no-train", is_flag=True, help="Inference only.")
 @click.option("--out", default=None, help="Also write the JSON lines to this file.")
-def command(cfg, resolution, device, full, batches, train_batch, paths, seconds, calls, no_train, out):
+def command(cfg, resolution, device, full, batches, train_batch, paths, seconds, calls, cbase, cmax, no_train, out):
     """Measure G inference and a training cycle, each path against the float32 reference."""
     with user_errors():
         import torch
@@ -54,6 +58,8 @@ def command(cfg, resolution, device, full, batches, train_batch, paths, seconds,
         path_list = None if paths is None else [p for p in paths.split(",") if p]
         if not batch_sizes or min(batch_sizes) < 1 or train_batch < 1 or seconds < 0 or calls < 1:
             raise CliError("batch sizes and --calls must be positive, --seconds at least 0")
+        if any(v is not None and v < 1 for v in (cbase, cmax)):
+            raise CliError(f"--cbase and --cmax must be positive, got {cbase} and {cmax}")
         device = str(parse_device(device))
         if resolution < 4 or resolution & (resolution - 1):
             raise CliError(f"--resolution must be a power of two >= 4, got {resolution}")
@@ -62,9 +68,10 @@ def command(cfg, resolution, device, full, batches, train_batch, paths, seconds,
             click.echo(f"warning: this {device} has no bf16 instructions (AVX-512-BF16/AMX), so {', '.join(slow)} "
                        "run emulated, hundreds of times slower than float32", err=True)
         start = time.perf_counter()
+        widths = {k: v for k, v in (("channel_base", cbase), ("channel_max", cmax)) if v is not None}
         rows = run_benchmarks(cfg, resolution, device, batch_sizes, train_batch, seconds, path_list,
                               training=not no_train, emit=lambda row: click.echo(json.dumps(row)), min_calls=calls,
-                              train_reference=sweep.train_reference)
+                              train_reference=sweep.train_reference, **widths)
         for line in summary_lines(rows):
             click.echo(line, err=True)
         click.echo(f"measured in {time.perf_counter() - start:.0f} s"

@@ -2,10 +2,11 @@
 
 Paths (each a named setting of the same randomly initialised networks, see PATH_SPECS):
 - `reference`: float32, fused modulated convolution, reference resampling (upsample/filter at full resolution
-  before convolving), one op per step of bias/activation/gain/clamp — the plain-PyTorch definition every faster
+  before convolving), one op per step of bias/activation/gain/clamp, and (StyleGAN3) the reference
+  `filtered_lrelu` (zero insertion, filtering, then decimation) — the plain-PyTorch definition every faster
   path is tested against;
 - `fast`: float32, strided/transposed resampling convolutions, per-sample modulation for batches > 1, fused
-  bias/activation/clamp (in place, differentiated from its output);
+  bias/activation/clamp (in place, differentiated from its output), polyphase `filtered_lrelu` (StyleGAN3);
 - `fast_plain_bias_act`: `fast` with the reference bias/activation (measures what the fused op gains);
 - `fast_bf16`: `fast` under bfloat16 autocast (AMX/AVX-512-BF16 CPUs, recent GPUs);
 - `channels_last[_bf16]`: `fast[_bf16]` with NHWC activations and weights;
@@ -27,8 +28,14 @@ Two sweeps (`SWEEPS`):
   idle cores, two minutes on busy ones.
 - `full`: batch 1/8/16, training batch 8 on every path, at least 2 s and 2 calls per measurement.
 Training img/s are over one lazy-regularisation cycle of 16 steps (G reg every 4, D reg every 16), computed from
-its three phases timed separately (main: G main + D main; G reg; D reg). The default paths are reference and fast,
-plus fast_bf16 where bf16 is native (`hardware.native_bf16`): emulated bf16 is hundreds of times slower.
+its three phases timed separately (main: G main + D main; G reg; D reg). StyleGAN3 presets have no path length
+regularisation (pl_weight 0, no G reg phase: `has_g_reg`), so their cycle is 16 main phases and one D reg.
+The default paths are reference and fast, plus fast_bf16 where bf16 is native (`hardware.native_bf16`): emulated
+bf16 is hundreds of times slower.
+
+Networks are the preset's at `resolution`; `channel_base`/`channel_max` override its widths (StyleGAN3-R still
+doubles G's), so the StyleGAN3 presets (512 channels at every layer even at 32x32) fit a CPU. Every path works for
+StyleGAN3 (bf16 autocast and torch.compile included); the D blur of StyleGAN3-R training is not part of the cycle.
 """
 from __future__ import annotations
 
@@ -49,6 +56,7 @@ from ..errors import UserInputError
 from ..networks.fast_paths import check_compile_support, compile_module, set_channels_last
 from ..networks.layers import set_bias_act_impl, set_resample_impl
 from ..networks.registry import build_network
+from ..networks.stylegan3 import set_filtered_lrelu_impl
 from ..presets import resolve_preset
 from ..training import losses
 from .hardware import ISA_FLAGS, machine_description, native_bf16
@@ -57,6 +65,7 @@ from .hardware import ISA_FLAGS, machine_description, native_bf16
 class PathSpec:
     resample_impl: str = "fast"
     bias_act_impl: str = "fused"
+    filtered_lrelu_impl: str = "fast"  # StyleGAN3 layers only
     fused_modconv: Optional[bool] = None  # None: fused for batch 1, per-sample scaling otherwise
     precision: str = "fp32"  # 'bf16': autocast; 'fp16': the preset's float16 blocks (CUDA only)
     channels_last: bool = False
@@ -64,7 +73,7 @@ class PathSpec:
 
 
 PATH_SPECS: Dict[str, PathSpec] = {
-    "reference": PathSpec("reference", "reference", fused_modconv=True),
+    "reference": PathSpec("reference", "reference", "reference", fused_modconv=True),
     "fast": PathSpec(),
     "fast_plain_bias_act": PathSpec(bias_act_impl="reference"),
     "fast_bf16": PathSpec(precision="bf16"),
@@ -186,12 +195,18 @@ def _significant(value: float, digits: int = 3) -> float:
     return float(f"{value:.{digits}g}")
 
 
-def build_networks(cfg_name: str, resolution: int, device: torch.device, seed: int = 0, fp16: bool = False):
+def build_networks(cfg_name: str, resolution: int, device: torch.device, seed: int = 0, fp16: bool = False,
+                   channel_base: Optional[int] = None, channel_max: Optional[int] = None):
     """Randomly initialised G and D of a preset (3 channels, unconditional) on `device`; float32 everywhere
-    unless `fp16`, which keeps the preset's float16 blocks (they run in float16 on CUDA only)."""
+    unless `fp16`, which keeps the preset's float16 blocks (they run in float16 on CUDA only). `channel_base`/
+    `channel_max` (None: the preset's) override the widths of both networks."""
     net = resolve_preset(cfg_name, resolution).network
     if not fp16:
         net = dataclasses.replace(net, num_fp16_res=0)
+    widths = {k: v for k, v in (("channel_base", channel_base), ("channel_max", channel_max)) if v is not None}
+    if any(v < 1 for v in widths.values()):
+        raise UserInputError(f"channel_base and channel_max must be positive, got {widths}")
+    net = dataclasses.replace(net, **widths)
     torch.manual_seed(seed)
     G = build_network(net.generator_class, net.generator_kwargs(resolution, 3, 0)).to(device)
     D = build_network(net.discriminator_class, net.discriminator_kwargs(resolution, 3, 0)).to(device)
@@ -221,12 +236,18 @@ def check_path(path: str, device: torch.device) -> PathSpec:
     return spec
 
 
+def has_g_reg(cfg: str, resolution: int) -> bool:
+    """Whether the bench's training cycle has the lazy G regularisation (path length): not for StyleGAN3, which
+    trains without it (pl_weight 0, no G reg phase); StyleGAN2/1 presets keep StyleGAN2's cycle, as before."""
+    return resolve_preset(cfg, resolution).network.arch != "stylegan3"
+
+
 def path_networks(path: str, G: nn.Module, D: nn.Module, cfg: str, resolution: int,
-                  device: torch.device) -> PathNetworks:
-    """Copies of G and D set up for `path`."""
+                  device: torch.device, widths: Optional[dict] = None) -> PathNetworks:
+    """Copies of G and D set up for `path`; `widths`: the channel_base/channel_max G and D were built with."""
     spec = check_path(path, device)
     if spec.precision == "fp16":
-        G16, D16 = build_networks(cfg, resolution, device, fp16=True)
+        G16, D16 = build_networks(cfg, resolution, device, fp16=True, **(widths or {}))
         G16.load_state_dict(G.state_dict())
         D16.load_state_dict(D.state_dict())
         G, D = G16, D16
@@ -235,6 +256,7 @@ def path_networks(path: str, G: nn.Module, D: nn.Module, cfg: str, resolution: i
     for module in (G, D):
         set_resample_impl(module, spec.resample_impl)
         set_bias_act_impl(module, spec.bias_act_impl)
+        set_filtered_lrelu_impl(module, spec.filtered_lrelu_impl)  # no-op without StyleGAN3 layers
         if spec.channels_last:
             set_channels_last(module, True)
     G_fast, D_fast = G, D
@@ -260,17 +282,17 @@ def _fused(spec: PathSpec, batch: int) -> bool:
 
 def inference_rows(G: nn.Module, D: nn.Module, batch_sizes: Sequence[int], device: torch.device,
                    min_seconds: float, paths: Sequence[str] = DEFAULT_PATHS, cfg: str = "stylegan2",
-                   resolution: int = 32, min_calls: int = 2) -> List[dict]:
+                   resolution: int = 32, min_calls: int = 2, widths: Optional[dict] = None) -> List[dict]:
     """G(z) img/s per batch size and path, against the reference path."""
     rows = []
-    flops_of: Dict[tuple, float] = {}  # FLOPs depend on the resampling and modulation only: count once each
+    flops_of: Dict[tuple, float] = {}  # FLOPs depend on the resampling, filtered_lrelu and modulation: count once
     for batch in batch_sizes:
         z = torch.randn(batch, G.z_dim, device=device)
         outputs: Dict[str, torch.Tensor] = {}
         results: Dict[str, float] = {}
         batch_rows = []
         for path in paths:
-            nets = path_networks(path, G, D, cfg, resolution, device)
+            nets = path_networks(path, G, D, cfg, resolution, device, widths)
             nets.G.eval().requires_grad_(False)
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
@@ -283,7 +305,7 @@ def inference_rows(G: nn.Module, D: nn.Module, batch_sizes: Sequence[int], devic
                 outputs[path] = call(nets.G_fast).float()  # the warm-up call, and the images PSNR compares
                 results[path] = batch / seconds_per_call(lambda: call(nets.G_fast), device, min_seconds,
                                                          warmup=0, min_calls=min_calls)
-                key = (spec.resample_impl, _fused(spec, batch))
+                key = (spec.resample_impl, spec.filtered_lrelu_impl, _fused(spec, batch))
                 if key not in flops_of:
                     flops_of[key] = count_flops(lambda: call(nets.G)) / batch
             flops = flops_of[key]
@@ -305,9 +327,13 @@ G_REG_INTERVAL = 4  # lazy regularisation as in StyleGAN2 (paper appendix B): G 
 D_REG_INTERVAL = 16  # D R1 every 16; one cycle is 16 steps
 
 
-def phases_per_cycle() -> Dict[str, int]:
-    """How often one lazy-regularisation cycle runs each phase: 16 main (G main + D main), 4 G reg, 1 D reg."""
-    return {"main": D_REG_INTERVAL, "g_reg": D_REG_INTERVAL // G_REG_INTERVAL, "d_reg": 1}
+def phases_per_cycle(g_reg: bool = True) -> Dict[str, int]:
+    """How often one lazy-regularisation cycle runs each phase: 16 main (G main + D main), 4 G reg (only with
+    `g_reg`), 1 D reg."""
+    counts = {"main": D_REG_INTERVAL, "g_reg": D_REG_INTERVAL // G_REG_INTERVAL, "d_reg": 1}
+    if not g_reg:
+        del counts["g_reg"]
+    return counts
 
 
 def _inputs(nets: PathNetworks, batch: int, device: torch.device):
@@ -364,15 +390,15 @@ def d_reg_phase(nets: PathNetworks, batch: int, device: torch.device) -> None:
 
 def training_rows(G: nn.Module, D: nn.Module, batch: int, device: torch.device, min_seconds: float,
                   paths: Sequence[str] = DEFAULT_PATHS, cfg: str = "stylegan2", resolution: int = 32,
-                  min_calls: int = 2) -> List[dict]:
+                  min_calls: int = 2, widths: Optional[dict] = None) -> List[dict]:
     """Training img/s over a lazy-regularisation cycle per path: each phase timed on its own, weighted by how
-    often the cycle runs it (`phases_per_cycle`)."""
+    often the cycle runs it (`phases_per_cycle`; no G reg phase for StyleGAN3, see `has_g_reg`)."""
     pl_mean = torch.zeros([], device=device)
-    counts = phases_per_cycle()
+    counts = phases_per_cycle(has_g_reg(cfg, resolution))
     rows, results = [], {}
-    flops_of: Dict[str, float] = {}
+    flops_of: Dict[tuple, float] = {}
     for path in paths:
-        nets = path_networks(path, G, D, cfg, resolution, device)
+        nets = path_networks(path, G, D, cfg, resolution, device, widths)
         nets.G.train()
         nets.D.train()
         if device.type == "cuda":
@@ -381,9 +407,11 @@ def training_rows(G: nn.Module, D: nn.Module, batch: int, device: torch.device, 
         phases = {"main": lambda: main_phases(nets, batch, device),
                   "g_reg": lambda: g_reg_phase(nets, batch, device, pl_mean),
                   "d_reg": lambda: d_reg_phase(nets, batch, device)}
-        if nets.spec.resample_impl not in flops_of:  # per image, counted on one (training modulates per sample)
+        phases = {phase: fn for phase, fn in phases.items() if phase in counts}
+        impls = (nets.spec.resample_impl, nets.spec.filtered_lrelu_impl)
+        if impls not in flops_of:  # per image, counted on one (training modulates per sample)
             eager = dataclasses.replace(nets, G_fast=nets.G, D_fast=nets.D)
-            flops_of[nets.spec.resample_impl] = count_flops(lambda: main_phases(eager, 1, device))
+            flops_of[impls] = count_flops(lambda: main_phases(eager, 1, device))
         if nets.spec.compile:  # the first call compiles every graph of the main phases (G and D, with/without grad)
             row["compile_s"] = round(timed_call(phases["main"], device), 2)
         seconds = {}
@@ -395,7 +423,7 @@ def training_rows(G: nn.Module, D: nn.Module, batch: int, device: torch.device, 
         results[path] = batch * counts["main"] / cycle_s
         row.update({"img_per_s": results[path], "sec_per_kimg": 1000 / results[path],
                     **{f"{phase}_s": _significant(s, 6) for phase, s in seconds.items()},
-                    "gflop_per_img_main_phases": flops_of[nets.spec.resample_impl] / 1e9,
+                    "gflop_per_img_main_phases": flops_of[impls] / 1e9,
                     "peak_mem_mb": round(peak_memory_mb(device), 1)})
         rows.append(row)
     for row in rows:
@@ -408,11 +436,13 @@ def run_benchmarks(cfg: str = "stylegan2", resolution: int = 32, device: str = "
                    train_batch: int = SWEEPS["quick"].train_batch, min_seconds: float = SWEEPS["quick"].min_seconds,
                    paths: Optional[Sequence[str]] = None, training: bool = True,
                    emit: Callable[[dict], None] = lambda row: None,
-                   min_calls: int = SWEEPS["quick"].min_calls, train_reference: bool = True) -> List[dict]:
+                   min_calls: int = SWEEPS["quick"].min_calls, train_reference: bool = True,
+                   channel_base: Optional[int] = None, channel_max: Optional[int] = None) -> List[dict]:
     """All rows for one preset and resolution; `emit` is called with each row as it is measured.
 
     paths: None for `default_paths(device)`. train_reference: False leaves the reference path out of training
-    (when other paths remain; their speedup is then against `fast`). The defaults are the quick sweep (`SWEEPS`)."""
+    (when other paths remain; their speedup is then against `fast`). channel_base/channel_max: None for the
+    preset's widths. The defaults are the quick sweep (`SWEEPS`)."""
     dev = torch.device(device)
     paths = default_paths(dev) if paths is None else tuple(paths)
     if not paths:
@@ -421,10 +451,13 @@ def run_benchmarks(cfg: str = "stylegan2", resolution: int = 32, device: str = "
         check_path(path, dev)
     if min_calls < 1 or min_seconds < 0:
         raise UserInputError(f"min_calls must be >= 1 and min_seconds >= 0, got {min_calls} and {min_seconds}")
-    G, D = build_networks(cfg, resolution, dev)
+    widths = {k: v for k, v in (("channel_base", channel_base), ("channel_max", channel_max)) if v is not None}
+    G, D = build_networks(cfg, resolution, dev, **widths)
     peaks = {precision: matmul_tflops(dev, MATMUL_DTYPES[precision])
              for precision in sorted({PATH_SPECS[p].precision for p in paths})}
     common = {"config": f"{cfg}@{resolution}", "machine": machine_description(dev)}
+    if widths:  # recorded only when overridden, so rows of the preset's own widths are unchanged
+        common.update({"channel_base": channel_base, "channel_max": channel_max})
     rows = []
 
     def add(row: dict) -> None:
@@ -436,11 +469,12 @@ def run_benchmarks(cfg: str = "stylegan2", resolution: int = 32, device: str = "
         rows.append({**common, **row})
         emit(rows[-1])
 
-    for row in inference_rows(G, D, batch_sizes, dev, min_seconds, paths, cfg, resolution, min_calls):
+    for row in inference_rows(G, D, batch_sizes, dev, min_seconds, paths, cfg, resolution, min_calls, widths):
         add(row)
     if training:
         train_paths = [p for p in paths if train_reference or p != "reference"] or list(paths)
-        for row in training_rows(G, D, train_batch, dev, min_seconds, train_paths, cfg, resolution, min_calls):
+        for row in training_rows(G, D, train_batch, dev, min_seconds, train_paths, cfg, resolution, min_calls,
+                                 widths):
             add(row)
     return rows
 
