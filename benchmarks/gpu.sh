@@ -6,6 +6,8 @@
 # 2. generator inference at 1024x1024 in bf16 (eager and compiled), with achieved TFLOP/s as a fraction of the
 #    GPU's measured bf16 matmul throughput (target: 40%);
 # 3. the stylegan2@32 headline command, for comparison with the CPU rows.
+# 4. StyleGAN3-T and -R (issue #13): reference vs fast filtered_lrelu, bf16 and compiled, at 256x256 with the
+#    presets' own widths (training cycle: 16 G main + D main, one R1; StyleGAN3 has no path length phase).
 # Every row is measured against the float32 reference path in the same process (see stylegan bench --help).
 set -euo pipefail
 out="${1:-benchmarks/results}"
@@ -21,3 +23,7 @@ stylegan bench --full --cfg stylegan2 --resolution 1024 --device cuda --batch 1,
   --out "$out/bench_stylegan2_1024_inference_cuda.jsonl"
 stylegan bench --full --cfg stylegan2 --resolution 32 --device cuda --paths reference,fast,fast_bf16,compiled_bf16 \
   --out "$out/bench_stylegan2_32_cuda.jsonl"
+stylegan bench --full --cfg stylegan3-t --resolution 256 --device cuda --batch 1,8,32 --train-batch 32 --seconds 5 \
+  --paths reference,fast,fast_bf16,compiled,compiled_bf16 --out "$out/bench_stylegan3-t_256_cuda.jsonl"
+stylegan bench --full --cfg stylegan3-r --resolution 256 --device cuda --batch 1,8,32 --train-batch 32 --seconds 5 \
+  --paths reference,fast,fast_bf16,compiled,compiled_bf16 --out "$out/bench_stylegan3-r_256_cuda.jsonl"

@@ -8,6 +8,7 @@ import json
 import pytest
 import torch
 
+from stylegan import errors as stylegan_errors
 from stylegan.cli.main import run
 from stylegan.tools import bench, hardware
 from stylegan.tools.bench import psnr, run_benchmarks
@@ -142,3 +143,54 @@ def test_psnr():
     a = torch.zeros(1, 1, 4, 4)
     assert psnr(a, a) == float("inf")
     assert abs(psnr(a, a + 0.02) - 40.0) < 1e-3  # 10 log10(4 / 0.0004)
+
+
+SG3_TINY = dict(resolution=16, device="cpu", min_seconds=0.0, min_calls=1, channel_base=256, channel_max=16)
+
+
+@pytest.mark.parametrize("cfg", ["stylegan3-t", "stylegan3-r"])
+def test_stylegan3_rows_reference_vs_fast(cfg):
+    # bf16 only where native: emulated bf16 training would take minutes.
+    paths = ("reference", "fast") + (("fast_bf16",) if hardware.native_bf16(CPU) else ())
+    rows = run_benchmarks(cfg=cfg, **SG3_TINY, batch_sizes=(2,), train_batch=2, paths=paths)
+    assert [(r["what"], r["path"]) for r in rows] == [(w, p) for w in ("g_inference_b2", "train_step") for p in paths]
+    for row in rows:
+        for key in ("img_per_s", "reference_img_per_s", "speedup", "peak_mem_mb", "machine", "device_matmul_tflops"):
+            assert key in row, key
+        assert row["config"] == f"{cfg}@16" and (row["channel_base"], row["channel_max"]) == (256, 16)
+        assert row["img_per_s"] > 0 and row["speedup_vs"] == "reference"
+    inference = {r["path"]: r for r in rows if r["what"] == "g_inference_b2"}
+    # The reference filtered_lrelu filters every inserted zero and every discarded sample: more arithmetic.
+    assert inference["reference"]["gflop_per_img"] > 1.3 * inference["fast"]["gflop_per_img"] > 0
+    assert inference["reference"]["psnr_vs_fast_db"] > 80  # the same images, computed another way
+    if "fast_bf16" in inference:
+        assert 20 < inference["fast_bf16"]["psnr_vs_fast_db"] < 80
+    for row in rows[len(paths):]:
+        # StyleGAN3 trains without path length regularisation: 16 main phases and one R1 phase per cycle.
+        assert "g_reg_s" not in row and row["main_s"] > 0 and row["d_reg_s"] > 0
+        assert row["img_per_s"] == pytest.approx(2 * 16 / (16 * row["main_s"] + row["d_reg_s"]), rel=1e-2)
+        assert row["gflop_per_img_main_phases"] > 0
+
+
+def test_stylegan3_paths_choose_the_filtered_lrelu():
+    from stylegan.networks.stylegan3 import SynthesisLayer3
+    G, D = bench.build_networks("stylegan3-t", 16, CPU, channel_base=256, channel_max=16)
+    assert max(layer.out_channels for layer in G.modules() if isinstance(layer, SynthesisLayer3)) <= 16
+    for path, impl in [("reference", "reference"), ("fast", "fast"), ("fast_bf16", "fast")]:
+        nets = bench.path_networks(path, G, D, "stylegan3-t", 16, CPU)
+        layers = [m for m in nets.G.modules() if isinstance(m, SynthesisLayer3)]
+        assert layers and {m.filtered_lrelu_impl for m in layers} == {impl}, path
+    assert bench.has_g_reg("stylegan2", 32) and bench.has_g_reg("cpu", 32)  # StyleGAN2 rows keep their cycle
+    assert not bench.has_g_reg("stylegan3-t", 32) and not bench.has_g_reg("stylegan3-r", 32)
+    assert bench.phases_per_cycle(g_reg=False) == {"main": 16, "d_reg": 1}
+
+
+def test_cli_width_overrides(monkeypatch, capsys):
+    calls = []
+    monkeypatch.setattr(bench, "run_benchmarks", lambda *args, **kwargs: calls.append(kwargs) or [])
+    assert run(["bench", "--cfg", "stylegan3-r", "--cbase", "2048", "--cmax", "64"]) == 0
+    assert calls[-1]["channel_base"] == 2048 and calls[-1]["channel_max"] == 64
+    assert run(["bench", "--cfg", "stylegan3-t", "--cmax", "0"]) == 2
+    assert "--cbase and --cmax must be positive" in capsys.readouterr().err
+    with pytest.raises(stylegan_errors.UserInputError, match="must be positive"):
+        bench.build_networks("stylegan3-t", 16, CPU, channel_base=-1)
