@@ -40,7 +40,6 @@ from typing import Dict, List, Optional
 
 import torch
 
-from ..errors import UnsupportedNetworkError
 from ..networks.discriminator import Discriminator
 from ..networks.stylegan2 import Generator
 from ..ops.bias_act import ACTIVATIONS

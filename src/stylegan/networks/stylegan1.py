@@ -29,7 +29,6 @@ correlates, so those kernels must be flipped spatially when loading.
 """
 from __future__ import annotations
 
-import copy
 import math
 from typing import Dict, List, Optional, Sequence
 
@@ -41,6 +40,7 @@ from ..ops.bias_act import bias_act
 from ..ops.misc import assert_shape, normalize_2nd_moment
 from ..ops.upfirdn2d import filter2d, setup_filter
 from .layers import DEFAULT_BIAS_ACT_IMPL, Conv2dLayer, FullyConnectedLayer, check_resolution
+from .generator import StyleGenerator
 from .mapping import MappingNetwork
 from .synthesis import NOISE_MODES
 
@@ -278,7 +278,7 @@ class MappingNetwork1(MappingNetwork):
                                update_emas=update_emas)
 
 
-class Generator1(nn.Module):
+class Generator1(StyleGenerator):
     """StyleGAN (v1) G(z, c) -> image in [-1, 1], NCHW.
 
     z_dim:             latent size.
@@ -296,15 +296,8 @@ class Generator1(nn.Module):
 
     def __init__(self, z_dim: int, c_dim: int, w_dim: int, img_resolution: int, img_channels: int,
                  mapping_kwargs: Optional[dict] = None, truncation_cutoff: Optional[int] = 8, **synthesis_kwargs):
-        super().__init__()
-        self.init_kwargs = copy.deepcopy(dict(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, img_resolution=img_resolution,
-                                              img_channels=img_channels, mapping_kwargs=mapping_kwargs or {},
-                                              truncation_cutoff=truncation_cutoff, **synthesis_kwargs))
-        self.z_dim = z_dim
-        self.c_dim = c_dim
-        self.w_dim = w_dim
-        self.img_resolution = img_resolution
-        self.img_channels = img_channels
+        super().__init__(z_dim, c_dim, w_dim, img_resolution, img_channels, mapping_kwargs=mapping_kwargs,
+                         truncation_cutoff=truncation_cutoff, **synthesis_kwargs)
         self.synthesis = SynthesisNetwork1(w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels,
                                            **synthesis_kwargs)
         self.num_ws = self.synthesis.num_ws
@@ -322,11 +315,6 @@ class Generator1(nn.Module):
         """The resolution each w acts at: two AdaIN layers per resolution."""
         return [4 * 2 ** (i // 2) for i in range(self.num_ws)]
 
-    def forward(self, z: torch.Tensor, c: Optional[torch.Tensor] = None, truncation_psi: float = 1,
-                truncation_cutoff: Optional[int] = None, update_emas: bool = False, **synthesis_kwargs) -> torch.Tensor:
-        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
-                          update_emas=update_emas)
-        return self.synthesis(ws, update_emas=update_emas, **synthesis_kwargs)
 
 
 def _numel(module: nn.Module) -> int:

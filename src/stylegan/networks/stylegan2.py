@@ -1,17 +1,14 @@
 """The StyleGAN2 generator: mapping network + synthesis network, with the official calling convention."""
 from __future__ import annotations
 
-import copy
 from typing import Optional
 
-import torch
-from torch import nn
-
+from .generator import StyleGenerator
 from .mapping import MappingNetwork
 from .synthesis import SynthesisNetwork
 
 
-class Generator(nn.Module):
+class Generator(StyleGenerator):
     """G(z, c) -> image in [-1, 1], NCHW.
 
     z_dim:             latent size.
@@ -26,25 +23,13 @@ class Generator(nn.Module):
 
     def __init__(self, z_dim: int, c_dim: int, w_dim: int, img_resolution: int, img_channels: int,
                  mapping_kwargs: Optional[dict] = None, **synthesis_kwargs):
-        super().__init__()
-        self.init_kwargs = copy.deepcopy(dict(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, img_resolution=img_resolution,
-                                              img_channels=img_channels, mapping_kwargs=mapping_kwargs or {},
-                                              **synthesis_kwargs))
+        super().__init__(z_dim, c_dim, w_dim, img_resolution, img_channels, mapping_kwargs=mapping_kwargs,
+                         **synthesis_kwargs)
         # stylegan2-ada-pytorch passes the synthesis kwargs as one dict.
         synthesis_kwargs = {**synthesis_kwargs.pop("synthesis_kwargs", {}), **synthesis_kwargs}
-        self.z_dim = z_dim
-        self.c_dim = c_dim
-        self.w_dim = w_dim
-        self.img_resolution = img_resolution
-        self.img_channels = img_channels
         self.synthesis = SynthesisNetwork(w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels,
                                           **synthesis_kwargs)
         self.num_ws = self.synthesis.num_ws
         self.mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws,
                                       **(mapping_kwargs or {}))
 
-    def forward(self, z: torch.Tensor, c: Optional[torch.Tensor] = None, truncation_psi: float = 1,
-                truncation_cutoff: Optional[int] = None, update_emas: bool = False, **synthesis_kwargs) -> torch.Tensor:
-        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
-                          update_emas=update_emas)
-        return self.synthesis(ws, update_emas=update_emas, **synthesis_kwargs)

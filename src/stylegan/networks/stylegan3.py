@@ -15,7 +15,6 @@ and layer names (`L{idx}_{size}_{channels}`) are NVIDIA's, so official state dic
 """
 from __future__ import annotations
 
-import copy
 import math
 from typing import List, Optional, Sequence
 
@@ -28,6 +27,7 @@ from ..ops.misc import assert_shape
 from ..ops.modulated_conv2d import modulated_conv2d
 from .alias_free_filters import layer_geometry, lowpass_filter
 from .layers import FullyConnectedLayer, _set_impl
+from .generator import StyleGenerator
 from .mapping import MappingNetwork
 from .synthesis import NOISE_MODES, block_dtype
 
@@ -329,7 +329,7 @@ class SynthesisNetwork3(nn.Module):
                 f"img_channels={self.img_channels}, num_layers={self.num_layers}, num_critical={self.num_critical}")
 
 
-class Generator3(nn.Module):
+class Generator3(StyleGenerator):
     """G(z, c) -> image, NCHW, with NVIDIA's StyleGAN3 constructor keywords.
 
     z_dim:             latent size.
@@ -346,26 +346,14 @@ class Generator3(nn.Module):
 
     def __init__(self, z_dim: int, c_dim: int, w_dim: int, img_resolution: int, img_channels: int,
                  mapping_kwargs: Optional[dict] = None, **synthesis_kwargs):
-        super().__init__()
-        self.init_kwargs = copy.deepcopy(dict(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, img_resolution=img_resolution,
-                                              img_channels=img_channels, mapping_kwargs=mapping_kwargs or {},
-                                              **synthesis_kwargs))
-        self.z_dim = z_dim
-        self.c_dim = c_dim
-        self.w_dim = w_dim
-        self.img_resolution = img_resolution
-        self.img_channels = img_channels
+        super().__init__(z_dim, c_dim, w_dim, img_resolution, img_channels, mapping_kwargs=mapping_kwargs,
+                         **synthesis_kwargs)
         self.synthesis = SynthesisNetwork3(w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels,
                                            **synthesis_kwargs)
         self.num_ws = self.synthesis.num_ws
         self.mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws,
                                       **{"num_layers": 2, **(mapping_kwargs or {})})
 
-    def forward(self, z: torch.Tensor, c: Optional[torch.Tensor] = None, truncation_psi: float = 1,
-                truncation_cutoff: Optional[int] = None, update_emas: bool = False, **synthesis_kwargs) -> torch.Tensor:
-        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
-                          update_emas=update_emas)
-        return self.synthesis(ws, update_emas=update_emas, **synthesis_kwargs)
 
     def ws_resolutions(self) -> List[int]:
         """The resolution each of the num_ws latents acts at (see SynthesisNetwork3.ws_resolutions)."""
