@@ -8,6 +8,10 @@ import click
 
 from ..errors import UserInputError
 
+# What every --network option reads (io.load.load_network; docs/pretrained.md lists the sources).
+NETWORK_FILES = ("our .safetensors export, an NVIDIA .pkl (PyTorch snapshot or TensorFlow pickle) or a "
+                 "rosinality .pt checkpoint")
+
 
 class CliError(click.ClickException):
     """One line on stderr and exit code 2, no traceback."""

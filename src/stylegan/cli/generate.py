@@ -13,11 +13,11 @@ from ..io.load import load_generator
 from ..networks.synthesis import NOISE_MODES
 from ..tools.generate import generate_images, parse_range_list, render_ws, write_images
 from ..tools.ws_io import load_ws
-from .common import CliError, batch_device_options, latent_options, local_file, user_errors
+from .common import NETWORK_FILES, CliError, batch_device_options, latent_options, local_file, user_errors
 
 
 @click.command("generate")
-@click.option("--network", "network_path", required=True, help="Network file (.safetensors export or NVIDIA .pkl).")
+@click.option("--network", "network_path", required=True, help=f"Network file: {NETWORK_FILES}.")
 @click.option("--seeds", default=None, help="Seeds, e.g. 0-7 or 1,5,9.")
 @click.option("--ws", "--projected-w", "ws_path", default=None,
               help="Render these latents instead: .npz with 'w' [N, num_ws, w_dim] (NVIDIA: --projected-w).")

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from ..data.dataset_tool import RESIZE_FILTERS, TRANSFORMS
-from .common import CliError, bool_option, comma_list, local_file, user_errors
+from .common import NETWORK_FILES, CliError, bool_option, comma_list, local_file, user_errors
 
 _DEFAULT_CACHE = Path.home() / ".cache" / "stylegan" / "metrics"
 
@@ -29,7 +29,7 @@ def append_jsonl(path: Path, record: dict) -> None:
 
 
 @click.command("metrics")
-@click.option("--network", "network_path", default=None, help="Generator file (.safetensors export or NVIDIA .pkl).")
+@click.option("--network", "network_path", default=None, help=f"Generator file: {NETWORK_FILES}.")
 @click.option("--fakes", default=None,
               help="Generated images (instead of --network): folder or zip of images, .npy/.npz array, dataset zip.")
 @click.option("--data", "--reals", "data", default=None,

@@ -9,11 +9,11 @@ from ..tools.generate import parse_range_list
 from ..tools.images import save_image
 from ..tools.mixing import style_mixing_grid
 from ..tools.transform import apply_transform, parse_translate
-from .common import CliError, batch_device_options, latent_options, user_errors
+from .common import NETWORK_FILES, CliError, batch_device_options, latent_options, user_errors
 
 
 @click.command("mix")
-@click.option("--network", "network_path", required=True, help="Network file (.safetensors export or NVIDIA .pkl).")
+@click.option("--network", "network_path", required=True, help=f"Network file: {NETWORK_FILES}.")
 @click.option("--rows", "row_seeds", required=True, help="Seeds of the row sources, e.g. 85,100,75.")
 @click.option("--cols", "col_seeds", required=True, help="Seeds of the column sources, e.g. 55,821,1789.")
 @click.option("--styles", default="coarse", show_default=True,

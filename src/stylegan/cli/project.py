@@ -19,7 +19,7 @@ from ..tools.projector import (
 )
 from ..tools.video import check_video_output, write_video
 from ..tools.ws_io import save_ws
-from .common import CliError, user_errors
+from .common import NETWORK_FILES, CliError, user_errors
 
 
 def output_names(targets) -> list:
@@ -33,7 +33,7 @@ def output_names(targets) -> list:
 
 
 @click.command("project")
-@click.option("--network", "network_path", required=True, help="Network file (.safetensors export or NVIDIA .pkl).")
+@click.option("--network", "network_path", required=True, help=f"Network file: {NETWORK_FILES}.")
 @click.option("--target", "targets", required=True, multiple=True, help="Target image; repeat for several.")
 @click.option("--w-plus", is_flag=True, help="Optimise one w per layer (W+) instead of one w for all (W).")
 @click.option("--steps", "num_steps", type=int, default=1000, show_default=True, help="Optimisation steps.")

@@ -5,7 +5,7 @@ import socket
 
 import click
 
-from .common import CliError, user_errors
+from .common import NETWORK_FILES, CliError, user_errors
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -34,7 +34,7 @@ def _url(host: str, sock: socket.socket) -> str:
 
 
 @click.command("serve")
-@click.option("--network", "network_path", required=True, help="Network file (.safetensors export or NVIDIA .pkl).")
+@click.option("--network", "network_path", required=True, help=f"Network file: {NETWORK_FILES}.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; 0.0.0.0 makes the explorer reachable from other machines.")
 @click.option("--port", type=int, default=8000, show_default=True, help="Port (0 picks a free one).")

@@ -17,11 +17,11 @@ from ..tools.video import (
     split_seeds,
     write_video,
 )
-from .common import CliError, batch_device_options, latent_options, user_errors
+from .common import NETWORK_FILES, CliError, batch_device_options, latent_options, user_errors
 
 
 @click.command("video")
-@click.option("--network", "network_path", required=True, help="Network file (.safetensors export or NVIDIA .pkl).")
+@click.option("--network", "network_path", required=True, help=f"Network file: {NETWORK_FILES}.")
 @click.option("--seeds", required=True, help="Keyframe seeds, dealt out over the grid cells in order, e.g. 0-31.")
 @click.option("--grid", "grid_text", default="1x1", show_default=True, help="COLSxROWS independent walks, e.g. 4x2.")
 @click.option("--frames-per-seed", type=int, default=60, show_default=True, help="Frames per transition.")
