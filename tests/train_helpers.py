@@ -2,6 +2,7 @@
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from stylegan.presets import NetworkConfig, TrainingConfig
@@ -72,3 +73,15 @@ def capture_compiles(monkeypatch):
         return compile_module(fn, mode, backend=backend)
     monkeypatch.setattr(loop, "compile_module", capture)
     return compiled, runs
+
+
+def assert_same_training_state(a: dict, b: dict) -> None:
+    """Two loaded checkpoints hold bit-identical networks (G, D, G_ema, augment pipe) and Adam states."""
+    for role in ("G", "D", "G_ema", "augment_pipe"):
+        for key, value in a["modules"][role].items():
+            assert torch.equal(value, b["modules"][role][key]), f"{role}.{key} differs after resume"
+    for name in ("G", "D"):
+        for idx, entry in a["optimizers"][name]["state"].items():
+            for key, value in entry.items():
+                other = b["optimizers"][name]["state"][idx][key]
+                assert torch.equal(torch.as_tensor(value), torch.as_tensor(other)), f"{name} Adam {idx}.{key} differs"
