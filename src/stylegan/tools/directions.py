@@ -27,6 +27,7 @@ import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -175,20 +176,30 @@ def network_fingerprint(G: nn.Module) -> str:
     return digest.hexdigest()[:16]
 
 
-def parse_layers(spec: str, G: nn.Module) -> Tuple[int, ...]:
+def parse_layers(spec: str, G: Union[nn.Module, int], resolution: Optional[int] = None) -> Tuple[int, ...]:
     """'all', 'coarse', 'middle', 'fine' (or several, comma-separated), '0-5', '3', '0,2,4' -> sorted ws indices.
 
     The named ranges are the StyleGAN paper's (section 3.1), from each w's resolution (tools/layers.py):
     coarse 4-8 px, middle 16-32, fine 64 and up; networks under 64 px count their top resolution as fine.
 
-    spec: the layer spec; UserInputError when it is malformed or out of range.
-    G:    the generator (its num_ws and ws resolutions; StyleGAN v1 and v3 differ from v2).
+    spec:       the layer spec; UserInputError when it is malformed or out of range.
+    G:          the generator (its num_ws and ws resolutions: StyleGAN v1 and v3 place their ws differently
+                from v2), or num_ws as an int together with `resolution` (then StyleGAN2's placement is assumed).
+    resolution: the image resolution, only when G is num_ws.
     """
     if not isinstance(spec, str):
         raise UserInputError(f"layers must be a string like all, coarse or 0-5, got {spec!r}")
+    if isinstance(G, (int, np.integer)):
+        if resolution is None:
+            raise TypeError("parse_layers(spec, num_ws, resolution): resolution is missing")
+        G = SimpleNamespace(num_ws=int(G), img_resolution=int(resolution))
     if spec.strip().lower() == "all":
         return tuple(range(G.num_ws))
-    return tuple(layer_names.parse_layers(spec, G))
+    try:
+        return tuple(layer_names.parse_layers(spec, G))
+    except UserInputError as exc:
+        raise UserInputError(f"bad layers {spec!r}: {exc}; valid: all, coarse, middle, fine, or ws indices "
+                             f"0..{G.num_ws - 1} such as 0-5 or 3") from None
 
 
 def style_affines(G: nn.Module) -> Dict[int, List[torch.Tensor]]:
