@@ -21,6 +21,8 @@ def _register() -> None:
         bench,
         dataset,
         demo,
+        directions,
+        edit,
         export,
         metrics,
         mix,
@@ -31,7 +33,7 @@ def _register() -> None:
         video,
     )
     for module in (summary, convert, generate, dataset, train, metrics, mix, video, noise, project, export, serve,
-                   bench, demo):
+                   bench, demo, directions, edit):
         cli.add_command(module.command)
 
 
