@@ -39,9 +39,12 @@ def _url(host: str, sock: socket.socket) -> str:
               help="Address to listen on; 0.0.0.0 makes the explorer reachable from other machines.")
 @click.option("--port", type=int, default=8000, show_default=True, help="Port (0 picks a free one).")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
-def command(network_path, host, port, device):
-    """Explore a network in the browser: seeds, truncation, interpolation, style mixing, noise, and translate/rotate
-    for StyleGAN3 networks."""
+@click.option("--directions", "directions_path", default=None,
+              help="Editing directions (.npz from stylegan directions) made for this network, offered beside the "
+                   "ones the explorer computes (sefa, ganspace).")
+def command(network_path, host, port, device, directions_path):
+    """Explore a network in the browser: seeds, truncation, interpolation, style mixing, noise, semantic edits
+    (SeFa, GANSpace, --directions), and translate/rotate for StyleGAN3 networks."""
     if not 0 <= port <= 65535:
         raise CliError(f"--port must be in 0..65535, got {port}")
     try:
@@ -55,7 +58,7 @@ def command(network_path, host, port, device):
 
     with user_errors():
         G = load_generator(network_path, device=device)
-    app = create_app(G, name=click.format_filename(network_path, shorten=True))
+        app = create_app(G, name=click.format_filename(network_path, shorten=True), directions=directions_path)
     sock = _bind(host, port)
     click.echo(f"serving {network_path} at {_url(host, sock)} (Ctrl+C to stop)")
     if host not in ("127.0.0.1", "localhost", "::1"):

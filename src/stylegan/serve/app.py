@@ -6,6 +6,9 @@
     POST /api/render  a render request (JSON, see renderer.parse_request) -> image/png;
                       headers X-Render-Ms (render time, 0 for cache hits) and X-Cache (hit or miss)
     POST /api/w       the same request -> the ws it renders as .npz (key 'w', [1, num_ws, w_dim])
+    GET  /api/directions?method=sefa&layers=coarse
+                      the sliders of an editing method (serve/editing.py): per direction a label, its value
+                      (eigenvalue, explained variance) and scale; computed on first use, then cached
 
 Bad requests get HTTP 400 with {"error": "..."}; everything the app knows lives in the object that
 `create_app` builds, so several apps (or tests) can run side by side.
@@ -30,6 +33,7 @@ from starlette.staticfiles import StaticFiles
 from torch import nn
 
 from ..errors import UserInputError
+from .editing import Editor
 from .renderer import Renderer, RequestError
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -99,8 +103,8 @@ class Explorer:
             data = json.loads(body or b"null")
         except ValueError as exc:
             return _json_error(f"the request body is not valid JSON ({exc})", 400)
-        try:
-            return self.renderer.parse(data)
+        try:  # in a worker thread: an edit's first use computes its directions (GANSpace samples the mapping)
+            return await run_in_threadpool(self.renderer.parse, data)
         except RequestError as exc:
             return _json_error(str(exc), 400)
 
@@ -113,6 +117,19 @@ class Explorer:
         result = await run_in_threadpool(self.renderer.render, req)
         headers = {**NO_STORE, "X-Render-Ms": f"{result.ms:.1f}", "X-Cache": "hit" if result.cached else "miss"}
         return Response(result.png, media_type="image/png", headers=headers)
+
+    async def directions(self, request: Request) -> Response:
+        if self.renderer is None:
+            return self._unavailable()
+        params = request.query_params
+        unknown = sorted(set(params) - {"method", "layers"})
+        if unknown:
+            return _json_error(f"unknown parameter '{unknown[0]}'; known parameters: method, layers", 400)
+        try:
+            summary = await run_in_threadpool(self.renderer.directions, params.get("method"), params.get("layers"))
+        except RequestError as exc:
+            return _json_error(str(exc), 400)
+        return JSONResponse(summary, headers=NO_STORE)
 
     async def ws(self, request: Request) -> Response:
         if self.renderer is None:
@@ -137,8 +154,23 @@ def _load(network: Union[str, os.PathLike], device: str):
         return None, f"{network}: {type(exc).__name__}: {exc}"
 
 
+def _editor(G: nn.Module, directions) -> Editor:
+    """The app's Editor, offering `directions` (a Directions, an .npz path, or None) as method 'file'."""
+    if directions is None:
+        return Editor(G)
+    if isinstance(directions, (str, os.PathLike)):
+        from ..tools.directions import Directions
+        path = Path(directions)
+        found = Directions.load(path)
+        name = path.name
+    else:
+        found, name = directions, f"{directions.method} directions"
+    found.check_network(G)
+    return Editor(G, found, name)
+
+
 def create_app(network: Union[nn.Module, str, os.PathLike], device: str = "cpu", name: Optional[str] = None,
-               cache_size: int = 64) -> Starlette:
+               cache_size: int = 64, directions=None) -> Starlette:
     """The explorer app for generator `network` (a module, or a network file to load).
 
     network:    a generator module, or the path of a .safetensors export / NVIDIA .pkl; a file that fails
@@ -146,6 +178,8 @@ def create_app(network: Union[nn.Module, str, os.PathLike], device: str = "cpu",
     device:     where to load a network file (a module stays where it is).
     name:       what the page calls the network (default: the file name, or the module's class name).
     cache_size: how many recent images to keep.
+    directions: directions to offer as editing method 'file': a tools.directions.Directions or the path of its
+                .npz; UserInputError when it was made for another network (checked by its fingerprint).
     """
     if isinstance(network, nn.Module):
         G, error = network, None
@@ -154,13 +188,14 @@ def create_app(network: Union[nn.Module, str, os.PathLike], device: str = "cpu",
     else:
         G, error = _load(network, device)
         name = name or Path(network).name
-    renderer = Renderer(G, cache_size=cache_size) if G is not None else None
+    renderer = Renderer(G, cache_size=cache_size, editor=_editor(G, directions)) if G is not None else None
     explorer = Explorer(renderer, error, name, device)
     routes = [
         Route("/", explorer.index, methods=["GET"]),
         Route("/api/info", explorer.info, methods=["GET"]),
         Route("/api/render", explorer.render, methods=["POST"]),
         Route("/api/w", explorer.ws, methods=["POST"]),
+        Route("/api/directions", explorer.directions, methods=["GET"]),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     app = Starlette(routes=routes)

@@ -8,7 +8,9 @@ with truncation (StyleGAN, section 3.1), then optionally
 - style mixing (StyleGAN, section 3.1): the ws of `mix_layers` come from `mix_seed` instead;
 - StyleGAN3 only: translate (image widths) and rotate (degrees) the output through the input transform, as
   gen_images.py does (tools/transform.py); the request's values replace the stored transform for that render
-  only, and the network's own transform is restored afterwards, so nothing leaks into the next request.
+  only, and the network's own transform is restored afterwards, so nothing leaks into the next request;
+- semantic edits: the ws of chosen layers move along the top directions of a method (SeFa, GANSpace, a loaded
+  file), on top of all of the above (serve/editing.py).
 
 Renders go through one lock, so concurrent users queue instead of running the generator in parallel (which
 would thrash the CPU and, with the noise-strength multiplier, race on the network's parameters). Finished
@@ -37,6 +39,7 @@ from ..tools.images import to_uint8
 from ..tools.layers import parse_layers, style_ranges, ws_resolutions
 from ..tools.mixing import mix_styles
 from ..tools.transform import has_input_transform, input_transform
+from .editing import EditError, Editor, EditRequest, edit_layers
 
 # Documented bounds of the request fields (docs/explorer.md).
 PSI_RANGE = (-2.0, 2.0)
@@ -66,6 +69,7 @@ class RenderRequest:
     noise_strength: multiplier on every layer's learned noise strength.
     translate:      StyleGAN3: (x, y) translation of the output in image widths (x right, y down).
     rotate:         StyleGAN3: rotation of the output in degrees (gen_images.py's --rotate).
+    edit:           a semantic edit applied last (serve/editing.py); None = none.
     """
 
     seed: int
@@ -80,6 +84,7 @@ class RenderRequest:
     noise_strength: float = 1.0
     translate: Tuple[float, float] = (0.0, 0.0)
     rotate: float = 0.0
+    edit: Optional[EditRequest] = None
 
     @property
     def deterministic(self) -> bool:
@@ -90,7 +95,7 @@ class RenderRequest:
 # JSON field -> RenderRequest field.
 _FIELDS = {"seed": "seed", "psi": "psi", "cutoff": "cutoff", "class": "class_idx", "seed2": "seed2", "t": "t",
            "mix_seed": "mix_seed", "mix_layers": "mix_layers", "noise_mode": "noise_mode",
-           "noise_strength": "noise_strength", "translate": "translate", "rotate": "rotate"}
+           "noise_strength": "noise_strength", "translate": "translate", "rotate": "rotate", "edit": "edit"}
 
 
 def _integer(data: dict, key: str, lo: int, hi: int, optional: bool = True) -> Optional[int]:
@@ -148,8 +153,13 @@ def _layers(value, G: nn.Module) -> Tuple[int, ...]:
     return tuple(sorted(set(value)))
 
 
-def parse_request(data, G: nn.Module) -> RenderRequest:
-    """Validate a JSON render request against generator `G`; raises RequestError saying what is wrong."""
+def parse_request(data, G: nn.Module, editor: Optional[Editor] = None) -> RenderRequest:
+    """Validate a JSON render request against generator `G`; raises RequestError saying what is wrong.
+
+    data:   the decoded JSON body.
+    G:      the generator.
+    editor: what validates the 'edit' field (the methods on offer); None = a fresh Editor(G) (sefa, ganspace).
+    """
     if not isinstance(data, dict):
         raise RequestError("the request body must be a JSON object like {\"seed\": 42}")
     unknown = sorted(set(data) - set(_FIELDS))
@@ -179,6 +189,10 @@ def parse_request(data, G: nn.Module) -> RenderRequest:
     if (translate != (0.0, 0.0) or rotate != 0) and not has_input_transform(G):
         raise RequestError("'translate' and 'rotate' move the input grid of StyleGAN3 networks; this network has "
                            "none: leave them out")
+    try:
+        edit = (editor or Editor(G)).parse(data.get("edit"))
+    except EditError as exc:
+        raise RequestError(str(exc)) from None
     # Normalise what has no effect, so equivalent requests share one cache entry.
     if seed2 is None:
         t = 0.0
@@ -186,7 +200,7 @@ def parse_request(data, G: nn.Module) -> RenderRequest:
         mix_seed, mix_layers = None, ()
     return RenderRequest(seed=seed, psi=psi, cutoff=cutoff, class_idx=class_idx, seed2=seed2, t=t,
                          mix_seed=mix_seed, mix_layers=mix_layers, noise_mode=noise_mode,
-                         noise_strength=noise_strength, translate=translate, rotate=rotate)
+                         noise_strength=noise_strength, translate=translate, rotate=rotate, edit=edit)
 
 
 # --- latents -------------------------------------------------------------------------------------------------
@@ -302,20 +316,22 @@ class Renderer:
 
     G:          generator (StyleGAN v1, 2 or 3); put in eval mode, gradients off.
     cache_size: how many recent images to keep (0 disables the cache).
+    editor:     the directions on offer for edits (serve/editing.py); None = Editor(G) (sefa, ganspace).
     """
 
-    def __init__(self, G: nn.Module, cache_size: int = 64):
+    def __init__(self, G: nn.Module, cache_size: int = 64, editor: Optional[Editor] = None):
         self.G = G.eval().requires_grad_(False)
         self.device = next(G.parameters()).device
         self.cache_size = cache_size
         self.stats = CacheStats()
-        self.info = network_info(G)
+        self.editor = editor if editor is not None else Editor(G)
+        self.info = {**network_info(G), "edit": self.editor.info()}
         self._render_lock = threading.Lock()
         self._cache_lock = threading.Lock()
         self._cache: "OrderedDict[RenderRequest, bytes]" = OrderedDict()
 
     def parse(self, data) -> RenderRequest:
-        return parse_request(data, self.G)
+        return parse_request(data, self.G, self.editor)
 
     @torch.no_grad()
     def compute_ws(self, req: RenderRequest) -> torch.Tensor:
@@ -328,7 +344,22 @@ class Renderer:
             ws = interpolate_ws(ws, ws_of(req.seed2), req.t)
         if req.mix_seed is not None and req.mix_layers:
             ws = mix_styles(ws, ws_of(req.mix_seed), req.mix_layers)
+        if req.edit is not None:
+            ws = self.editor.apply(ws, req.edit)
         return ws
+
+    def directions(self, method: str, layers) -> dict:
+        """The sliders of `method` on `layers` (a spec or list; None = the method's default): Editor.summary.
+
+        Not under the render lock: the directions only read the mapping and affine weights, which renders leave
+        alone (the noise multiplier and the StyleGAN3 transform are what a render changes).
+        """
+        try:
+            self.editor.check_method(method)
+            chosen = edit_layers(layers, self.G, self.editor.default_layers(method))
+            return self.editor.summary(method, chosen)
+        except EditError as exc:
+            raise RequestError(str(exc)) from None
 
     def ws_npz(self, req: RenderRequest) -> bytes:
         """The request's ws as .npz bytes (key 'w', [1, num_ws, w_dim] float32)."""

@@ -5,6 +5,10 @@
 // latest controls, so stale states are never sent. The image element carries data-state
 // ('rendering' | 'ready' | 'error'), data-renders (images shown so far) and data-request (the JSON request
 // of the image on screen) for scripts and tests.
+//
+// Semantic editing: choosing a method (or, for SeFa, a layer range) asks /api/directions for its sliders;
+// #edit-sliders carries data-state ('loading' | 'ready' | 'error'), data-method and data-layers of the
+// sliders shown. Non-zero strengths go into the render request as {edit: {method, layers, strengths}}.
 (() => {
   'use strict';
 
@@ -34,6 +38,7 @@
       stem += `-tx${req.translate[0].toFixed(2)}-ty${req.translate[1].toFixed(2)}`;
     }
     if (req.rotate) stem += `-rot${req.rotate}`;
+    if (req.edit !== undefined) stem += `-${req.edit.method}`;
     return stem;
   }
 
@@ -56,6 +61,7 @@
       this.pending = false;
       this.shown = null;        // {key, req, blob, url} of the image on screen
       this.image = $('image');
+      this.editLoad = 0;        // number of the latest /api/directions request (older answers are dropped)
     }
 
     // --- building the page from /api/info ---
@@ -84,6 +90,7 @@
         $('noise-box').title = 'this network has no noise inputs';
       }
       $('transform-box').hidden = !info.has_transform;  // StyleGAN3 only: translate/rotate the input grid
+      this.setupEditing();
       this.buildLayers();
       this.bindControls();
       this.updateOutputs();
@@ -155,6 +162,18 @@
         this.updateOutputs();
         this.schedule(true);
       });
+      $('edit-method').addEventListener('change', () => this.editMethodChanged());
+      for (const id of ['edit-from', 'edit-to']) {
+        $(id).addEventListener('change', () => this.editLayersChanged());
+      }
+      for (const button of document.querySelectorAll('button.edit-range')) {
+        button.addEventListener('click', () => this.selectEditRange(button.dataset.range));
+      }
+      $('edit-reset').addEventListener('click', () => {
+        for (const slider of document.querySelectorAll('input.edit-strength')) slider.value = '0';
+        this.updateOutputs();
+        this.schedule(true);
+      });
       $('download-png').addEventListener('click', () => this.downloadPng());
       $('download-w').addEventListener('click', () => this.downloadW());
     }
@@ -173,6 +192,9 @@
       $('translate-x-value').textContent = Number($('translate-x').value).toFixed(2);
       $('translate-y-value').textContent = Number($('translate-y').value).toFixed(2);
       $('rotate-value').textContent = String(Number($('rotate').value));
+      for (const slider of document.querySelectorAll('input.edit-strength')) {
+        $(`${slider.id}-value`).textContent = Number(slider.value).toFixed(2);
+      }
       const cutoff = Number($('cutoff').value);
       $('cutoff-value').textContent = cutoff === this.info.num_ws ? `all (${cutoff})` : String(cutoff);
     }
@@ -201,7 +223,135 @@
         req.mix_seed = readSeed('mix-seed', 'The mixing seed');
         req.mix_layers = layers;
       }
+      const method = $('edit-method').value;
+      const strengths = [...document.querySelectorAll('input.edit-strength')].map((s) => Number(s.value));
+      if (method && strengths.some((s) => s !== 0)) {
+        req.edit = {method, layers: this.editLayers(), strengths};
+      }
       return req;
+    }
+
+    // --- semantic editing ---
+
+    setupEditing() {
+      const select = $('edit-method');
+      for (const m of this.info.edit.methods) select.add(new Option(`${m.name} \u2013 ${m.title}`, m.name));
+      const last = String(this.info.num_ws - 1);
+      for (const id of ['edit-from', 'edit-to']) $(id).max = last;
+      $('edit-to').value = last;
+      $('edit-note').textContent = 'Pick a method: its top directions become sliders (W units, \u00b1'
+        + `${this.info.edit.slider_scales} standard deviations of w along each).`;
+    }
+
+    method() {
+      return this.info.edit.methods.find((m) => m.name === $('edit-method').value);
+    }
+
+    // The chosen ws indices [from..to]; throws (shown like a bad seed) when the range is not valid.
+    editLayers() {
+      const last = this.info.num_ws - 1;
+      const from = $('edit-from').value.trim();
+      const to = $('edit-to').value.trim();
+      if (!/^\d+$/.test(from) || !/^\d+$/.test(to) || Number(from) > Number(to) || Number(to) > last) {
+        throw new Error(`the edited layers must be w from..to with 0 <= from <= to <= ${last}`);
+      }
+      const out = [];
+      for (let i = Number(from); i <= Number(to); i++) out.push(i);
+      return out;
+    }
+
+    selectEditRange(name) {
+      const layers = name === 'all' ? [...Array(this.info.num_ws).keys()] : this.info.style_ranges[name];
+      if (!layers || layers.length === 0) return;
+      $('edit-from').value = String(Math.min(...layers));
+      $('edit-to').value = String(Math.max(...layers));
+      this.editLayersChanged();
+    }
+
+    editMethodChanged() {
+      const m = this.method();
+      if (m && m.name === 'file') {  // a loaded file starts on the layers it was made for
+        $('edit-from').value = String(Math.min(...m.default_layers));
+        $('edit-to').value = String(Math.max(...m.default_layers));
+      }
+      this.loadDirections(true);
+    }
+
+    editLayersChanged() {
+      const m = this.method();
+      if (m && m.per_layers) this.loadDirections(true);  // SeFa factorizes the chosen layers' weights
+      else this.schedule(true);
+    }
+
+    // Ask the server for the sliders of the chosen method; `fresh` = the directions change, strengths go to 0.
+    async loadDirections(fresh) {
+      const box = $('edit-sliders');
+      const m = this.method();
+      const number = ++this.editLoad;
+      if (fresh) box.replaceChildren();
+      if (!m) {
+        box.dataset.state = 'idle';
+        this.schedule(true);
+        return;
+      }
+      let layers;
+      try {
+        layers = this.editLayers();
+      } catch (err) {
+        box.dataset.state = 'error';
+        this.showError(err.message);
+        return;
+      }
+      box.dataset.state = 'loading';
+      $('edit-note').textContent = `computing the ${m.name} directions\u2026`;
+      try {
+        const query = new URLSearchParams({method: m.name, layers: `${layers[0]}-${layers[layers.length - 1]}`});
+        const res = await fetch(`/api/directions?${query}`);
+        const body = await res.json();
+        if (number !== this.editLoad) return;  // another method or range was chosen meanwhile
+        if (!res.ok) throw new Error(body.error || `${res.status} ${res.statusText}`);
+        this.buildSliders(body);
+        box.dataset.method = m.name;
+        box.dataset.layers = JSON.stringify(body.layers);
+        box.dataset.state = 'ready';
+      } catch (err) {
+        if (number !== this.editLoad) return;
+        box.dataset.state = 'error';
+        this.showError(`cannot load the ${m.name} directions: ${err.message}`);
+        return;
+      }
+      this.updateOutputs();
+      this.schedule(true);
+    }
+
+    buildSliders(summary) {
+      const box = $('edit-sliders');
+      box.replaceChildren();
+      const percent = summary.value_name === 'explained variance';
+      for (const c of summary.components) {
+        const label = document.createElement('label');
+        const name = document.createElement('span');
+        let value = '';
+        if (c.value !== null) value = percent ? ` (${(100 * c.value).toFixed(1)}%)` : ` (${c.value.toPrecision(3)})`;
+        name.textContent = `${c.label}${value}`;
+        name.title = `${summary.value_name}${value}; w varies by ${c.scale.toPrecision(3)} (one standard deviation)`;
+        const slider = document.createElement('input');
+        slider.type = 'range';
+        slider.className = 'edit-strength';
+        slider.id = `edit-${c.index}`;
+        const span = this.info.edit.slider_scales * c.scale;
+        slider.min = String(-span);
+        slider.max = String(span);
+        slider.step = 'any';
+        slider.value = '0';
+        const output = document.createElement('output');
+        output.id = `edit-${c.index}-value`;
+        output.textContent = '0.00';
+        label.append(name, slider, output);
+        box.appendChild(label);
+      }
+      $('edit-note').textContent = `${summary.components.length} ${summary.method} directions on w${summary.layers[0]}`
+        + `-w${summary.layers[summary.layers.length - 1]}; strength in W units (labels: ${summary.value_name}).`;
     }
 
     schedule(now) {
