@@ -38,7 +38,10 @@ def test_dry_run_resolves_preset_and_overrides(data, tmp_path, capsys):
     fast = dry_run(capsys, data, tmp_path, "--compile", "--channels-last")
     assert (fast["compile"], fast["channels_last"]) == ("default", True)
     assert dry_run(capsys, data, tmp_path, "--compile=max-autotune")["compile"] == "max-autotune"
-    assert dry_run(capsys, data, tmp_path)["compile"] == "off"
+    default = dry_run(capsys, data, tmp_path)  # left to the automatic path choice (tools/speed_path.py)
+    assert (default["precision"], default["channels_last"], default["compile"]) == ("auto", None, "auto")
+    assert dry_run(capsys, data, tmp_path, "--compile", "off", "--nhwc=0")["channels_last"] is False
+    assert dry_run(capsys, data, tmp_path, "--nhwc=1")["channels_last"] is True
     v1 = dry_run(capsys, data, tmp_path, "--cfg", "cpu", "--arch", "stylegan1", "--loss", "wgan-gp")["config"]
     assert v1["network"]["arch"] == "stylegan1" and v1["progressive"]["initial_resolution"] == 8
     assert v1["loss"] == "wgan-gp" and v1["d_reg_interval"] is None and v1["pl_weight"] == 0

@@ -51,15 +51,32 @@ batch_device_options = _stack(
 )
 
 
-def bool_option(*param_decls, help: str, **kwargs):
+def bool_option(*param_decls, help: str, default=False, **kwargs):
     """A boolean option spelled either way: ours (`--mirror`) or NVIDIA's (`--mirror=1`, `--mirror 0`, `=true`).
 
     param_decls: click option names, e.g. "--mirror".
     help: one line for --help.
+    default: the value without the option (None: 'auto', the command decides).
     kwargs: more click.option arguments.
     """
-    return click.option(*param_decls, type=click.BOOL, is_flag=False, flag_value=True, default=False,
-                        show_default=True, metavar="[BOOL]", help=help, **kwargs)
+    return click.option(*param_decls, type=click.BOOL, is_flag=False, flag_value=True, default=default,
+                        show_default=default is not None, metavar="[BOOL]", help=help, **kwargs)
+
+
+# Options of the commands that render with a generator: the inference path (tools/speed_path.py chooses 'auto').
+channels_last_option = bool_option(
+    "--channels-last", default=None,
+    help="Channels-last (NHWC) layout (StyleGAN2/v1); default: where a quick probe measures it faster.")
+path_options = _stack(
+    click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
+                 help="auto: bf16 only where the CPU has it natively, it is faster in a quick probe and holds quality."),
+    channels_last_option,
+)
+
+
+def say_path(line: str) -> None:
+    """The one line naming a tool's inference path (stderr: stdout carries the tool's results)."""
+    click.echo(line, err=True)
 
 
 def comma_list(value) -> tuple:

@@ -13,7 +13,8 @@ from pathlib import Path
 import click
 
 from ..data.dataset_tool import RESIZE_FILTERS, TRANSFORMS
-from .common import NETWORK_FILES, CliError, bool_option, comma_list, local_file, user_errors
+from .common import (NETWORK_FILES, CliError, bool_option, channels_last_option, comma_list, local_file, say_path,
+                     user_errors)
 
 _DEFAULT_CACHE = Path.home() / ".cache" / "stylegan" / "metrics"
 
@@ -64,8 +65,10 @@ def append_jsonl(path: Path, record: dict) -> None:
               help="Where real-image statistics are cached; '' disables the cache.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
 @click.option("--run-dir", default=None, help="Append each result to RUN_DIR/metric-<name>.jsonl.")
+@channels_last_option
 def command(network_path, fakes, data, resolution, transform, resize_filter, mirror, gpus, verbose, metric_names,
-            feature_net, ppl_distance, num, num_real, seed, noise_mode, batch_size, cache_dir, device, run_dir):
+            feature_net, ppl_distance, num, num_real, seed, noise_mode, batch_size, cache_dir, device, run_dir,
+            channels_last):
     """Compute metrics and print one JSON line per metric."""
     from ..metrics.evaluate import compute_metric, metric_spec
 
@@ -84,7 +87,12 @@ def command(network_path, fakes, data, resolution, transform, resize_filter, mir
         if network_path is not None:
             from stylegan import load_generator
 
+            from ..tools.speed_path import prepare_inference
+
             generator = load_generator(local_file(network_path, "--network"), device=device)
+            # float32 always (metric values stay comparable); the layout is chosen for the images of all metrics
+            images = sum(num if num is not None else metric_spec(name).num_fake for name in names)
+            prepare_inference(generator, batch_size, images, "fp32", channels_last, allow_bf16=False, say=say_path)
         for name in names:
             record = compute_metric(name, generator=generator, fakes=fakes, data=data, feature_net=feature_net,
                                     num=num, num_real=num_real, seed=seed, batch_size=batch_size,

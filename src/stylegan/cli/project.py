@@ -19,7 +19,8 @@ from ..tools.projector import (
 )
 from ..tools.video import check_video_output, write_video
 from ..tools.ws_io import save_ws
-from .common import NETWORK_FILES, CliError, user_errors
+from ..tools.speed_path import prepare_inference
+from .common import NETWORK_FILES, CliError, channels_last_option, say_path, user_errors
 
 
 def output_names(targets) -> list:
@@ -49,9 +50,10 @@ def output_names(targets) -> list:
 @click.option("--save-video", is_flag=True, help="Also write proj_NAME.mp4 of the optimisation (target | result).")
 @click.option("--fps", type=float, default=60, show_default=True, help="Frames per second of --save-video.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
+@channels_last_option
 @click.option("--outdir", required=True, help="Where to write proj_/target_/projected_w_ files.")
 def command(network_path, targets, w_plus, num_steps, seed, distance, learning_rate, optimize_noise, noise_weight,
-            class_idx, save_video, fps, device, outdir):
+            class_idx, save_video, fps, device, channels_last, outdir):
     """Project target images into W (or W+): writes the result, the resized target, the ws (.npz for
     `generate --ws`) and a JSON report per target."""
     with user_errors():
@@ -73,6 +75,8 @@ def command(network_path, targets, w_plus, num_steps, seed, distance, learning_r
                 click.echo(f"warning: {note}", err=True)
             loaded.append(image)
         dist = load_distance(distance)
+        # float32 always (the optimisation runs through G); the layout is chosen: one G call per step, batch 1
+        prepare_inference(G, 1, num_steps * len(targets), "fp32", channels_last, allow_bf16=False, say=say_path)
         for name, path, target in zip(names, targets, loaded):
             ws_history, info = project(G, target, config=config, distance=dist, class_idx=class_idx,
                                        return_history=True, progress=True)

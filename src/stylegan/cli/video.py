@@ -17,7 +17,9 @@ from ..tools.video import (
     split_seeds,
     write_video,
 )
-from .common import NETWORK_FILES, CliError, batch_device_options, latent_options, user_errors
+from ..tools.speed_path import prepare_inference
+from .common import (NETWORK_FILES, CliError, batch_device_options, latent_options, path_options, say_path,
+                     user_errors)
 
 
 @click.command("video")
@@ -38,9 +40,11 @@ from .common import NETWORK_FILES, CliError, batch_device_options, latent_option
 @click.option("--rotate", type=float, default=None, metavar="DEG",
               help="StyleGAN3 only: rotate the output by DEG degrees (gen_images.py); default: as stored.")
 @batch_device_options
+@path_options
 @click.option("--out", "out_path", required=True, help="video.mp4, video.gif, or a folder for PNG frames.")
 def command(network_path, seeds, grid_text, frames_per_seed, space, easing, loop, fps, truncation_psi,
-            truncation_cutoff, class_idx, noise_mode, translate, rotate, batch_size, device, out_path):
+            truncation_cutoff, class_idx, noise_mode, translate, rotate, batch_size, device, precision, channels_last,
+            out_path):
     """Interpolation video: each grid cell loops smoothly through its own consecutive seeds."""
     with user_errors():
         seed_list = parse_range_list(seeds)
@@ -57,8 +61,10 @@ def command(network_path, seeds, grid_text, frames_per_seed, space, easing, loop
         G = load_generator(network_path, device=device)
         apply_transform(G, shift, rotate)
         total = frame_count(num_keys, frames_per_seed, loop)
+        path = prepare_inference(G, batch_size, total * grid[0] * grid[1], precision, channels_last, say=say_path)
         frames = interpolation_frames(G, seed_list, frames_per_seed, grid=grid, space=space, easing=easing,
                                       loop=loop, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
                                       noise_mode=noise_mode, class_idx=class_idx, batch_size=batch_size)
-        count = write_video(frames, out_path, fps=fps, total=total, progress=True)
+        with path.autocast():  # the frames are rendered as write_video consumes them
+            count = write_video(frames, out_path, fps=fps, total=total, progress=True)
         click.echo(f"wrote {out_path}: {count} frames at {fps:g} fps")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import json
 import math
 import sys
@@ -39,6 +40,7 @@ from ..networks.layers import set_bias_act_impl, set_resample_impl
 from ..networks.registry import build_network
 from ..networks.stylegan3 import set_filtered_lrelu_impl
 from ..tools.images import make_grid, save_image, to_uint8
+from ..tools.speed_path import EagerFallback, choose_training_path
 from . import losses
 from .ada import AdaController
 from .augment import make_augment_pipe
@@ -263,6 +265,15 @@ def train(opts: RunOptions) -> Path:
             set_filtered_lrelu_impl(G, "reference" if opts.resample == "reference" else "fast")
         if opts.channels_last:
             set_channels_last(module, True)
+    # --- Automatic path choice (tools/speed_path.py, issue #15): the 'auto' precision, layout and compile settings
+    # resolved for this machine; training_options.json keeps the flags' values and records the choice beside them.
+    requested_opts = opts
+    speed = choose_training_path(opts, G, D, device, batch_gpu, dist.world_size, progressive=schedule is not None)
+    opts = dataclasses.replace(opts, precision=speed.precision, channels_last=speed.channels_last, compile=speed.compile)
+    if speed.channels_last and requested_opts.channels_last is None:
+        for module in (G, D):
+            set_channels_last(module, True)
+    # --- end of automatic path choice
     G_ema = copy.deepcopy(G).eval()
     # What the G main and D main passes call: compiled with --compile (the same parameters); the regularisers
     # need double backward, which compiled graphs do not provide, and call the modules.
@@ -273,7 +284,7 @@ def train(opts: RunOptions) -> Path:
                                  "graph at every step); train StyleGAN v1 without it")
         check_compile_support(device)
         torch._dynamo.reset()  # compiled code of earlier runs in this process would count against the variant limit
-        G_mapping_main, G_synthesis_main, D_main = (compile_module(m, opts.compile)
+        G_mapping_main, G_synthesis_main, D_main = (EagerFallback(compile_module(m, opts.compile), m)
                                                     for m in (G.mapping, G.synthesis, D))
     magnitude_emas = [b for name, b in G.named_buffers() if name.endswith("magnitude_ema")]  # StyleGAN3 only
     frozen_D = {name for name, p in D.named_parameters()
@@ -337,11 +348,14 @@ def train(opts: RunOptions) -> Path:
     stats_file = open(run_dir / "stats.jsonl", "a") if dist.is_main else None
     events = EventWriter(run_dir) if dist.is_main else None
     if dist.is_main:
-        write_json(run_dir / OPTIONS_NAME, opts.to_dict())
+        write_json(run_dir / OPTIONS_NAME, {**requested_opts.to_dict(), "speed_path": speed.to_json()})
         log(f"{'Resuming' if resume_dir else 'Training'} in {run_dir}: {len(dataset)} images {resolution}x{resolution}"
             f"x{channels}, labels {c_dim}, batch {cfg.batch_size} ({dist.world_size} process(es) x {num_rounds} "
             f"round(s) x {batch_gpu}), device {device}, precision {opts.precision}")
         log(f"G {sum(p.numel() for p in G.parameters()):,} parameters, D {sum(p.numel() for p in D.parameters()):,}")
+        log(speed.summary())  # the automatic path choice
+        if progress:  # the log echoes to stdout only without a progress bar
+            print(speed.summary(), flush=True)
 
     grid_z, grid_c, grid_cols = _grid_inputs(G, dataset, opts.seed, resolution)
     if dist.is_main and resume_dir is None and opts.image_snap:

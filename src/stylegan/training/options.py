@@ -8,7 +8,7 @@ from typing import Optional, Tuple
 from ..presets import TrainingConfig
 
 PRECISIONS = ("auto", "fp32", "bf16")
-COMPILE_CHOICES = ("off", "default", "reduce-overhead", "max-autotune")
+COMPILE_CHOICES = ("auto", "off", "default", "reduce-overhead", "max-autotune")
 
 
 @dataclass
@@ -28,7 +28,8 @@ class RunOptions:
     batch_gpu:   images per forward pass on each process (gradient accumulation when smaller than its share).
     workers:     data loader worker processes.
     device:      'auto', 'cpu', 'cuda', 'cuda:N'.
-    precision:   'auto' (float16 blocks on CUDA as the official code, float32 on CPU), 'fp32', or 'bf16'
+    precision:   'auto' (float16 blocks on CUDA as the official code; on a CPU bf16 where it is native, faster in a
+                 quick probe and holds quality, else float32: tools/speed_path.py), 'fp32', or 'bf16'
                  (bfloat16 autocast of the network passes, for CPUs with AMX/AVX-512-BF16 and recent GPUs).
     desc:        extra words in the run folder name.
     progress:    show a progress bar (default: when stdout is a terminal).
@@ -40,8 +41,11 @@ class RunOptions:
     resample:    'fast' (strided/transposed resampling convolutions, fused bias/activation/clamp) or 'reference'
                  (upsample and filter at full resolution before convolving, one op per bias/activation step):
                  the plain reference ops, which exist to check the fast ones.
-    channels_last: keep activations and convolution weights in channels-last (NHWC) layout (StyleGAN2 networks).
-    compile:     'off', or a torch.compile mode ('default', 'reduce-overhead' = also CUDA graphs, 'max-autotune'):
+    channels_last: keep activations and convolution weights in channels-last (NHWC) layout (StyleGAN2 networks);
+                 None: where the probe measures it faster (tools/speed_path.py).
+    compile:     'auto' (compile where the toolchain works and the run is long enough to pay the compile time
+                 back, tools/speed_path.py), 'off', or a torch.compile mode ('default', 'reduce-overhead' = also
+                 CUDA graphs, 'max-autotune'):
                  the G main and D main passes run compiled; the regularisation passes (double backward) stay eager,
                  and so does the combined D pass (logistic/WGAN loss with R1/GP in one step, e.g. --loss wgan-gp).
     num_processes: local processes `training.distributed.launch_training` starts (`stylegan train --gpus N`): one
@@ -73,8 +77,8 @@ class RunOptions:
     image_snap: bool = True
     max_minutes: Optional[float] = None
     resample: str = "fast"
-    channels_last: bool = False
-    compile: str = "off"
+    channels_last: Optional[bool] = None
+    compile: str = "auto"
     num_processes: int = 1
     cudnn_benchmark: bool = True
     allow_tf32: bool = False

@@ -1,0 +1,420 @@
+"""Choose the fastest path that holds quality on this machine: precision, memory layout and compilation.
+
+`stylegan train`, `generate`, `mix`, `video`, `project` and `metrics` call this when their flags leave a choice
+open ('auto'); a flag always wins. The rules (docs/performance.md, "Automatic path choice"):
+
+- Nothing to choose -> nothing probed: on CUDA today's path stays (float16 blocks as NVIDIA's, eager); on a CPU
+  without native bf16 (`tools.hardware.native_bf16`) bf16 is never a candidate (emulated bf16 is 10-20x slower);
+  channels-last is a candidate only for networks with channels-last blocks (StyleGAN2 and v1, not StyleGAN3).
+- Otherwise a quick probe times each candidate (float32/bf16 x NCHW/channels-last) on copies of the real
+  networks at the job's batch size: one warm-up and `PROBE_REPEATS` timed calls (forward + backward of G and D
+  for training, a G forward for inference), and keeps the fastest. bf16 must also hold quality: its images
+  (constant noise, same latents) must stay within `BF16_MIN_PSNR_DB` of the float32 images.
+- The probe is skipped for jobs too short to matter: it runs only when it costs at most 1/`PROBE_SHARE` of the
+  job (counted in network calls, no timing) and the job is not limited to under `PROBE_MIN_S` seconds, so the
+  test suite's tiny runs never probe.
+- Compilation cannot be probed cheaply. It is chosen where the toolchain works
+  (`networks.fast_paths.check_compile_support`) and the job, estimated from the probe's speed, lasts at least
+  `COMPILE_PAYBACK` times the compile cost (`COMPILE_COST_S`): a compiled path 1.25x faster recovers its
+  compile time after 5 compile-times of work. Never for StyleGAN3 (measured slower compiled on the CPU) or
+  progressive growing (a new graph every fade-in step). Where compiling fails at run time, `EagerFallback`
+  says so in one line and continues eagerly.
+
+The result is a `SpeedPath`, printed as one line (`summary()`) and recorded in training_options.json
+(`to_json()`).
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Optional, Tuple
+
+import torch
+from torch import nn
+
+from ..errors import UserInputError
+from ..networks.fast_paths import check_compile_support, set_channels_last
+from . import hardware
+
+PROBE_REPEATS = 2          # timed calls per candidate, interleaved across candidates after one warm-up each
+PROBE_SHARE = 50           # probe only when it costs at most 1/50 of the job's network calls
+PROBE_MIN_S = 60.0         # ... and never for jobs limited to less than a minute (--max-minutes)
+BF16_MIN_PSNR_DB = 35.0    # bf16 images vs float32 (measured 38-45 dB on working networks, docs/performance.md)
+COMPILE_PAYBACK = 5.0      # compile when the job lasts >= 5x the compile cost (pays back at a 1.25x speed-up)
+COMPILE_COST_S = {"train": 90.0, "inference": 30.0}  # cold-cache CPU compile times measured on 2 cores
+CUDA_PRECISION = "auto"    # on CUDA: float16 blocks as NVIDIA's code (unchanged by this module)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One path the probe can time."""
+
+    precision: str        # 'fp32' or 'bf16'
+    channels_last: bool   # channels-last (NHWC) activations and weights
+
+    @property
+    def name(self) -> str:
+        return f"{self.precision}{'-channels-last' if self.channels_last else ''}"
+
+
+@dataclass
+class SpeedPath:
+    """The chosen path and why.
+
+    precision:      'fp32', 'bf16' or 'auto' (CUDA: float16 blocks as NVIDIA's).
+    channels_last:  channels-last layout of the networks.
+    compile:        'off' or a torch.compile mode.
+    reason:         one phrase: why this path (probed, nothing to choose, too short to probe, flags).
+    device:         the device it was chosen for.
+    native_bf16:    whether the device has native bf16 (AVX-512-BF16/AMX, or a GPU that supports it).
+    compile_support: 'ok', 'not checked' or the one-line reason compilation does not work here.
+    probe_img_per_s: img/s of each probed candidate (empty when nothing was probed).
+    bf16_psnr_db:   PSNR of bf16 images against float32 ones (None when bf16 was not probed).
+    requested:      what the flags asked for ('auto' where the choice was left open).
+    """
+
+    precision: str
+    channels_last: bool
+    compile: str
+    reason: str
+    device: str = "cpu"
+    native_bf16: bool = False
+    compile_support: str = "not checked"
+    probe_img_per_s: Dict[str, float] = field(default_factory=dict)
+    bf16_psnr_db: Optional[float] = None
+    requested: Dict[str, object] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """The one line printed at the start of a run."""
+        probe = ", ".join(f"{name} {speed:.1f}" for name, speed in self.probe_img_per_s.items())
+        text = (f"path: {self.precision}, {'channels-last' if self.channels_last else 'NCHW'}, compile {self.compile}"
+                f" ({self.reason}; native bf16 {'yes' if self.native_bf16 else 'no'}")
+        if probe:
+            text += f"; probe img/s: {probe}"
+        if self.bf16_psnr_db is not None:
+            text += f"; bf16 PSNR {self.bf16_psnr_db:.1f} dB"
+        return text + ")"
+
+    def to_json(self) -> dict:
+        return {"precision": self.precision, "channels_last": self.channels_last, "compile": self.compile,
+                "reason": self.reason, "device": self.device, "native_bf16": self.native_bf16,
+                "compile_support": self.compile_support,
+                "probe_img_per_s": {k: round(v, 2) for k, v in self.probe_img_per_s.items()},
+                "bf16_psnr_db": None if self.bf16_psnr_db is None else round(self.bf16_psnr_db, 2),
+                "requested": dict(self.requested)}
+
+    def autocast(self, device: Optional[torch.device] = None):
+        """The context the network calls of this path run in (bf16 autocast, or nothing); device: default its own."""
+        if self.precision == "bf16":
+            device_type = (device if device is not None else torch.device(self.device)).type
+            return torch.autocast(device_type=device_type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+
+@dataclass(frozen=True)
+class Job:
+    """What is about to run, as the chooser needs it.
+
+    kind:          'train' or 'inference'.
+    batch:         images per network call.
+    calls:         network calls the job makes (training steps, or inference batches).
+    max_seconds:   a time limit of the job (train --max-minutes), or None.
+    compilable:    whether compilation applies to this job at all (False: StyleGAN3, progressive growing, tools
+                   that do not compile).
+    allow_bf16:    whether bf16 may be chosen automatically (False where results must stay float32: metrics,
+                   projection).
+    no_probe:      why nothing may be probed (e.g. several processes, which must all take the same path), or None.
+    """
+
+    kind: str
+    batch: int
+    calls: int
+    max_seconds: Optional[float] = None
+    compilable: bool = True
+    allow_bf16: bool = True
+    no_probe: Optional[str] = None
+
+
+def choose_path(job: Job, device: torch.device, *, precision: str = "auto", channels_last: Optional[bool] = None,
+                compile: str = "auto", layout_choice: bool = True, native_bf16: Optional[bool] = None,
+                measure: Callable[[Candidate], float], bf16_psnr: Callable[[], float],
+                compile_check: Callable[[], Optional[str]]) -> SpeedPath:
+    """Resolve the 'auto' settings for `job` on `device`; the measurements are injected (tests pass fixed ones).
+
+    job:           the job (see Job).
+    device:        where it runs.
+    precision:     'auto', 'fp32' or 'bf16' (a flag's value; anything but 'auto' is kept).
+    channels_last: None (choose) or the flag's value.
+    compile:       'auto' (choose), 'off' or a compile mode.
+    layout_choice: whether the networks have a channels-last path (StyleGAN2/v1 blocks).
+    native_bf16:   the device's native bf16 (None: ask tools.hardware).
+    measure:       seconds per network call of a candidate (the probe).
+    bf16_psnr:     PSNR in dB of bf16 images against float32 ones.
+    compile_check: None where torch.compile works here, else the one-line reason.
+    """
+    requested = {"precision": precision, "channels_last": "auto" if channels_last is None else channels_last,
+                 "compile": compile}
+    native = hardware.native_bf16(device) if native_bf16 is None else native_bf16
+    base = dict(device=str(device), native_bf16=native, requested=requested)
+    if device.type != "cpu":  # CUDA: NVIDIA's float16 blocks, eager (not measured otherwise)
+        return SpeedPath(precision=CUDA_PRECISION if precision == "auto" else precision,
+                         channels_last=bool(channels_last), compile="off" if compile == "auto" else compile,
+                         reason="CUDA: float16 blocks as NVIDIA's" if precision == "auto" else "flags", **base)
+    precisions = ["fp32", "bf16"] if precision == "auto" and native and job.allow_bf16 else \
+        ["fp32" if precision == "auto" else precision]
+    layouts = [False, True] if channels_last is None and layout_choice else [bool(channels_last)]
+    candidates = [Candidate(p, cl) for cl in layouts for p in precisions]
+    wants_speed = len(candidates) > 1 or (compile == "auto" and job.compilable)  # compiling needs an estimate
+    probe_calls = len(candidates) * (1 + PROBE_REPEATS)
+    speeds: Dict[str, float] = {}
+    psnr_db = None
+    chosen = candidates[0]
+    if len(candidates) == 1:
+        reason = "flags" if precision != "auto" or channels_last is not None else "nothing to choose"
+    if not wants_speed:
+        pass
+    elif job.no_probe:
+        reason = job.no_probe
+    elif job.calls < PROBE_SHARE * probe_calls or (job.max_seconds is not None and job.max_seconds < PROBE_MIN_S):
+        reason = "job too short to probe"
+    else:
+        if "bf16" in precisions:
+            psnr_db = bf16_psnr()
+            if not psnr_db >= BF16_MIN_PSNR_DB:
+                candidates = [c for c in candidates if c.precision != "bf16"]
+        seconds = {cand.name: math.inf for cand in candidates}
+        for _ in range(PROBE_REPEATS):  # rounds across the candidates: load changes hit them all alike
+            for cand in candidates:
+                seconds[cand.name] = min(seconds[cand.name], measure(cand))
+        speeds = {name: job.batch / max(value, 1e-9) for name, value in seconds.items()}
+        chosen = max(candidates, key=lambda c: speeds[c.name])
+        if len(candidates) > 1 or psnr_db is not None:
+            reason = "fastest in the probe"
+        if psnr_db is not None and not psnr_db >= BF16_MIN_PSNR_DB:
+            reason += f" (bf16 dropped: PSNR below {BF16_MIN_PSNR_DB:g} dB)"
+    compile_mode, support = _compile_choice(job, compile, speeds.get(chosen.name), compile_check)
+    return SpeedPath(precision=chosen.precision, channels_last=chosen.channels_last, compile=compile_mode,
+                     reason=reason, compile_support=support, probe_img_per_s=speeds, bf16_psnr_db=psnr_db, **base)
+
+
+def _compile_choice(job: Job, compile: str, img_per_s: Optional[float],
+                    compile_check: Callable[[], Optional[str]]) -> Tuple[str, str]:
+    """(compile mode, compile support) by the payback rule; an explicit mode is kept unchecked here."""
+    if compile != "auto":
+        return compile, "not checked"
+    if not job.compilable or img_per_s is None:
+        return "off", "not checked"
+    seconds = job.calls * job.batch / img_per_s
+    if job.max_seconds is not None:
+        seconds = min(seconds, job.max_seconds)
+    if seconds < COMPILE_PAYBACK * COMPILE_COST_S[job.kind]:
+        return "off", "not checked"
+    problem = compile_check()
+    if problem is not None:
+        print(f"compiling skipped, running eagerly: {problem}", flush=True)
+        return "off", problem
+    return "default", "ok"
+
+
+def compile_problem(device: torch.device) -> Optional[str]:
+    """None where torch.compile works on `device`, else the one-line reason (networks.fast_paths)."""
+    try:
+        check_compile_support(device)
+    except UserInputError as exc:
+        return str(exc)
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Probes on copies of the real networks.
+
+
+def _has_layout_choice(*modules: nn.Module) -> bool:
+    """True where every module has channels-last blocks (StyleGAN2 and v1; StyleGAN3 has none)."""
+    return all(any(hasattr(m, "channels_last") for m in module.modules()) for module in modules)
+
+
+def _seconds(fn: Callable[[], object], device: torch.device) -> float:
+    """Seconds of one call of `fn`."""
+    t0 = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - t0
+
+
+def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """PSNR in dB of images in [-1, 1] (peak-to-peak 2)."""
+    mse = (a.float() - b.float()).square().mean().item()
+    return math.inf if mse == 0 else 10 * math.log10(4 / mse)
+
+
+def _inputs(G: nn.Module, batch: int, device: torch.device):
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn([batch, G.z_dim], generator=gen).to(device)
+    c = torch.zeros([batch, G.c_dim], device=device)
+    if G.c_dim:
+        c[:, 0] = 1
+    return z, c
+
+
+class _Probe:
+    """Times candidates on copies of the networks (the originals are not touched): one copy as built, one in
+    channels-last layout; each candidate's first call is an untimed warm-up (oneDNN builds its kernels then)."""
+
+    def __init__(self, G: nn.Module, D: Optional[nn.Module], batch: int, device: torch.device):
+        self.nets = {False: (copy.deepcopy(G).eval(), copy.deepcopy(D) if D is not None else None)}
+        self.originals = (G, D)
+        self.device = device
+        self.z, self.c = _inputs(G, batch, device)
+        self.warm = set()
+
+    def _nets(self, channels_last: bool):
+        if channels_last not in self.nets:
+            G, D = (copy.deepcopy(m) if m is not None else None for m in self.originals)
+            self.nets[True] = tuple(set_channels_last(m, True) if m is not None else None for m in (G.eval(), D))
+        return self.nets[channels_last]
+
+    def _ctx(self, precision: str):
+        return SpeedPath(precision, False, "off", "").autocast(self.device)
+
+    def _timed(self, cand: Candidate, fn: Callable[[], object]) -> float:
+        if cand not in self.warm:
+            fn()
+            self.warm.add(cand)
+        return _seconds(fn, self.device)
+
+    def images(self, precision: str) -> torch.Tensor:
+        with torch.no_grad(), self._ctx(precision):
+            return self._nets(False)[0](self.z, self.c, noise_mode="const").float()
+
+    def bf16_psnr(self) -> float:
+        return _psnr(self.images("bf16"), self.images("fp32"))
+
+    def inference(self, cand: Candidate) -> float:
+        G = self._nets(cand.channels_last)[0]
+
+        def call():
+            with torch.no_grad(), self._ctx(cand.precision):
+                G(self.z, self.c)
+        return self._timed(cand, call)
+
+    def training(self, cand: Candidate) -> float:
+        G, D = self._nets(cand.channels_last)
+        params = [p for m in (G, D) for p in m.parameters()]
+
+        def call():
+            for p in params:
+                p.requires_grad_(True)
+                p.grad = None
+            with self._ctx(cand.precision):
+                logits = D(G(self.z, self.c), self.c)
+            logits.float().sum().backward()
+        return self._timed(cand, call)
+
+
+class _LazyProbe:
+    """Makes the _Probe (copies of the networks) only when a candidate is timed."""
+
+    def __init__(self, *args):
+        self.args, self.probe = args, None
+
+    def __call__(self) -> _Probe:
+        if self.probe is None:
+            self.probe = _Probe(*self.args)
+        return self.probe
+
+
+def choose_training_path(opts, G: nn.Module, D: nn.Module, device: torch.device, batch_gpu: int,
+                         world_size: int = 1, progressive: bool = False) -> SpeedPath:
+    """The path of a training run (RunOptions `opts`; its 'auto' settings are resolved, the others kept).
+
+    opts:        the run's RunOptions (precision, channels_last, compile, config.total_kimg, max_minutes).
+    G, D:        the built networks (probed on copies).
+    device:      the run's device.
+    batch_gpu:   images per pass.
+    world_size:  processes; with several, nothing is probed (every rank must take the same path).
+    progressive: StyleGAN v1 progressive growing (never compiled).
+    """
+    arch3 = any(hasattr(m, "magnitude_ema") for m in G.modules())
+    total_images = max(opts.config.total_kimg * 1000, 0)
+    calls = int(total_images // max(batch_gpu, 1))  # G+D passes
+    job = Job("train", batch_gpu, calls, opts.max_minutes * 60 if opts.max_minutes else None,
+              compilable=not (arch3 or progressive),
+              no_probe="several processes: not probed" if world_size > 1 else None)
+    probe = _LazyProbe(G, D, batch_gpu, device)
+    return choose_path(job, device, precision=opts.precision, channels_last=opts.channels_last, compile=opts.compile,
+                       layout_choice=_has_layout_choice(G, D) and not arch3,
+                       measure=lambda cand: probe().training(cand), bf16_psnr=lambda: probe().bf16_psnr(),
+                       compile_check=lambda: compile_problem(device))
+
+
+def choose_inference_path(G: nn.Module, device: torch.device, batch: int, num_images: int, precision: str = "auto",
+                          channels_last: Optional[bool] = None, allow_bf16: bool = True) -> SpeedPath:
+    """The inference path of a tool that renders `num_images` images in batches of `batch` (never compiled).
+
+    G:             the generator (probed on a copy).
+    device:        where it runs.
+    batch:         images per call.
+    num_images:    images the job renders.
+    precision:     'auto', 'fp32' or 'bf16' (the tool's --precision).
+    channels_last: None (choose) or the tool's --channels-last.
+    allow_bf16:    False where the results must stay float32 (metrics, projection).
+    """
+    if precision not in ("auto", "fp32", "bf16"):
+        raise UserInputError(f"precision must be 'auto', 'fp32' or 'bf16', got {precision!r}")
+    arch3 = any(hasattr(m, "magnitude_ema") for m in G.modules())
+    if channels_last and (arch3 or not _has_layout_choice(G)):
+        raise UserInputError("--channels-last applies to StyleGAN2 and StyleGAN generators; this one (StyleGAN3) "
+                             "has no channels-last path: drop the flag")
+    calls = math.ceil(max(num_images, 0) / max(batch, 1))
+    job = Job("inference", batch, calls, compilable=False, allow_bf16=allow_bf16)
+    probe = _LazyProbe(G, None, batch, device)
+    return choose_path(job, device, precision=precision, channels_last=channels_last, compile="off",
+                       layout_choice=_has_layout_choice(G) and not arch3,
+                       measure=lambda cand: probe().inference(cand), bf16_psnr=lambda: probe().bf16_psnr(),
+                       compile_check=lambda: None)
+
+
+def prepare_inference(G: nn.Module, batch: int, num_images: int, precision: str = "auto",
+                      channels_last: Optional[bool] = None, allow_bf16: bool = True,
+                      say: Callable[[str], None] = print) -> SpeedPath:
+    """Choose the inference path of a tool (see choose_inference_path), put `G` in its layout and say it in one line.
+
+    The caller runs G under `path.autocast()`. Arguments as choose_inference_path; say: where the line goes.
+    """
+    device = next(G.parameters()).device
+    path = choose_inference_path(G, device, batch, num_images, precision, channels_last, allow_bf16)
+    if path.channels_last:
+        set_channels_last(G, True)
+    say(path.summary())
+    return path
+
+
+class EagerFallback:
+    """Calls a compiled function; where compiling fails at run time, says so in one line and calls the eager one.
+
+    compiled: the torch.compile'd module or function.
+    eager:    the same computation uncompiled (sharing its parameters).
+    say:      where the one line goes (e.g. the run's log).
+    """
+
+    def __init__(self, compiled: Callable, eager: Callable, say: Callable[[str], None] = print):
+        self.compiled, self.eager, self.say = compiled, eager, say
+        self.failed = False
+
+    def __call__(self, *args, **kwargs):
+        if self.failed:
+            return self.eager(*args, **kwargs)
+        try:
+            return self.compiled(*args, **kwargs)
+        except Exception as exc:  # a toolchain failure surfaces here, at the first call of a new graph
+            first = (str(exc).strip().splitlines() or [""])[0][:200]
+            self.say(f"compiling {type(self.eager).__name__} failed ({type(exc).__name__}: {first}); "
+                     f"continuing eagerly")
+            self.failed = True
+            return self.eager(*args, **kwargs)
+

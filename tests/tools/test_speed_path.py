@@ -1,0 +1,154 @@
+"""The automatic path choice (tools/speed_path.py): rules with injected timings, the probe on tiny networks, and
+one real `stylegan train` run that prints the choice and records it in training_options.json."""
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from stylegan.cli.main import cli
+from stylegan.tools import speed_path
+from stylegan.tools.speed_path import (BF16_MIN_PSNR_DB, COMPILE_COST_S, COMPILE_PAYBACK, PROBE_REPEATS, PROBE_SHARE,
+                                       Candidate, EagerFallback, Job, SpeedPath, choose_inference_path, choose_path)
+
+CPU = torch.device("cpu")
+LONG = 10 ** 6  # network calls of a job long enough to probe and to compile
+
+
+def fixed(img_per_s: dict, batch: int = 8, calls: list = None):
+    """measure() returning the seconds per call that give these img/s per candidate name."""
+    def measure(cand: Candidate) -> float:
+        if calls is not None:
+            calls.append(cand.name)
+        return batch / img_per_s[cand.name]
+    return measure
+
+
+def choose(job=None, *, native=True, speeds=None, psnr=40.0, compile_error=None, checks=None, **flags):
+    checks = [] if checks is None else checks
+
+    def compile_check():
+        checks.append(1)
+        return compile_error
+    job = job or Job("train", 8, LONG)
+    return choose_path(job, CPU, native_bf16=native,
+                       measure=fixed(speeds or {"fp32": 10, "bf16": 30, "fp32-channels-last": 12,
+                                                "bf16-channels-last": 20}, batch=job.batch),
+                       bf16_psnr=lambda: psnr, compile_check=compile_check, **flags)
+
+
+def test_probe_picks_the_fastest_candidate_and_records_why():
+    path = choose()
+    assert (path.precision, path.channels_last, path.compile) == ("bf16", False, "default")
+    assert path.reason == "fastest in the probe" and path.compile_support == "ok"
+    assert path.probe_img_per_s == {"fp32": 10, "bf16": 30, "fp32-channels-last": 12, "bf16-channels-last": 20}
+    record = path.to_json()
+    assert json.loads(json.dumps(record)) == record  # training_options.json can hold it
+    assert record["requested"] == {"precision": "auto", "channels_last": "auto", "compile": "auto"}
+    assert "bf16, NCHW, compile default" in path.summary() and "bf16 PSNR 40.0 dB" in path.summary()
+    fp32_wins = choose(speeds={"fp32": 10, "bf16": 3, "fp32-channels-last": 14, "bf16-channels-last": 2})
+    assert (fp32_wins.precision, fp32_wins.channels_last) == ("fp32", True)
+
+
+def test_no_native_bf16_never_probes_bf16():
+    calls = []
+    path = choose_path(Job("train", 8, LONG), CPU, native_bf16=False, compile_check=lambda: None,
+                       measure=fixed({"fp32": 10, "fp32-channels-last": 9}, calls=calls),
+                       bf16_psnr=lambda: pytest.fail("bf16 quality probed without native bf16"))
+    assert set(calls) == {"fp32", "fp32-channels-last"} and path.precision == "fp32" and not path.channels_last
+    assert path.bf16_psnr_db is None
+
+
+def test_bf16_below_the_psnr_threshold_is_dropped_however_fast():
+    path = choose(psnr=BF16_MIN_PSNR_DB - 5)
+    assert (path.precision, path.channels_last) == ("fp32", True)
+    assert "bf16" not in "".join(path.probe_img_per_s) and "bf16 dropped" in path.reason
+
+
+def test_short_jobs_and_several_processes_are_not_probed():
+    probe_calls = 4 * (1 + PROBE_REPEATS)
+    for job in (Job("train", 8, PROBE_SHARE * probe_calls - 1), Job("train", 8, LONG, max_seconds=30),
+                Job("train", 8, LONG, no_probe="several processes: not probed")):
+        path = choose_path(job, CPU, native_bf16=True, measure=lambda c: pytest.fail("probed"),
+                           bf16_psnr=lambda: pytest.fail("probed"), compile_check=lambda: pytest.fail("checked"))
+        assert (path.precision, path.channels_last, path.compile) == ("fp32", False, "off")
+        assert path.probe_img_per_s == {} and ("short" in path.reason or "several" in path.reason)
+
+
+def test_flags_override_and_narrow_the_probe():
+    calls = []
+    path = choose_path(Job("train", 8, LONG), CPU, native_bf16=True, precision="fp32", compile="off",
+                       measure=fixed({"fp32": 10, "fp32-channels-last": 20}, calls=calls),
+                       bf16_psnr=lambda: pytest.fail("bf16 probed against --precision fp32"),
+                       compile_check=lambda: pytest.fail("compile checked against --compile off"))
+    assert set(calls) == {"fp32", "fp32-channels-last"}
+    assert (path.precision, path.channels_last, path.compile) == ("fp32", True, "off")
+    fixed_all = choose(precision="bf16", channels_last=False, compile="max-autotune")
+    assert (fixed_all.precision, fixed_all.channels_last, fixed_all.compile) == ("bf16", False, "max-autotune")
+    assert fixed_all.reason == "flags" and fixed_all.requested["channels_last"] is False
+
+
+def test_compile_follows_the_payback_rule():
+    """Compile when the job, at the probe's speed, lasts COMPILE_PAYBACK x the compile cost; never where the
+    toolchain fails (one printed line) or for jobs that do not compile (StyleGAN3, progressive growing)."""
+    speeds = {"fp32": 10, "bf16": 1, "fp32-channels-last": 1, "bf16-channels-last": 1}  # 10 img/s at batch 1
+    threshold_calls = COMPILE_PAYBACK * COMPILE_COST_S["train"] * 10  # 4500 calls: long enough to probe
+    assert choose(Job("train", 1, int(threshold_calls) + 10), speeds=speeds).compile == "default"
+    assert choose(Job("train", 1, int(threshold_calls) - 10), speeds=speeds).compile == "off"
+    limited = Job("train", 8, LONG, max_seconds=COMPILE_PAYBACK * COMPILE_COST_S["train"] - 1)
+    assert choose(limited, speeds=speeds).compile == "off"
+    checks = []
+    assert choose(Job("train", 8, LONG, compilable=False), checks=checks).compile == "off" and not checks
+    broken = choose(compile_error="torch.compile does not work on this machine (no g++)")
+    assert broken.compile == "off" and "no g++" in broken.compile_support
+
+
+def test_cuda_keeps_nvidias_path_without_probing():
+    path = choose_path(Job("train", 8, LONG), torch.device("cuda"), native_bf16=True,
+                       measure=lambda c: pytest.fail("probed"), bf16_psnr=lambda: pytest.fail("probed"),
+                       compile_check=lambda: pytest.fail("checked"))
+    assert (path.precision, path.channels_last, path.compile) == ("auto", False, "off")
+
+
+def test_inference_probe_on_a_tiny_generator(monkeypatch):
+    """The real probe times every candidate on a copy (the generator keeps its layout) and measures bf16 quality."""
+    from train_helpers import tiny_config
+
+    from stylegan.networks.registry import build_network
+    net = tiny_config().network
+    G = build_network(net.generator_class, net.generator_kwargs(16, 1, 0)).eval()
+    monkeypatch.setattr(speed_path.hardware, "native_bf16", lambda device: True)
+    path = choose_inference_path(G, CPU, 2, 10 ** 6)
+    assert set(path.probe_img_per_s) == {"fp32", "bf16", "fp32-channels-last", "bf16-channels-last"}
+    assert path.bf16_psnr_db > 20 and path.compile == "off"
+    assert not any(getattr(m, "channels_last", False) for m in G.modules())  # the original is untouched
+    assert choose_inference_path(G, CPU, 2, 16).probe_img_per_s == {}  # 8 calls: too short to probe
+
+
+def test_eager_fallback_says_one_line_and_continues():
+    lines = []
+    eager = torch.nn.Linear(2, 2)
+
+    def broken(*args):
+        raise RuntimeError("InductorError: C++ compile error\nlong details")
+    fallback = EagerFallback(broken, eager, lines.append)
+    x = torch.ones(1, 2)
+    assert torch.equal(fallback(x), eager(x)) and torch.equal(fallback(x), eager(x))
+    assert len(lines) == 1 and "continuing eagerly" in lines[0] and "long details" not in lines[0]
+
+
+def test_train_prints_and_records_the_choice(tmp_path):
+    """A real `stylegan train` run (too short to probe or compile): the path line is printed and the choice is
+    recorded beside the flags' values in training_options.json."""
+    from train_helpers import make_dataset
+    data = make_dataset(tmp_path / "data", count=16)
+    result = CliRunner().invoke(cli, ["train", "--data", str(data), "--outdir", str(tmp_path / "runs"), "--cfg", "cpu",
+                                      "--cbase", "256", "--cmax", "16", "--batch", "8", "--kimg", "0.016", "--tick",
+                                      "0.008", "--snap", "1", "--workers", "0", "--no-progress", "--metrics", "none"])
+    assert result.exit_code == 0, result.output
+    assert "path: fp32, NCHW, compile off (job too short to probe" in result.output
+    options = json.loads(next((tmp_path / "runs").glob("*/training_options.json")).read_text())
+    assert (options["precision"], options["channels_last"], options["compile"]) == ("auto", None, "auto")
+    assert options["speed_path"]["precision"] == "fp32" and options["speed_path"]["compile"] == "off"
+    assert options["speed_path"]["reason"] == "job too short to probe"
+    assert isinstance(SpeedPath(**{k: v for k, v in options["speed_path"].items()}).summary(), str)
