@@ -289,6 +289,56 @@ def test_downloads_png_and_w(page, explorer, artifacts):
     assert np.array_equal(pixels(png_path.read_bytes()), image)
 
 
+def test_a_semantic_edit_slider_changes_the_image_and_the_download(page, explorer, artifacts):
+    """SeFa on the coarse layers: slider 0 moves the image, and the downloaded w is w + strength * v_0 there."""
+    from stylegan.tools.directions import sefa
+
+    _, G, renderer = explorer
+    before = shown_png(page)
+    coarse = style_ranges(G)["coarse"]
+    page.select_option("#edit-method", "sefa")
+    page.click("button.edit-range[data-range='coarse']")
+    page.wait_for_function(
+        "layers => { const box = document.getElementById('edit-sliders');"
+        " return box.dataset.state === 'ready' && box.dataset.method === 'sefa' && box.dataset.layers === layers; }",
+        arg=json.dumps(coarse, separators=(",", ":")))
+    assert (page.input_value("#edit-from"), page.input_value("#edit-to")) == (str(coarse[0]), str(coarse[-1]))
+    assert len(page.query_selector_all("input.edit-strength")) == 8
+    assert shown_png(page) == before  # all strengths 0: no edit yet
+    strength = round(0.5 * float(page.get_attribute("#edit-0", "max")), 3)  # 1.5 standard deviations of w
+    act(page, lambda: page.fill("#edit-0", str(strength)))
+    assert page.inner_text("#edit-0-value") == f"{strength:.2f}"
+    request = shown_request(page)
+    assert request["edit"] == {"method": "sefa", "layers": coarse, "strengths": [strength] + [0] * 7}
+    after = shown_png(page)
+    print(f"sefa #0 at {strength} on w{coarse[0]}-w{coarse[-1]}: mean pixel change "
+          f"{np.abs(pixels(after) - pixels(before)).mean():.1f} (of 255)")
+    assert np.abs(pixels(after) - pixels(before)).mean() > 1
+    assert after == renderer.render(renderer.parse(request)).png
+    page.screenshot(path=str(artifacts / "edit-sefa.png"))
+
+    with page.expect_download() as w_download:
+        page.click("#download-w")
+    w_path = artifacts / w_download.value.suggested_filename
+    w_download.value.save_as(str(w_path))
+    assert w_path.name == "seed0-sefa.npz"
+    with np.load(w_path) as data:
+        w = torch.from_numpy(data["w"])
+    unedited = renderer.compute_ws(renderer.parse({k: v for k, v in request.items() if k != "edit"}))
+    direction = torch.from_numpy(sefa(G, layers="coarse").vectors[0])
+    want = unedited.clone()
+    want[:, coarse] += strength * direction
+    torch.testing.assert_close(w, want)
+    others = [i for i in range(G.num_ws) if i not in coarse]
+    assert torch.equal(w[:, others], unedited[:, others])
+    with torch.no_grad():
+        image = to_uint8(G.synthesis(w, noise_mode="const"))[0]
+    assert np.array_equal(pixels(after), image)
+
+    act(page, lambda: page.click("#edit-reset"))  # back to the unedited image (from the cache)
+    assert "edit" not in shown_request(page) and shown_png(page) == before
+
+
 def test_class_selector_on_a_conditional_network(browser):
     torch.set_num_threads(1)
     G = fixture_generator("cond32")
