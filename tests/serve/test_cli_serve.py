@@ -31,6 +31,18 @@ def test_bad_arguments_give_one_line_and_exit_2(args, message):
     assert code == 2 and output.startswith(message) and output.count("\n") == 1
 
 
+def test_a_directions_file_of_another_network_is_refused_in_one_line(tmp_path):
+    from stylegan.tools.directions import sefa
+
+    from serve_testing import tiny_generator
+    path = sefa(tiny_generator(resolution=16)).save(tmp_path / "other.npz")
+    code, output = run(["--network", str(OFFICIAL_SNAPSHOT), "--directions", str(path), "--port", "0"])
+    assert code == 2 and output.startswith("error: these sefa directions were computed for network ")
+    assert output.count("\n") == 1
+    code, output = run(["--network", str(OFFICIAL_SNAPSHOT), "--directions", str(tmp_path / "none.npz")])
+    assert code == 2 and output.startswith(f"error: {tmp_path / 'none.npz'}: no such file")
+
+
 def test_a_port_in_use_is_reported():
     sock = free_socket()
     try:
@@ -45,7 +57,11 @@ def test_a_port_in_use_is_reported():
 def test_serve_prints_the_url_and_answers_there(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     code = "import sys; from stylegan.cli.serve import command; command(sys.argv[1:], prog_name='stylegan serve')"
-    proc = subprocess.Popen([sys.executable, "-c", code, "--network", str(OFFICIAL_SNAPSHOT), "--port", "0"],
+    from stylegan.io.load import load_generator
+    from stylegan.tools.directions import sefa
+    directions = sefa(load_generator(OFFICIAL_SNAPSHOT), layers="coarse").save(tmp_path / "snapshot-sefa.npz")
+    proc = subprocess.Popen([sys.executable, "-c", code, "--network", str(OFFICIAL_SNAPSHOT), "--port", "0",
+                             "--directions", str(directions)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         line = proc.stdout.readline()
@@ -61,6 +77,7 @@ def test_serve_prints_the_url_and_answers_there(tmp_path):
                     raise
                 time.sleep(0.1)
         assert status == 200 and json.loads(body)["name"] == OFFICIAL_SNAPSHOT.name
+        assert json.loads(body)["edit"]["file"] == {"name": "snapshot-sefa.npz", "method": "sefa"}
         assert http(url + "/api/render", {"seed": 3})[0] == 200
     finally:
         proc.terminate()
