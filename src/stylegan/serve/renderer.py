@@ -10,7 +10,7 @@ with truncation (StyleGAN, section 3.1), then optionally
   gen_images.py does (tools/transform.py); the request's values replace the stored transform for that render
   only, and the network's own transform is restored afterwards, so nothing leaks into the next request;
 - semantic edits: the ws of chosen layers move along the top directions of a method (SeFa, GANSpace, a loaded
-  file), on top of all of the above (serve/editing.py).
+  file, class labels of conditional networks), on top of all of the above (serve/editing.py).
 
 Renders go through one lock, so concurrent users queue instead of running the generator in parallel (which
 would thrash the CPU and, with the noise-strength multiplier, race on the network's parameters). Finished
@@ -158,7 +158,7 @@ def parse_request(data, G: nn.Module, editor: Optional[Editor] = None) -> Render
 
     data:   the decoded JSON body.
     G:      the generator.
-    editor: what validates the 'edit' field (the methods on offer); None = a fresh Editor(G) (sefa, ganspace).
+    editor: what validates the 'edit' field (the methods on offer); None = a fresh Editor(G) (sefa, ganspace; labels on conditional networks).
     """
     if not isinstance(data, dict):
         raise RequestError("the request body must be a JSON object like {\"seed\": 42}")
@@ -316,7 +316,7 @@ class Renderer:
 
     G:          generator (StyleGAN v1, 2 or 3); put in eval mode, gradients off.
     cache_size: how many recent images to keep (0 disables the cache).
-    editor:     the directions on offer for edits (serve/editing.py); None = Editor(G) (sefa, ganspace).
+    editor:     the directions on offer for edits (serve/editing.py); None = Editor(G) (sefa, ganspace; labels on conditional networks).
     """
 
     def __init__(self, G: nn.Module, cache_size: int = 64, editor: Optional[Editor] = None):
