@@ -158,7 +158,8 @@ def parse_request(data, G: nn.Module, editor: Optional[Editor] = None) -> Render
 
     data:   the decoded JSON body.
     G:      the generator.
-    editor: what validates the 'edit' field (the methods on offer); None = a fresh Editor(G) (sefa, ganspace; labels on conditional networks).
+    editor: what validates the 'edit' field (the methods on offer); None = a fresh Editor(G) (sefa, ganspace;
+            labels on conditional networks).
     """
     if not isinstance(data, dict):
         raise RequestError("the request body must be a JSON object like {\"seed\": 42}")
@@ -316,7 +317,8 @@ class Renderer:
 
     G:          generator (StyleGAN v1, 2 or 3); put in eval mode, gradients off.
     cache_size: how many recent images to keep (0 disables the cache).
-    editor:     the directions on offer for edits (serve/editing.py); None = Editor(G) (sefa, ganspace; labels on conditional networks).
+    editor:     the directions on offer for edits (serve/editing.py); None = Editor(G) (sefa, ganspace; labels
+                on conditional networks).
     """
 
     def __init__(self, G: nn.Module, cache_size: int = 64, editor: Optional[Editor] = None):
