@@ -14,7 +14,7 @@ pytest.importorskip("uvicorn", reason="the explorer needs uvicorn (pip install s
 from stylegan.errors import UserInputError  # noqa: E402
 from stylegan.serve import editing  # noqa: E402
 from stylegan.serve.app import create_app  # noqa: E402
-from stylegan.serve.editing import EditError, Editor, EditRequest  # noqa: E402
+from stylegan.serve.editing import Editor, EditRequest  # noqa: E402
 from stylegan.serve.renderer import Renderer, RenderRequest, RequestError  # noqa: E402
 from stylegan.tools.directions import ganspace, label_directions, sefa  # noqa: E402
 from stylegan.tools.generate import seed_ws  # noqa: E402
