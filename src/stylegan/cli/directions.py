@@ -80,7 +80,7 @@ def describe(directions: Directions, top: Optional[int] = 10) -> str:
     header = f"{'component':>9}  " + (f"{'class':>5}  " if is_labels else "") + VALUE_NAMES[d.method]
     lines.append(header)
     for k in range(count):
-        value = f"{d.values[k]:.4f}" if d.method != "sefa" else f"{d.values[k]:.4g}"
+        value = f"{d.values[k]:.4f}"
         label = f"{d.params['classes'][k]:>5}  " if is_labels else ""
         lines.append(f"{k:>9}  {label}{value}")
     if count < d.num_components:
