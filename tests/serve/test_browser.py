@@ -296,6 +296,7 @@ def test_a_semantic_edit_slider_changes_the_image_and_the_download(page, explore
     _, G, renderer = explorer
     before = shown_png(page)
     coarse = style_ranges(G)["coarse"]
+    assert page.eval_on_selector_all("#edit-method option", "o => o.map(x => x.value)") == ["", "sefa", "ganspace"]
     page.select_option("#edit-method", "sefa")
     page.click("button.edit-range[data-range='coarse']")
     page.wait_for_function(
@@ -355,6 +356,8 @@ def test_class_selector_on_a_conditional_network(browser):
         assert shown_request(page)["class"] == 0
         act(page, lambda: page.select_option("#class", "2"))
         assert shown_request(page)["class"] == 2 and shown_png(page) != first
+        methods = page.eval_on_selector_all("#edit-method option", "o => o.map(x => x.value)")
+        assert methods == ["", "sefa", "ganspace", "labels"]  # class boundaries: conditional networks only
         context.close()
 
 
