@@ -155,7 +155,8 @@ def test_metrics_on_a_stylegan3_network(tmp_path):
             "--feature-net", "fmnist", "--num", "24", "--batch", "12", "--cache-dir", str(tmp_path / "cache")]
     result = CliRunner().invoke(metrics_cli.command, args)
     assert result.exit_code == 0, result.output
-    lines = [json.loads(line) for line in result.output.strip().splitlines()]
+    assert "path: fp32, NCHW, compile off (nothing to choose" in result.stderr  # StyleGAN3: no channels-last
+    lines = [json.loads(line) for line in result.stdout.strip().splitlines()]
     assert [r["metric"] for r in lines] == ["fid10k_full", "kid50k_full"]
     assert lines[0]["num_fake"] == 24 and lines[0]["feature_net"] == "fmnist"
     assert np.isfinite(lines[0]["value"]) and lines[0]["value"] > 0

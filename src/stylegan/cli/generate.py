@@ -11,7 +11,7 @@ import click
 
 from ..io.load import load_generator
 from ..networks.synthesis import NOISE_MODES
-from ..tools.generate import generate_images, parse_range_list, render_ws, write_images
+from ..tools.generate import class_labels, generate_images, parse_range_list, render_ws, write_images
 from ..tools.speed_path import prepare_inference
 from ..tools.ws_io import load_ws
 from .common import (NETWORK_FILES, CliError, batch_device_options, latent_options, local_file, path_options,
@@ -64,6 +64,7 @@ def command(network_path, seeds, ws_path, truncation_psi, truncation_cutoff, cla
         else:
             if truncation_cutoff is not None and not 0 <= truncation_cutoff <= G.num_ws:
                 raise CliError(f"--trunc-cutoff must be in 0..{G.num_ws} for this network")
+            class_labels(G, class_idx, 1)  # a wrong --class fails before any output, the path line included
             path = prepare_inference(G, batch_size, len(seed_list), precision, channels_last, say=say_path)
             with path.autocast():
                 images = generate_images(G, seed_list, truncation_psi, truncation_cutoff, class_idx, noise_mode,

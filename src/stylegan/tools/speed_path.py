@@ -173,7 +173,7 @@ def choose_path(job: Job, device: torch.device, *, precision: str = "auto", chan
     psnr_db = None
     chosen = candidates[0]
     if len(candidates) == 1:
-        reason = "flags" if precision != "auto" or channels_last is not None else "nothing to choose"
+        reason = "nothing to choose" if precision == "auto" or channels_last is None else "flags"
     if not wants_speed:
         pass
     elif job.no_probe:
