@@ -157,4 +157,9 @@ def test_bad_input_is_one_line_and_exit_2(sefa_file, tmp_path, capsys):
     assert_user_error(directions("--method", "sefa", "--layers", "x"), "bad layers 'x'")
     assert_user_error(directions("--method", "ganspace", "--components", "99"), "components must be in 1..32")
     assert_user_error(directions("--method", "sefa", "--feature-net", "fmnist"), "belong to --method labels")
+    assert_user_error(directions("--method", "sefa", "--components", "4"), "--components belongs to --method ganspace")
+    assert_user_error(directions("--method", "ganspace", "--num", "50", "--seed", "-2"), "seed must be")
+    (tmp_path / "folder.npz").mkdir()
+    assert_user_error(invoke(directions_cli.command, ["--network", NET, "--method", "sefa", "--out",
+                                                      str(tmp_path / "folder.npz")]), "is a folder")
     assert not (tmp_path / "d.npz").exists()

@@ -132,6 +132,9 @@ def test_ganspace_and_sefa_on_v1_and_v3():
         d = ganspace(net, num=200, components=4, layers="coarse")
         assert d.vectors.shape == (4, net.w_dim) and d.layers == parse_layers("coarse", net)
         assert np.all(np.diff(d.values) <= 0) and d.values.sum() <= 1 + 1e-9
+    assert ganspace(tiny_v1(), num=50).num_components == 16  # the default 32 capped at w_dim
+    with pytest.raises(UserInputError, match="seed must be"):
+        ganspace(tiny_v1(), num=50, seed=-1)
 
 
 def test_label_directions_of_a_conditional_network():

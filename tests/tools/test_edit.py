@@ -1,7 +1,5 @@
 """Editing latents (tools/edit.py): apply_direction touches only the chosen ws, edit_grid's layout and checks, SeFa's
 first component changes images more than its last, and editing on StyleGAN v1 / v3 networks."""
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch

@@ -8,6 +8,7 @@ See docs/editing.md; `stylegan edit` applies the result.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 import click
@@ -32,7 +33,8 @@ VALUE_NAMES = {"sefa": "eigenvalue", "ganspace": "explained variance", "labels":
 @click.option("--num", type=int, default=None,
               help="Sampled w (ganspace: 10000, labels: 2000 by default; sefa samples nothing).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the samples (ganspace, labels).")
-@click.option("--components", type=int, default=32, show_default=True, help="ganspace: components kept.")
+@click.option("--components", type=int, default=None,
+              help="ganspace: components kept (default: 32, or w_dim if smaller).")
 @click.option("--class", "class_list", default=None,
               help="labels: the classes to fit, e.g. 0,3-5 (default: every class with enough samples).")
 @click.option("--feature-net", default=None,
@@ -46,12 +48,17 @@ def command(network_path, method, layers, num, seed, components, class_list, fea
     with user_errors():
         if method != "labels" and (class_list is not None or feature_net is not None):
             raise CliError("--class and --feature-net belong to --method labels")
+        if method != "ganspace" and components is not None:
+            raise CliError(f"--components belongs to --method ganspace ({method} returns "
+                           f"{'all w_dim directions' if method == 'sefa' else 'one direction per class'})")
         if method == "sefa" and num is not None:
             raise CliError("--num: sefa samples nothing (it factorizes the weights); drop it")
         if num is not None and num < 2:
             raise CliError("--num must be at least 2")
         if top < 0:
             raise CliError("--top must be at least 0")
+        if Path(out_path).is_dir():
+            raise CliError(f"--out {out_path} is a folder; give the .npz file to write")
         classes = parse_range_list(class_list, what="classes", max_value=10 ** 6) if class_list else None
         G = load_generator(local_file(network_path, "--network"), device=device)
         if method == "sefa":

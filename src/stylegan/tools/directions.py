@@ -44,6 +44,7 @@ from . import layers as layer_names
 METHODS = ("sefa", "ganspace", "labels")
 FILE_TAG = "stylegan-directions"  # stored under 'format' in every .npz this module writes
 FILE_VERSION = 1
+DEFAULT_COMPONENTS = 32  # ganspace
 
 
 @dataclass
@@ -101,6 +102,8 @@ class Directions:
         path: destination file (written as given).
         """
         path = Path(path)
+        if path.is_dir():
+            raise UserInputError(f"{path} is a folder; give the .npz file to write the directions to")
         arrays = dict(format=np.array(FILE_TAG), version=np.array(FILE_VERSION), method=np.array(self.method),
                       vectors=self.vectors, values=self.values, layers=np.array(self.layers, dtype=np.int64),
                       fingerprint=np.array(self.fingerprint), params=np.array(json.dumps(self.params)))
@@ -275,6 +278,8 @@ def sample_w(G: nn.Module, num: int, seed: int, batch_size: int = 1000) -> Tuple
     """
     if not isinstance(num, int) or num < 2:
         raise UserInputError(f"number of samples must be a whole number >= 2, got {num!r}")
+    if not isinstance(seed, int) or not 0 <= seed < 2 ** 32:
+        raise UserInputError(f"seed must be a whole number in 0..{2 ** 32 - 1}, got {seed!r}")
     rng = np.random.RandomState(seed)
     z = torch.from_numpy(rng.randn(num, G.z_dim)).float()
     classes = torch.from_numpy(rng.randint(G.c_dim, size=num)) if G.c_dim else torch.full([num], -1)
@@ -291,16 +296,18 @@ def sample_w(G: nn.Module, num: int, seed: int, batch_size: int = 1000) -> Tuple
 
 
 def ganspace(G: nn.Module, num: int = 10000, seed: int = 0, layers: str = "all",
-             components: int = 32) -> Directions:
+             components: Optional[int] = None) -> Directions:
     """GANSpace: principal axes of `num` sampled w, by explained variance ratio, largest first.
 
     G:          the generator (conditional ones: classes drawn uniformly, see sample_w).
     num:        sampled w.
     seed:       seed of the samples (the same seed gives the same components).
     layers:     the default ws range for applying the components (PCA itself uses the whole w).
-    components: how many components to keep (at most w_dim).
+    components: how many components to keep (at most w_dim); None: 32, or w_dim if smaller.
     """
     indices = parse_layers(layers, G)
+    if components is None:
+        components = min(DEFAULT_COMPONENTS, G.w_dim)
     if not isinstance(components, int) or not 1 <= components <= G.w_dim:
         raise UserInputError(f"components must be in 1..{G.w_dim} (w_dim) for this network, got {components!r}")
     w, _ = sample_w(G, num, seed)

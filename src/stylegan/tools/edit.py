@@ -6,7 +6,7 @@ strength is a distance in W. The edited ws are ordinary latents: `tools.ws_io.sa
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple, Union
+from typing import Sequence, Tuple, Union
 
 import numpy as np
 import torch
