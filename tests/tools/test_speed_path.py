@@ -152,3 +152,51 @@ def test_train_prints_and_records_the_choice(tmp_path):
     assert options["speed_path"]["precision"] == "fp32" and options["speed_path"]["compile"] == "off"
     assert options["speed_path"]["reason"] == "job too short to probe"
     assert isinstance(SpeedPath(**{k: v for k, v in options["speed_path"].items()}).summary(), str)
+
+
+def test_tool_flags_override_the_choice(tmp_path):
+    """`generate --precision bf16 --channels-last` renders on that path (images close to float32 ones) and says so;
+    `mix` and `video` take the same flags; --channels-last on a StyleGAN3 network is refused in one line."""
+    import numpy as np
+    from PIL import Image
+
+    from official_helpers import OFFICIAL_SNAPSHOT
+    from stylegan.io.export import save_network
+    from stylegan.tools.projector import psnr
+    runner = CliRunner()
+    base = ["generate", "--network", str(OFFICIAL_SNAPSHOT), "--seeds", "0-3"]
+    plain = runner.invoke(cli, base + ["--outdir", str(tmp_path / "a")])
+    fast = runner.invoke(cli, base + ["--precision", "bf16", "--channels-last", "--outdir", str(tmp_path / "b")])
+    assert plain.exit_code == 0 and fast.exit_code == 0, plain.output + fast.output
+    assert "path: fp32, NCHW, compile off (job too short to probe" in plain.stderr
+    assert "path: bf16, channels-last, compile off (flags" in fast.stderr
+    for i in range(4):
+        a, b = (np.asarray(Image.open(tmp_path / d / f"seed000{i}.png")) for d in "ab")
+        assert 25 < psnr(a, b) < float("inf")  # bf16 really ran, and stayed close
+    mix = runner.invoke(cli, ["mix", "--network", str(OFFICIAL_SNAPSHOT), "--rows", "0,1", "--cols", "2",
+                              "--channels-last=0", "--precision", "fp32", "--out", str(tmp_path / "mix.png")])
+    assert mix.exit_code == 0 and "path: fp32, NCHW, compile off (flags" in mix.stderr
+
+    from stylegan.networks.stylegan3 import Generator3
+    sg3 = tmp_path / "sg3.safetensors"
+    save_network(sg3, {"G_ema": Generator3(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=3,
+                                           channel_base=256, channel_max=16, num_layers=4, num_critical=2)})
+    refused = runner.invoke(cli, ["generate", "--network", str(sg3), "--seeds", "0", "--channels-last",
+                                  "--outdir", str(tmp_path / "c")])
+    assert refused.exit_code == 2 and refused.stderr.strip().splitlines() == [
+        "error: --channels-last applies to StyleGAN2 and StyleGAN generators; this one (StyleGAN3) has no "
+        "channels-last path: drop the flag"]
+    assert not (tmp_path / "c").exists()
+
+
+def test_probe_stops_at_its_budget():
+    """Slow calls (4 s each, warm-up counted as one more): the probe measures what fits in PROBE_MAX_S, always the
+    float32 path first, and never chooses a candidate it did not measure."""
+    calls = []
+    seconds = {"fp32": 4.0, "bf16": 4.0, "fp32-channels-last": 4.0, "bf16-channels-last": 0.1}
+    path = choose_path(Job("train", 8, LONG), CPU, native_bf16=True, compile="off",
+                       measure=lambda c: calls.append(c.name) or seconds[c.name], bf16_psnr=lambda: 40.0,
+                       compile_check=lambda: None)
+    assert speed_path.PROBE_MAX_S == 20  # 8 s counted per first call: the third one crosses the budget
+    assert calls == ["fp32", "bf16", "fp32-channels-last"] and path.channels_last is False
+    assert set(path.probe_img_per_s) == set(calls)

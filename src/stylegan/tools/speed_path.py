@@ -42,6 +42,7 @@ from . import hardware
 PROBE_REPEATS = 2          # timed calls per candidate, interleaved across candidates after one warm-up each
 PROBE_SHARE = 50           # probe only when it costs at most 1/50 of the job's network calls
 PROBE_MIN_S = 60.0         # ... and never for jobs limited to less than a minute (--max-minutes)
+PROBE_MAX_S = 20.0         # the probe stops starting new measurements after this much (estimated) time
 BF16_MIN_PSNR_DB = 35.0    # bf16 images vs float32 (measured 38-45 dB on working networks, docs/performance.md)
 COMPILE_PAYBACK = 5.0      # compile when the job lasts >= 5x the compile cost (pays back at a 1.25x speed-up)
 COMPILE_COST_S = {"train": 90.0, "inference": 30.0}  # cold-cache CPU compile times measured on 2 cores
@@ -185,10 +186,8 @@ def choose_path(job: Job, device: torch.device, *, precision: str = "auto", chan
             psnr_db = bf16_psnr()
             if not psnr_db >= BF16_MIN_PSNR_DB:
                 candidates = [c for c in candidates if c.precision != "bf16"]
-        seconds = {cand.name: math.inf for cand in candidates}
-        for _ in range(PROBE_REPEATS):  # rounds across the candidates: load changes hit them all alike
-            for cand in candidates:
-                seconds[cand.name] = min(seconds[cand.name], measure(cand))
+        seconds = _probe_rounds(candidates, measure, job.calls)
+        candidates = [c for c in candidates if c.name in seconds]
         speeds = {name: job.batch / max(value, 1e-9) for name, value in seconds.items()}
         chosen = max(candidates, key=lambda c: speeds[c.name])
         if len(candidates) > 1 or psnr_db is not None:
@@ -198,6 +197,24 @@ def choose_path(job: Job, device: torch.device, *, precision: str = "auto", chan
     compile_mode, support = _compile_choice(job, compile, speeds.get(chosen.name), compile_check)
     return SpeedPath(precision=chosen.precision, channels_last=chosen.channels_last, compile=compile_mode,
                      reason=reason, compile_support=support, probe_img_per_s=speeds, bf16_psnr_db=psnr_db, **base)
+
+
+def _probe_rounds(candidates, measure: Callable[[Candidate], float], calls: int) -> Dict[str, float]:
+    """Fastest seconds per call of each candidate over PROBE_REPEATS interleaved rounds (load changes hit them all
+    alike), within the budget: min(PROBE_MAX_S, the job's estimated time / PROBE_SHARE), counting each measured
+    call twice (its warm-up). Candidates left when the budget is spent are not measured (and not chosen); the
+    first one, the float32 path as built, always is."""
+    seconds: Dict[str, float] = {}
+    spent = 0.0
+    for _ in range(PROBE_REPEATS):
+        for cand in candidates:
+            budget = min(PROBE_MAX_S, calls * min(seconds.values(), default=math.inf) / PROBE_SHARE)
+            if seconds and spent >= budget:
+                return seconds
+            value = measure(cand)
+            spent += value * (1 if cand.name in seconds else 2)
+            seconds[cand.name] = min(seconds.get(cand.name, math.inf), value)
+    return seconds
 
 
 def _compile_choice(job: Job, compile: str, img_per_s: Optional[float],
