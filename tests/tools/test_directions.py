@@ -192,6 +192,14 @@ def test_save_load_round_trip_and_foreign_files(G, tmp_path):
         Directions.load(tmp_path / "junk.npz")
     with pytest.raises(UserInputError, match="no such file"):
         Directions.load(tmp_path / "missing.npz")
+    with np.load(path) as data:
+        arrays = dict(data)
+    np.savez(tmp_path / "partial.npz", **{k: v for k, v in arrays.items() if k != "vectors"})
+    with pytest.raises(FormatError, match="damaged directions file .no 'vectors' array"):
+        Directions.load(tmp_path / "partial.npz")
+    np.savez(tmp_path / "nan.npz", **{**arrays, "vectors": np.full_like(arrays["vectors"], np.nan)})
+    with pytest.raises(FormatError, match="must be finite"):
+        Directions.load(tmp_path / "nan.npz")
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary files left
 
 

@@ -80,6 +80,8 @@ class Directions:
                              f"{list(self.values.shape)}")
         if self.mean is not None:
             self.mean = np.asarray(self.mean, dtype=np.float32)
+        if not (np.isfinite(self.vectors).all() and np.isfinite(self.values).all()):
+            raise ValueError("vectors and values must be finite")
 
     @property
     def num_components(self) -> int:
@@ -132,14 +134,17 @@ class Directions:
         if "format" not in arrays or str(arrays["format"]) != FILE_TAG:
             hint = " (it holds ws: pass it as --ws)" if "w" in arrays else ""
             raise FormatError(f"{path}: not a directions file{hint}; make one with `stylegan directions`")
-        if int(arrays["version"]) > FILE_VERSION:
-            raise FormatError(f"{path}: directions file version {int(arrays['version'])} is newer than this "
-                              f"package reads ({FILE_VERSION}); upgrade stylegan")
         try:
+            version = int(arrays["version"])
+            if version > FILE_VERSION:
+                raise FormatError(f"{path}: directions file version {version} is newer than this package reads "
+                                  f"({FILE_VERSION}); upgrade stylegan")
             return cls(method=str(arrays["method"]), vectors=arrays["vectors"], values=arrays["values"],
                        layers=tuple(arrays["layers"].tolist()), fingerprint=str(arrays["fingerprint"]),
                        params=json.loads(str(arrays["params"])), mean=arrays.get("mean"))
-        except (KeyError, ValueError, TypeError) as exc:
+        except KeyError as exc:
+            raise FormatError(f"{path}: damaged directions file (no {exc} array)") from None
+        except (ValueError, TypeError) as exc:
             raise FormatError(f"{path}: damaged directions file ({exc})") from None
 
     def check_network(self, G: nn.Module) -> None:
