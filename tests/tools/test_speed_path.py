@@ -48,6 +48,9 @@ def test_probe_picks_the_fastest_candidate_and_records_why():
     assert "bf16, NCHW, compile default" in path.summary() and "bf16 PSNR 40.0 dB" in path.summary()
     fp32_wins = choose(speeds={"fp32": 10, "bf16": 3, "fp32-channels-last": 14, "bf16-channels-last": 2})
     assert (fp32_wins.precision, fp32_wins.channels_last) == ("fp32", True)
+    near_tie = choose(speeds={"fp32": 10, "bf16": 10.5, "fp32-channels-last": 10.9, "bf16-channels-last": 9})
+    assert (near_tie.precision, near_tie.channels_last) == ("fp32", False)  # within the 1.1x margin: as built
+    assert near_tie.reason == "none 1.1x faster than fp32 in the probe"
 
 
 def test_no_native_bf16_never_probes_bf16():

@@ -7,8 +7,9 @@ open ('auto'); a flag always wins. The rules (docs/performance.md, "Automatic pa
   without native bf16 (`tools.hardware.native_bf16`) bf16 is never a candidate (emulated bf16 is 10-20x slower);
   channels-last is a candidate only for networks with channels-last blocks (StyleGAN2 and v1, not StyleGAN3).
 - Otherwise a quick probe times each candidate (float32/bf16 x NCHW/channels-last) on copies of the real
-  networks at the job's batch size: one warm-up and `PROBE_REPEATS` timed calls (forward + backward of G and D
-  for training, a G forward for inference), and keeps the fastest. bf16 must also hold quality: its images
+  networks at the job's batch size: one warm-up and `PROBE_REPEATS` timed calls in interleaved rounds (forward
+  + backward of G and D for training, a G forward for inference), and keeps the fastest where it beats float32
+  as built by `PROBE_MARGIN` (a busy machine's noise does not move the choice). bf16 must also hold quality: its images
   (constant noise, same latents) must stay within `BF16_MIN_PSNR_DB` of the float32 images.
 - The probe is skipped for jobs too short to matter: it runs only when it costs at most 1/`PROBE_SHARE` of the
   job (counted in network calls, no timing) and the job is not limited to under `PROBE_MIN_S` seconds, so the
@@ -43,6 +44,7 @@ PROBE_REPEATS = 2          # timed calls per candidate, interleaved across candi
 PROBE_SHARE = 50           # probe only when it costs at most 1/50 of the job's network calls
 PROBE_MIN_S = 60.0         # ... and never for jobs limited to less than a minute (--max-minutes)
 PROBE_MAX_S = 20.0         # the probe stops starting new measurements after this much (estimated) time
+PROBE_MARGIN = 1.1         # another path replaces float32 as built only when measured this much faster (noise)
 BF16_MIN_PSNR_DB = 35.0    # bf16 images vs float32 (measured 38-45 dB on working networks, docs/performance.md)
 COMPILE_PAYBACK = 5.0      # compile when the job lasts >= 5x the compile cost (pays back at a 1.25x speed-up)
 COMPILE_COST_S = {"train": 90.0, "inference": 30.0}  # cold-cache CPU compile times measured on 2 cores
@@ -189,9 +191,12 @@ def choose_path(job: Job, device: torch.device, *, precision: str = "auto", chan
         seconds = _probe_rounds(candidates, measure, job.calls)
         candidates = [c for c in candidates if c.name in seconds]
         speeds = {name: job.batch / max(value, 1e-9) for name, value in seconds.items()}
-        chosen = max(candidates, key=lambda c: speeds[c.name])
+        fastest = max(candidates, key=lambda c: speeds[c.name])
+        if speeds[fastest.name] >= PROBE_MARGIN * speeds[chosen.name]:  # chosen: the first, float32 as built
+            chosen = fastest
         if len(candidates) > 1 or psnr_db is not None:
-            reason = "fastest in the probe"
+            reason = "fastest in the probe" if chosen == fastest else \
+                f"none {PROBE_MARGIN:g}x faster than {chosen.name} in the probe"
         if psnr_db is not None and not psnr_db >= BF16_MIN_PSNR_DB:
             reason += f" (bf16 dropped: PSNR below {BF16_MIN_PSNR_DB:g} dB)"
     compile_mode, support = _compile_choice(job, compile, speeds.get(chosen.name), compile_check)
