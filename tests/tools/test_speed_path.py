@@ -203,3 +203,11 @@ def test_probe_stops_at_its_budget():
     assert speed_path.PROBE_MAX_S == 20  # 8 s counted per first call: the third one crosses the budget
     assert calls == ["fp32", "bf16", "fp32-channels-last"] and path.channels_last is False
     assert set(path.probe_img_per_s) == set(calls)
+
+
+def test_budget_spent_after_the_first_candidate_keeps_it():
+    """Without native bf16, 15 s calls: only float32 as built is measured (the budget is spent), and it stays."""
+    path = choose_path(Job("train", 8, LONG), CPU, native_bf16=False, compile="off",
+                       measure=lambda c: 15.0, bf16_psnr=lambda: pytest.fail("probed"), compile_check=lambda: None)
+    assert (path.precision, path.channels_last) == ("fp32", False) and list(path.probe_img_per_s) == ["fp32"]
+    assert path.reason == "fastest in the probe (budget spent before fp32-channels-last)"

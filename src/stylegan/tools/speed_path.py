@@ -175,8 +175,7 @@ def choose_path(job: Job, device: torch.device, *, precision: str = "auto", chan
     speeds: Dict[str, float] = {}
     psnr_db = None
     chosen = candidates[0]
-    if len(candidates) == 1:
-        reason = "nothing to choose" if precision == "auto" or channels_last is None else "flags"
+    reason = "nothing to choose" if precision == "auto" or channels_last is None else "flags"
     if not wants_speed:
         pass
     elif job.no_probe:
@@ -189,14 +188,16 @@ def choose_path(job: Job, device: torch.device, *, precision: str = "auto", chan
             if not psnr_db >= BF16_MIN_PSNR_DB:
                 candidates = [c for c in candidates if c.precision != "bf16"]
         seconds = _probe_rounds(candidates, measure, job.calls)
-        candidates = [c for c in candidates if c.name in seconds]
+        measured = [c for c in candidates if c.name in seconds]
         speeds = {name: job.batch / max(value, 1e-9) for name, value in seconds.items()}
-        fastest = max(candidates, key=lambda c: speeds[c.name])
+        fastest = max(measured, key=lambda c: speeds[c.name])
         if speeds[fastest.name] >= PROBE_MARGIN * speeds[chosen.name]:  # chosen: the first, float32 as built
             chosen = fastest
-        if len(candidates) > 1 or psnr_db is not None:
+        if len(layouts) * len(precisions) > 1:
             reason = "fastest in the probe" if chosen == fastest else \
                 f"none {PROBE_MARGIN:g}x faster than {chosen.name} in the probe"
+        if len(measured) < len(candidates):
+            reason += f" (budget spent before {', '.join(c.name for c in candidates if c not in measured)})"
         if psnr_db is not None and not psnr_db >= BF16_MIN_PSNR_DB:
             reason += f" (bf16 dropped: PSNR below {BF16_MIN_PSNR_DB:g} dB)"
     compile_mode, support = _compile_choice(job, compile, speeds.get(chosen.name), compile_check)
