@@ -207,8 +207,8 @@ def choose_path(job: Job, device: torch.device, *, precision: str = "auto", chan
 
 def _probe_rounds(candidates, measure: Callable[[Candidate], float], calls: int) -> Dict[str, float]:
     """Fastest seconds per call of each candidate over PROBE_REPEATS interleaved rounds (load changes hit them all
-    alike), within the budget: min(PROBE_MAX_S, the job's estimated time / PROBE_SHARE), counting each measured
-    call twice (its warm-up). Candidates left when the budget is spent are not measured (and not chosen); the
+    alike), within the budget: min(PROBE_MAX_S, the job's estimated time / PROBE_SHARE), counting the wall time of
+    each measurement, its warm-up included (at least twice the first timed call). Candidates left when the budget is spent are not measured (and not chosen); the
     first one, the float32 path as built, always is."""
     seconds: Dict[str, float] = {}
     spent = 0.0
@@ -217,8 +217,9 @@ def _probe_rounds(candidates, measure: Callable[[Candidate], float], calls: int)
             budget = min(PROBE_MAX_S, calls * min(seconds.values(), default=math.inf) / PROBE_SHARE)
             if seconds and spent >= budget:
                 return seconds
+            t0 = time.perf_counter()
             value = measure(cand)
-            spent += value * (1 if cand.name in seconds else 2)
+            spent += max(time.perf_counter() - t0, value * (1 if cand.name in seconds else 2))
             seconds[cand.name] = min(seconds.get(cand.name, math.inf), value)
     return seconds
 
