@@ -43,7 +43,7 @@ from . import hardware
 PROBE_REPEATS = 2          # timed calls per candidate, interleaved across candidates after one warm-up each
 PROBE_SHARE = 50           # probe only when it costs at most 1/50 of the job's network calls
 PROBE_MIN_S = 60.0         # ... and never for jobs limited to less than a minute (--max-minutes)
-PROBE_MAX_S = 20.0         # the probe stops starting new measurements after this much (estimated) time
+PROBE_MAX_S = 10.0         # the probe starts no new measurement after this much time (warm-ups included)
 PROBE_MARGIN = 1.1         # another path replaces float32 as built only when measured this much faster (noise)
 BF16_MIN_PSNR_DB = 35.0    # bf16 images vs float32 (measured 38-45 dB on working networks, docs/performance.md)
 COMPILE_PAYBACK = 5.0      # compile when the job lasts >= 5x the compile cost (pays back at a 1.25x speed-up)
