@@ -69,7 +69,8 @@ channels_last_option = bool_option(
     help="Channels-last (NHWC) layout (StyleGAN2/v1); default: where a quick probe measures it faster.")
 path_options = _stack(
     click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
-                 help="auto: bf16 only where the CPU has it natively, it is faster in a quick probe and holds quality."),
+                 help="auto: bf16 only where the CPU has it natively, it is faster in a quick probe and holds "
+                      "quality."),
     channels_last_option,
 )
 

@@ -9,11 +9,12 @@ open ('auto'); a flag always wins. The rules (docs/performance.md, "Automatic pa
 - Otherwise a quick probe times each candidate (float32/bf16 x NCHW/channels-last) on copies of the real
   networks at the job's batch size: one warm-up and `PROBE_REPEATS` timed calls in interleaved rounds (forward
   + backward of G and D for training, a G forward for inference), and keeps the fastest where it beats float32
-  as built by `PROBE_MARGIN` (a busy machine's noise does not move the choice). bf16 must also hold quality: its images
-  (constant noise, same latents) must stay within `BF16_MIN_PSNR_DB` of the float32 images.
+  as built by `PROBE_MARGIN` (a busy machine's noise does not move the choice). bf16 must also hold quality:
+  its images (constant noise, same latents) must reach `BF16_MIN_PSNR_DB` PSNR against the float32 images.
 - The probe is skipped for jobs too short to matter: it runs only when it costs at most 1/`PROBE_SHARE` of the
   job (counted in network calls, no timing) and the job is not limited to under `PROBE_MIN_S` seconds, so the
-  test suite's tiny runs never probe.
+  test suite's tiny runs never probe. Within a probe no measurement starts after `PROBE_MAX_S` (or 1/50 of the
+  job's estimated time); what was not measured is not chosen.
 - Compilation cannot be probed cheaply. It is chosen where the toolchain works
   (`networks.fast_paths.check_compile_support`) and the job, estimated from the probe's speed, lasts at least
   `COMPILE_PAYBACK` times the compile cost (`COMPILE_COST_S`): a compiled path 1.25x faster recovers its
@@ -208,8 +209,8 @@ def choose_path(job: Job, device: torch.device, *, precision: str = "auto", chan
 def _probe_rounds(candidates, measure: Callable[[Candidate], float], calls: int) -> Dict[str, float]:
     """Fastest seconds per call of each candidate over PROBE_REPEATS interleaved rounds (load changes hit them all
     alike), within the budget: min(PROBE_MAX_S, the job's estimated time / PROBE_SHARE), counting the wall time of
-    each measurement, its warm-up included (at least twice the first timed call). Candidates left when the budget is spent are not measured (and not chosen); the
-    first one, the float32 path as built, always is."""
+    each measurement, its warm-up included (at least twice the first timed call). Candidates left when the budget
+    is spent are not measured (and not chosen); the first one, the float32 path as built, always is."""
     seconds: Dict[str, float] = {}
     spent = 0.0
     for _ in range(PROBE_REPEATS):
