@@ -82,9 +82,11 @@ def _capture_sweep(monkeypatch):
     calls = []
 
     def fake_run_benchmarks(cfg, resolution, device, batch_sizes, train_batch, min_seconds, paths, training, emit,
-                            min_calls, train_reference):
+                            min_calls, train_reference, case=None, **overrides):
         calls.append(dict(batch_sizes=batch_sizes, train_batch=train_batch, min_seconds=min_seconds, paths=paths,
                           min_calls=min_calls, train_reference=train_reference))
+        if case is not None or overrides:  # the seed case (the default) passes neither
+            calls[-1].update(cfg=cfg, resolution=resolution, case=case, **overrides)
         return []
     monkeypatch.setattr(bench, "run_benchmarks", fake_run_benchmarks)
     return calls
@@ -194,3 +196,54 @@ def test_cli_width_overrides(monkeypatch, capsys):
     assert "--cbase and --cmax must be positive" in capsys.readouterr().err
     with pytest.raises(stylegan_errors.UserInputError, match="must be positive"):
         bench.build_networks("stylegan3-t", 16, CPU, channel_base=-1)
+
+
+def test_cli_small_case_and_overrides(monkeypatch, capsys):
+    calls = _capture_sweep(monkeypatch)
+    assert run(["bench", "--case", "small"]) == 0
+    assert run(["bench", "--case", "small", "--full", "--channels", "3", "--batch", "4", "--map-depth", "8"]) == 0
+    assert run(["bench", "--map-depth", "2", "--channels", "1"]) == 0
+    small = dict(cfg="stylegan2", resolution=32, case="small", channel_base=2048, channel_max=64)
+    assert calls == [dict(batch_sizes=[16], train_batch=32, min_seconds=0.5, paths=None, min_calls=1,
+                          train_reference=False, map_depth=2, img_channels=1, **small),
+                     dict(batch_sizes=[4], train_batch=32, min_seconds=2.0, paths=None, min_calls=2,
+                          train_reference=True, map_depth=8, **small),
+                     dict(batch_sizes=[1, 8], train_batch=2, min_seconds=0.5, paths=None, min_calls=1,
+                          train_reference=False, cfg="stylegan2", resolution=32, case=None, map_depth=2,
+                          img_channels=1)]
+    for bad in (["--map-depth", "0"], ["--channels", "0"], ["--kimg", "1"]):
+        assert run(["bench", *bad]) == 2, bad
+    err = capsys.readouterr().err
+    assert "--map-depth and --channels must be positive" in err and "--kimg applies to --case loop only" in err
+
+
+def test_small_case_networks():
+    case = bench.CASES["small"]
+    G, D = bench.build_networks(case.cfg, case.resolution, CPU, channel_base=case.channel_base,
+                                channel_max=case.channel_max, map_depth=case.map_depth, img_channels=case.img_channels)
+    assert G.img_channels == D.img_channels == 1 and G.z_dim == G.w_dim == 512
+    assert G.mapping.num_layers == 2
+    widths = {m.out_channels for m in G.modules() if hasattr(m, "out_channels") and hasattr(m, "affine")}
+    assert widths == {64, 1}  # 64 channels at every resolution, toRGB to one channel
+    with pytest.raises(stylegan_errors.UserInputError, match="map_depth must be positive"):
+        bench.build_networks("cpu", 8, CPU, map_depth=0)
+    rows = run_benchmarks(cfg="cpu", resolution=8, device="cpu", batch_sizes=(2,), min_seconds=0.0, min_calls=1,
+                          training=False, paths=("fast",), map_depth=1, img_channels=1, case="small")
+    assert rows[0]["case"] == "small" and rows[0]["map_depth"] == 1 and rows[0]["img_channels"] == 1
+    assert set(hardware.ISA_FLAGS) <= set(rows[0]["machine"])
+
+
+def test_cli_loop_case_calls_the_loop_benchmark(monkeypatch, capsys, tmp_path):
+    import stylegan.tools.bench_loop as bench_loop
+
+    calls = []
+    monkeypatch.setattr(bench_loop, "run_loop_case",
+                        lambda **kwargs: calls.append(kwargs) or [{"what": "loop", "path": p} for p in kwargs["paths"]])
+    out = str(tmp_path / "loop.jsonl")
+    assert run(["bench", "--case", "loop", "--device", "cpu", "--paths", "reference,default", "--kimg", "0.5",
+                "--out", out]) == 0
+    assert calls == [dict(device="cpu", paths=["reference", "default"], kimg=0.5, out=out)]
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert lines == [{"what": "loop", "path": "reference"}, {"what": "loop", "path": "default"}]
+    assert run(["bench", "--help"]) == 0
+    assert "loop" in capsys.readouterr().out

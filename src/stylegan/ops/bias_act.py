@@ -64,14 +64,17 @@ def _bias_shape(x: torch.Tensor, dim: int):
     return [-1 if i == dim % x.ndim else 1 for i in range(x.ndim)]
 
 
-def _slope_mask(y: torch.Tensor, alpha: float, gain: float, clamp: Optional[float]) -> torch.Tensor:
-    """d y / d (x + b) read from the output y = clamp(gain * act(x + b)): gain or alpha * gain, 0 where clamped."""
-    slope = torch.full_like(y, gain)
+def _grad_from_output(dy: torch.Tensor, y: torch.Tensor, alpha: float, gain: float,
+                      clamp: Optional[float]) -> torch.Tensor:
+    """dy * d y / d (x + b), the slope read from the output y = clamp(gain * act(x + b)): gain where y > 0,
+    alpha * gain where y <= 0, 0 where |y| >= clamp. Two or three fused ATen passes (PyTorch's own
+    leaky_relu/hardtanh backward kernels, which take the result as `self`) instead of building a slope tensor."""
+    dx = dy * gain if gain != 1 else dy
     if alpha != 1.0:
-        slope.masked_fill_(y <= 0, alpha * gain)
+        dx = torch.ops.aten.leaky_relu_backward(dx, y, alpha, True)  # dx where y > 0, alpha * dx elsewhere
     if clamp is not None:
-        slope.masked_fill_(y.abs() >= clamp, 0)
-    return slope
+        dx = torch.ops.aten.hardtanh_backward(dx, y, -clamp, clamp)  # 0 where |y| >= clamp
+    return dx if dx is not dy else dy.clone()
 
 
 def _fused_forward(x: torch.Tensor, b: Optional[torch.Tensor], dim: int, alpha: float, gain: float,
@@ -112,18 +115,19 @@ class _FusedBiasAct(torch.autograd.Function):
 
 
 class _FusedBiasActGrad(torch.autograd.Function):
-    """dx = dy * slope(y). Linear in dy; the slope is piecewise constant in y, so d/dy contributes nothing."""
+    """dx = dy * slope(y). Linear in dy; the slope is piecewise constant in y, so d/dy contributes nothing and
+    the backward is this op again (differentiable to any order)."""
 
     @staticmethod
     def forward(ctx, dy, y, alpha: float, gain: float, clamp: Optional[float]):
-        slope = _slope_mask(y, alpha, gain, clamp)
-        ctx.save_for_backward(slope)
-        return dy * slope
+        ctx.save_for_backward(y)
+        ctx.config = (alpha, gain, clamp)
+        return _grad_from_output(dy, y, alpha, gain, clamp)
 
     @staticmethod
     def backward(ctx, ddx):
-        (slope,) = ctx.saved_tensors
-        return ddx * slope, None, None, None, None
+        (y,) = ctx.saved_tensors
+        return _FusedBiasActGrad.apply(ddx, y, *ctx.config), None, None, None, None
 
 
 def bias_act(x: torch.Tensor, b: Optional[torch.Tensor] = None, dim: int = 1, act: str = "linear",

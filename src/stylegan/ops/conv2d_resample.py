@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .upfirdn2d import IntOrPair, filter_size, parse_padding, upfirdn2d
+from .upfirdn2d_fast import upfirdn2d_fast
 
 
 def _total_padding(f: Optional[torch.Tensor], up: int, down: int, padding: IntOrPair) -> List[int]:
@@ -73,7 +74,8 @@ def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: Optional[torch.Tensor] 
     groups:      grouped convolution (the fused modulated convolution uses one group per sample).
     flip_weight: True = correlation (as F.conv2d), False = true convolution.
     flip_filter: passed to upfirdn2d.
-    impl:        'fast' (strided / transposed convolutions at the lower resolution) or 'reference'.
+    impl:        'fast' (strided / transposed convolutions at the lower resolution, FIR passes through
+                 upfirdn2d_fast, whose double backward avoids PyTorch's per-group loop) or 'reference'.
     """
     if impl == "reference":
         return conv2d_resample_reference(x, w, f, up, down, padding, groups, flip_weight, flip_filter)
@@ -90,14 +92,14 @@ def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: Optional[torch.Tensor] 
 
     if up == 1:
         if kh == 1 and kw == 1:  # 1x1 conv commutes with the decimation: decimate first.
-            x = upfirdn2d(x, f, down=down, padding=[px0, px1, py0, py1], flip_filter=flip_filter)
+            x = upfirdn2d_fast(x, f, down=down, padding=[px0, px1, py0, py1], flip_filter=flip_filter)
             return _conv(x, w, flip_weight, groups=groups)
-        x = upfirdn2d(x, f, padding=[px0, px1, py0, py1], flip_filter=flip_filter)
+        x = upfirdn2d_fast(x, f, padding=[px0, px1, py0, py1], flip_filter=flip_filter)
         return _conv(x, w, flip_weight, stride=down, groups=groups)
 
     if kh == 1 and kw == 1 and down == 1:  # 1x1 conv before upsampling: fewer pixels to convolve.
         x = _conv(x, w, flip_weight, groups=groups)
-        return upfirdn2d(x, f, up=up, padding=[px0, px1, py0, py1], gain=up * up, flip_filter=flip_filter)
+        return upfirdn2d_fast(x, f, up=up, padding=[px0, px1, py0, py1], gain=up * up, flip_filter=flip_filter)
 
     # Upsampling: a transposed convolution is a true convolution of the zero-inserted input, so a
     # correlation kernel (flip_weight=True) must be flipped before it. It covers kw-1 of the left padding
@@ -110,8 +112,8 @@ def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: Optional[torch.Tensor] 
     px0, px1, py0, py1 = px0 - (kw - 1), px1 - (kw - up), py0 - (kh - 1), py1 - (kh - up)
     crop_x, crop_y = max(min(-px0, -px1), 0), max(min(-py0, -py1), 0)
     x = F.conv_transpose2d(x, wt, stride=up, padding=[crop_y, crop_x], groups=groups)
-    x = upfirdn2d(x, f, padding=[px0 + crop_x, px1 + crop_x, py0 + crop_y, py1 + crop_y], gain=up * up,
+    x = upfirdn2d_fast(x, f, padding=[px0 + crop_x, px1 + crop_x, py0 + crop_y, py1 + crop_y], gain=up * up,
                   flip_filter=flip_filter)
     if down > 1:
-        x = upfirdn2d(x, f, down=down, flip_filter=flip_filter)
+        x = upfirdn2d_fast(x, f, down=down, flip_filter=flip_filter)
     return x

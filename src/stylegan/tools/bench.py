@@ -36,6 +36,12 @@ bf16 is hundreds of times slower.
 Networks are the preset's at `resolution`; `channel_base`/`channel_max` override its widths (StyleGAN3-R still
 doubles G's), so the StyleGAN3 presets (512 channels at every layer even at 32x32) fit a CPU. Every path works for
 StyleGAN3 (bf16 autocast and torch.compile included); the D blur of StyleGAN3-R training is not part of the cycle.
+`map_depth` and `img_channels` override G's mapping depth and the image channels.
+
+Named cases (`CASES`, `stylegan bench --case`): `seed` (the preset as above, the sweep's batch sizes) and `small`
+(issue #15: `--cfg stylegan2 --cbase 2048 --cmax 64 --map-depth 2`, 32x32 grayscale, 64 channels everywhere;
+inference batch 16, training batch 32). The `loop` case (`LOOP_CASE`) times whole `stylegan train` ticks instead
+(`tools.bench_loop`).
 """
 from __future__ import annotations
 
@@ -103,6 +109,31 @@ SWEEPS: Dict[str, Sweep] = {
     "quick": Sweep(batch_sizes=(1, 8), train_batch=2, min_seconds=0.5, min_calls=1, train_reference=False),
     "full": Sweep(batch_sizes=(1, 8, 16), train_batch=8, min_seconds=2.0, min_calls=2, train_reference=True),
 }
+
+
+@dataclass(frozen=True)
+class BenchCase:
+    """A named network to measure (`stylegan bench --case`); None fields keep the preset's value or the sweep's."""
+
+    cfg: str = "stylegan2"
+    resolution: int = 32
+    channel_base: Optional[int] = None
+    channel_max: Optional[int] = None
+    map_depth: Optional[int] = None
+    img_channels: int = 3
+    batch_sizes: Optional[Tuple[int, ...]] = None  # G inference batch sizes (None: the sweep's)
+    train_batch: Optional[int] = None  # training batch (None: the sweep's)
+
+
+CASES: Dict[str, BenchCase] = {
+    # The preset's networks at 32x32 (512 channels), the sweep's batch sizes: what `stylegan bench` always measured.
+    "seed": BenchCase(),
+    # The network a CPU user trains with NVIDIA's command line (--cfg stylegan2 --cbase 2048 --cmax 64
+    # --map-depth 2, Fashion-MNIST 32x32 grayscale): 64 channels at every resolution; issue #15's batch sizes.
+    "small": BenchCase(channel_base=2048, channel_max=64, map_depth=2, img_channels=1, batch_sizes=(16,),
+                       train_batch=32),
+}
+LOOP_CASE = "loop"  # `stylegan train` ticks on generated data (tools.bench_loop.run_loop_case)
 
 
 def default_paths(device: torch.device) -> Tuple[str, ...]:
@@ -196,20 +227,26 @@ def _significant(value: float, digits: int = 3) -> float:
 
 
 def build_networks(cfg_name: str, resolution: int, device: torch.device, seed: int = 0, fp16: bool = False,
-                   channel_base: Optional[int] = None, channel_max: Optional[int] = None):
-    """Randomly initialised G and D of a preset (3 channels, unconditional) on `device`; float32 everywhere
-    unless `fp16`, which keeps the preset's float16 blocks (they run in float16 on CUDA only). `channel_base`/
-    `channel_max` (None: the preset's) override the widths of both networks."""
+                   channel_base: Optional[int] = None, channel_max: Optional[int] = None,
+                   map_depth: Optional[int] = None, img_channels: int = 3):
+    """Randomly initialised G and D of a preset (unconditional) on `device`; float32 everywhere unless `fp16`,
+    which keeps the preset's float16 blocks (they run in float16 on CUDA only). `channel_base`/`channel_max`/
+    `map_depth` (None: the preset's) override the widths of both networks and G's mapping depth;
+    `img_channels`: image channels (1 for grayscale data such as Fashion-MNIST)."""
     net = resolve_preset(cfg_name, resolution).network
     if not fp16:
         net = dataclasses.replace(net, num_fp16_res=0)
     widths = {k: v for k, v in (("channel_base", channel_base), ("channel_max", channel_max)) if v is not None}
     if any(v < 1 for v in widths.values()):
         raise UserInputError(f"channel_base and channel_max must be positive, got {widths}")
-    net = dataclasses.replace(net, **widths)
+    if map_depth is not None and map_depth < 1:
+        raise UserInputError(f"map_depth must be positive, got {map_depth}")
+    if img_channels < 1:
+        raise UserInputError(f"img_channels must be positive, got {img_channels}")
+    net = dataclasses.replace(net, **widths, **({} if map_depth is None else {"map_depth": map_depth}))
     torch.manual_seed(seed)
-    G = build_network(net.generator_class, net.generator_kwargs(resolution, 3, 0)).to(device)
-    D = build_network(net.discriminator_class, net.discriminator_kwargs(resolution, 3, 0)).to(device)
+    G = build_network(net.generator_class, net.generator_kwargs(resolution, img_channels, 0)).to(device)
+    D = build_network(net.discriminator_class, net.discriminator_kwargs(resolution, img_channels, 0)).to(device)
     return G, D
 
 
@@ -244,7 +281,8 @@ def has_g_reg(cfg: str, resolution: int) -> bool:
 
 def path_networks(path: str, G: nn.Module, D: nn.Module, cfg: str, resolution: int,
                   device: torch.device, widths: Optional[dict] = None) -> PathNetworks:
-    """Copies of G and D set up for `path`; `widths`: the channel_base/channel_max G and D were built with."""
+    """Copies of G and D set up for `path`; `widths`: the `build_networks` overrides G and D were built with
+    (channel_base, channel_max, map_depth, img_channels)."""
     spec = check_path(path, device)
     if spec.precision == "fp16":
         G16, D16 = build_networks(cfg, resolution, device, fp16=True, **(widths or {}))
@@ -437,12 +475,14 @@ def run_benchmarks(cfg: str = "stylegan2", resolution: int = 32, device: str = "
                    paths: Optional[Sequence[str]] = None, training: bool = True,
                    emit: Callable[[dict], None] = lambda row: None,
                    min_calls: int = SWEEPS["quick"].min_calls, train_reference: bool = True,
-                   channel_base: Optional[int] = None, channel_max: Optional[int] = None) -> List[dict]:
+                   channel_base: Optional[int] = None, channel_max: Optional[int] = None,
+                   map_depth: Optional[int] = None, img_channels: int = 3, case: Optional[str] = None) -> List[dict]:
     """All rows for one preset and resolution; `emit` is called with each row as it is measured.
 
     paths: None for `default_paths(device)`. train_reference: False leaves the reference path out of training
-    (when other paths remain; their speedup is then against `fast`). channel_base/channel_max: None for the
-    preset's widths. The defaults are the quick sweep (`SWEEPS`)."""
+    (when other paths remain; their speedup is then against `fast`). channel_base/channel_max/map_depth: None
+    for the preset's. img_channels: image channels of G and D. case: the `CASES` name the settings came from,
+    recorded in every row. The defaults are the quick sweep (`SWEEPS`)."""
     dev = torch.device(device)
     paths = default_paths(dev) if paths is None else tuple(paths)
     if not paths:
@@ -451,13 +491,18 @@ def run_benchmarks(cfg: str = "stylegan2", resolution: int = 32, device: str = "
         check_path(path, dev)
     if min_calls < 1 or min_seconds < 0:
         raise UserInputError(f"min_calls must be >= 1 and min_seconds >= 0, got {min_calls} and {min_seconds}")
-    widths = {k: v for k, v in (("channel_base", channel_base), ("channel_max", channel_max)) if v is not None}
+    widths = {k: v for k, v in (("channel_base", channel_base), ("channel_max", channel_max),
+                                ("map_depth", map_depth)) if v is not None}
+    if img_channels != 3:
+        widths["img_channels"] = img_channels
     G, D = build_networks(cfg, resolution, dev, **widths)
     peaks = {precision: matmul_tflops(dev, MATMUL_DTYPES[precision])
              for precision in sorted({PATH_SPECS[p].precision for p in paths})}
     common = {"config": f"{cfg}@{resolution}", "machine": machine_description(dev)}
     if widths:  # recorded only when overridden, so rows of the preset's own widths are unchanged
-        common.update({"channel_base": channel_base, "channel_max": channel_max})
+        common.update({"channel_base": channel_base, "channel_max": channel_max, **widths})
+    if case is not None:
+        common["case"] = case
     rows = []
 
     def add(row: dict) -> None:
