@@ -67,6 +67,9 @@ def test_avoids_the_grouped_convolution_double_backward():
 def test_no_grad_and_bad_rank():
     f = setup_filter([1, 3, 3, 1])
     x = torch.randn(1, 2, 8, 8)
-    torch.testing.assert_close(upfirdn2d_fast(x, f, up=2, padding=[2, 1, 2, 1]), upfirdn2d(x, f, up=2, padding=[2, 1, 2, 1]))
+    for kwargs in (dict(up=2, padding=[2, 1, 2, 1]), dict(down=2, padding=1), dict(down=2, padding=[2, 1, 1, 2])):
+        for memory_format in (torch.contiguous_format, torch.channels_last):  # the channels-last path's layout
+            torch.testing.assert_close(upfirdn2d_fast(x.contiguous(memory_format=memory_format), f, **kwargs),
+                                       upfirdn2d(x, f, **kwargs))
     with pytest.raises(ValueError, match="N, C, H, W"):
         upfirdn2d_fast(torch.zeros(3, 4, 4), f)

@@ -7,7 +7,9 @@ their time in thousands of tiny convolutions. A fixed FIR filter makes upfirdn2d
 "zero-insert by up, pad, convolve with f, keep every down-th sample" is "zero-insert by down, pad, correlate with
 f, keep every up-th sample": upfirdn2d again, with up and down swapped, the filter flipped and the padding
 below. So the backward calls the same op, which is differentiable to any order, and every level runs the fast
-depthwise forward (no gradient for the filter, which is a constant buffer in every StyleGAN layer).
+depthwise forward (no gradient for the filter, which is a constant buffer in every StyleGAN layer). Without
+upsampling, the forward is one strided depthwise convolution (padding folded in where symmetric), not the
+reference's pad, filter at full resolution, then slice.
 
 Adjoint padding along one axis (input length n, output length m, filter length k, forward padding p0):
 the backward's padding is [k - 1 - p0, n * up - m * down + p0 - up + 1] (it keeps positions 0, up, ...).
@@ -17,8 +19,26 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 
 from .upfirdn2d import IntOrPair, _pair, filter_size, parse_padding, upfirdn2d
+
+
+def _forward(x: torch.Tensor, f: torch.Tensor, up, down, padding, flip_filter: bool, gain: float) -> torch.Tensor:
+    """The op's value. Without upsampling, one depthwise convolution does the padding (when symmetric) and the
+    decimation (as its stride): no padded copy, no filtered samples thrown away. Otherwise the reference."""
+    px0, px1, py0, py1 = padding
+    if tuple(up) != (1, 1) or f.ndim != 2 or min(padding) < 0:
+        return upfirdn2d(x, f, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain)
+    f = f.to(device=x.device, dtype=x.dtype) * gain
+    if not flip_filter:
+        f = f.flip([0, 1])  # conv2d correlates; upfirdn2d convolves
+    weight = f[None, None].expand(x.shape[1], 1, *f.shape)
+    conv_padding = [py0, px0]
+    if px0 != px1 or py0 != py1:
+        x = F.pad(x, [px0, px1, py0, py1])
+        conv_padding = [0, 0]
+    return F.conv2d(x, weight, stride=[down[1], down[0]], padding=conv_padding, groups=x.shape[1])
 
 
 def _adjoint_padding(in_size: int, out_size: int, up: int, down: int, k: int, p0: int) -> list:
@@ -31,7 +51,7 @@ class _UpFirDn2d(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, f, up, down, padding, flip_filter, gain):
         with torch.no_grad():
-            y = upfirdn2d(x, f, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain)
+            y = _forward(x, f, up, down, padding, flip_filter, gain)
         ctx.save_for_backward(f)
         ctx.config = (x.shape[2], x.shape[3], y.shape[2], y.shape[3], up, down, padding, flip_filter, gain)
         return y
@@ -51,11 +71,12 @@ class _UpFirDn2d(torch.autograd.Function):
 def upfirdn2d_fast(x: torch.Tensor, f: Optional[torch.Tensor], up: IntOrPair = 1, down: IntOrPair = 1,
                    padding: IntOrPair = 0, flip_filter: bool = False, gain: float = 1.0) -> torch.Tensor:
     """upfirdn2d (same arguments and values as `upfirdn2d.upfirdn2d`) whose gradients, of any order, are upfirdn2d
-    calls too. The filter gets no gradient. Falls back to the reference when nothing needs a gradient."""
+    calls too. The filter gets no gradient."""
     if x.ndim != 4:
         raise ValueError(f"upfirdn2d expects [N, C, H, W], got shape {list(x.shape)}")
-    if not (torch.is_grad_enabled() and x.requires_grad):
-        return upfirdn2d(x, f, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain)
     if f is None:
         f = torch.ones([1, 1], dtype=torch.float32, device=x.device)
-    return _UpFirDn2d.apply(x, f, _pair(up), _pair(down), parse_padding(padding), bool(flip_filter), float(gain))
+    config = (_pair(up), _pair(down), parse_padding(padding), bool(flip_filter), float(gain))
+    if not (torch.is_grad_enabled() and x.requires_grad):
+        return _forward(x, f, *config)
+    return _UpFirDn2d.apply(x, f, *config)
