@@ -342,3 +342,24 @@ def test_bad_images_and_settings():
     # Geometric transforms other than rotate90 work on any channel count and aspect ratio.
     y = pipe_with(0.9, xflip=1, xint=1, scale=1, rotate=1, aniso=1, xfrac=1)(images(3, c=4, h=8, w=12))
     assert y.shape == (3, 4, 8, 12)
+
+
+@pytest.mark.parametrize("taps", ["geom", "random"])
+def test_polyphase_resampling_matches_upfirdn2d(taps):
+    """The warp's 2x up- and downsampling (polyphase / strided, at the low resolution) equal the reference
+    upfirdn2d ops (zero insertion / filter then decimate), values and gradients, for the pipe's own filter and an
+    arbitrary even-length one."""
+    from stylegan.ops.upfirdn2d import upfirdn2d, upsample2d
+    from stylegan.training.augment import downsample2x_valid, resampling_filter, upsample2x
+    gen = torch.Generator().manual_seed(0)
+    f = (torch.tensor(resampling_filter(), dtype=torch.float64) if taps == "geom"
+         else torch.rand(8, generator=gen, dtype=torch.float64))
+    x = torch.randn(3, 2, 11, 13, generator=gen, dtype=torch.float64, requires_grad=True)
+    torch.testing.assert_close(upsample2x(x, f), upsample2d(x, f, up=2))
+    big = torch.randn(3, 2, 29, 31, generator=gen, dtype=torch.float64, requires_grad=True)
+    torch.testing.assert_close(downsample2x_valid(big, f), upfirdn2d(big, f, down=2))
+    for fast, ref, inp in ((upsample2x, lambda a, g: upsample2d(a, g, up=2), x),
+                           (downsample2x_valid, lambda a, g: upfirdn2d(a, g, down=2), big)):
+        weight = torch.randn_like(ref(inp, f))
+        grads = [torch.autograd.grad((fn(inp, f) * weight).sum(), inp)[0] for fn in (fast, ref)]
+        torch.testing.assert_close(grads[0], grads[1])
