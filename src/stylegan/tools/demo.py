@@ -13,14 +13,16 @@ from .images import make_grid, save_image
 
 
 def run_demo(outdir: Union[str, os.PathLike] = "demo-out", minutes: float = 10.0, kimg: Optional[float] = None,
-             seed: int = 0, workers: int = 1, progress: Optional[bool] = None, fast: bool = True) -> dict:
+             seed: int = 0, workers: int = 0, progress: Optional[bool] = None, fast: bool = True) -> dict:
     """Prepare data, train, write `samples.png` and `REPORT.md` in `outdir`; returns the report as a dict.
 
     outdir:   folder for the dataset zip, the run directory and the results.
     minutes:  training time budget (the run stops at the first tick after it).
     kimg:     optional cap on training length in thousands of images.
     seed:     random seed.
-    workers:  data loader processes.
+    workers:  data loader processes; 0 decodes in the training process (32 small PNGs a step, ~0.3% of it),
+              which on 2 busy cores trained 1.2-1.3x faster than 2 workers competing with the training threads
+              (docs/performance.md, Whole loop; 1 worker, the earlier default, was not measured).
     progress: progress bar (default: when stdout is a terminal).
     fast:     train on the fastest path measured (torch.compile, channels-last, bf16 autocast where the hardware
               has bf16: about 2x the default path's img/s for these networks on this project's CPU, at the same
