@@ -11,7 +11,7 @@ from stylegan.tools.bench_loop import LOOP_PATHS, SMALL_CONFIG, run_loop_case, s
 TINY = (*SMALL_CONFIG, "--cbase", "128", "--cmax", "16", "--batch", "8")
 
 
-def test_rows_for_each_path_against_reference(tmp_path):
+def test_rows_for_each_path_against_reference(tmp_path, capsys):
     out = tmp_path / "loop.jsonl"
     rows = run_loop_case(paths=("reference", "fast_eager"), kimg=0.032, tick_kimg=0.008, workers=0,
                          dataset_size=16, config=TINY, out=str(out))
@@ -30,6 +30,8 @@ def test_rows_for_each_path_against_reference(tmp_path):
                                     "compile": "off"}
     assert rows[1]["requested"]["resample"] == "fast"
     assert [json.loads(line)["path"] for line in out.read_text().splitlines()] == ["reference", "fast_eager"]
+    captured = capsys.readouterr()
+    assert "tick 0" not in captured.out and "tick 0" in captured.err  # stdout stays for the bench's JSON rows
 
 
 def test_synthetic_dataset_is_a_training_zip(tmp_path):

@@ -19,7 +19,9 @@ run (`--aug fixed --p aug_p`; None keeps ADA's own p from 0).
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -66,7 +68,8 @@ def _train_once(config: Sequence[str], data: Path, outdir: Path, path: str, kimg
     if aug_p is not None:
         args += ["--aug", "fixed", "--p", str(aug_p)]
     start = time.perf_counter()
-    command.main(args, standalone_mode=False)
+    with contextlib.redirect_stdout(sys.stderr):  # tick lines to stderr: stdout carries the bench's JSON rows
+        command.main(args, standalone_mode=False)
     wall = time.perf_counter() - start
     run_dir = sorted(p for p in outdir.iterdir() if p.is_dir())[-1]
     ticks = [json.loads(line) for line in (run_dir / "stats.jsonl").read_text().splitlines()]
