@@ -7,8 +7,8 @@ open ('auto'); a flag always wins. The rules (docs/performance.md, "Automatic pa
   without native bf16 (`tools.hardware.native_bf16`) bf16 is never a candidate (emulated bf16 is 10-20x slower);
   channels-last is a candidate only for networks with channels-last blocks (StyleGAN2 and v1, not StyleGAN3).
 - Otherwise a quick probe times each candidate (float32/bf16 x NCHW/channels-last) on copies of the real
-  networks at the job's batch size: one warm-up and `PROBE_REPEATS` timed calls in interleaved rounds (forward
-  + backward of G and D for training, a G forward for inference), and keeps the fastest where it beats float32
+  networks at the job's batch size: `PROBE_REPEATS` timed calls in interleaved rounds, the fastest counting (the
+  first call warms up; forward + backward of G and D for training, a G forward for inference), and keeps the fastest where it beats float32
   as built by `PROBE_MARGIN` (a busy machine's noise does not move the choice). bf16 must also hold quality:
   its images (constant noise, same latents) must reach `BF16_MIN_PSNR_DB` PSNR against the float32 images.
 - The probe is skipped for jobs too short to matter: it runs only when it costs at most 1/`PROBE_SHARE` of the
@@ -41,7 +41,7 @@ from ..errors import UserInputError
 from ..networks.fast_paths import check_compile_support, set_channels_last
 from . import hardware
 
-PROBE_REPEATS = 2          # timed calls per candidate, interleaved across candidates after one warm-up each
+PROBE_REPEATS = 2          # calls per candidate in interleaved rounds (the first warms up); the fastest counts
 PROBE_SHARE = 50           # probe only when it costs at most 1/50 of the job's network calls
 PROBE_MIN_S = 60.0         # ... and never for jobs limited to less than a minute (--max-minutes)
 PROBE_MAX_S = 10.0         # the probe starts no new measurement after this much time (warm-ups included)
@@ -172,7 +172,7 @@ def choose_path(job: Job, device: torch.device, *, precision: str = "auto", chan
     layouts = [False, True] if channels_last is None and layout_choice else [bool(channels_last)]
     candidates = [Candidate(p, cl) for cl in layouts for p in precisions]
     wants_speed = len(candidates) > 1 or (compile == "auto" and job.compilable)  # compiling needs an estimate
-    probe_calls = len(candidates) * (1 + PROBE_REPEATS)
+    probe_calls = len(candidates) * PROBE_REPEATS
     speeds: Dict[str, float] = {}
     psnr_db = None
     chosen = candidates[0]
@@ -208,9 +208,9 @@ def choose_path(job: Job, device: torch.device, *, precision: str = "auto", chan
 
 def _probe_rounds(candidates, measure: Callable[[Candidate], float], calls: int) -> Dict[str, float]:
     """Fastest seconds per call of each candidate over PROBE_REPEATS interleaved rounds (load changes hit them all
-    alike), within the budget: min(PROBE_MAX_S, the job's estimated time / PROBE_SHARE), counting the wall time of
-    each measurement, its warm-up included (at least twice the first timed call). Candidates left when the budget
-    is spent are not measured (and not chosen); the first one, the float32 path as built, always is."""
+    alike; the first round's calls include the warm-up), within the budget: min(PROBE_MAX_S, the job's estimated
+    time / PROBE_SHARE) of wall time. Candidates left when the budget is spent are not measured (and not chosen);
+    the first one, the float32 path as built, always is."""
     seconds: Dict[str, float] = {}
     spent = 0.0
     for _ in range(PROBE_REPEATS):
@@ -220,7 +220,7 @@ def _probe_rounds(candidates, measure: Callable[[Candidate], float], calls: int)
                 return seconds
             t0 = time.perf_counter()
             value = measure(cand)
-            spent += max(time.perf_counter() - t0, value * (1 if cand.name in seconds else 2))
+            spent += max(time.perf_counter() - t0, value)
             seconds[cand.name] = min(seconds.get(cand.name, math.inf), value)
     return seconds
 
@@ -288,14 +288,13 @@ def _inputs(G: nn.Module, batch: int, device: torch.device):
 
 class _Probe:
     """Times candidates on copies of the networks (the originals are not touched): one copy as built, one in
-    channels-last layout; each candidate's first call is an untimed warm-up (oneDNN builds its kernels then)."""
+    channels-last layout."""
 
     def __init__(self, G: nn.Module, D: Optional[nn.Module], batch: int, device: torch.device):
         self.nets = {False: (copy.deepcopy(G).eval(), copy.deepcopy(D) if D is not None else None)}
         self.originals = (G, D)
         self.device = device
         self.z, self.c = _inputs(G, batch, device)
-        self.warm = set()
 
     def _nets(self, channels_last: bool):
         if channels_last not in self.nets:
@@ -305,12 +304,6 @@ class _Probe:
 
     def _ctx(self, precision: str):
         return SpeedPath(precision, False, "off", "").autocast(self.device)
-
-    def _timed(self, cand: Candidate, fn: Callable[[], object]) -> float:
-        if cand not in self.warm:
-            fn()
-            self.warm.add(cand)
-        return _seconds(fn, self.device)
 
     def images(self, precision: str) -> torch.Tensor:
         with torch.no_grad(), self._ctx(precision):
@@ -325,7 +318,7 @@ class _Probe:
         def call():
             with torch.no_grad(), self._ctx(cand.precision):
                 G(self.z, self.c)
-        return self._timed(cand, call)
+        return _seconds(call, self.device)
 
     def training(self, cand: Candidate) -> float:
         G, D = self._nets(cand.channels_last)
@@ -338,7 +331,7 @@ class _Probe:
             with self._ctx(cand.precision):
                 logits = D(G(self.z, self.c), self.c)
             logits.float().sum().backward()
-        return self._timed(cand, call)
+        return _seconds(call, self.device)
 
 
 class _LazyProbe:
