@@ -7,7 +7,8 @@ number of images on each path (`bench_loop.LOOP_PATHS`: `reference` = float32 re
 `default` = no flags, what `stylegan train` picks on this machine; `fast_eager` = fast ops, float32, eager),
 one run per path and seed, each through the real `stylegan train` command. Then FID of each G_ema against the
 training set with the `fmnist` feature network, and a row per run (path, seed, kimg, seconds, FID, the path the
-run resolved, machine) in benchmarks/results/<out>_cpu.json. `--preset cpu` checks `make demo`'s preset instead.
+run resolved, machine) in benchmarks/results/<out>_cpu.json. `--preset cpu` checks `make demo`'s preset instead,
+and `--extra` adds flags to every run (e.g. a narrower demo network: `--preset cpu --extra="--cmax 32"`).
 
 Run (the issue's check; about 2 h on 2 quiet cores at --kimg 10):
     python benchmarks/quality_paths.py --kimg 10 --seeds 0,1,2 --paths reference,default
@@ -53,6 +54,8 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--paths", default="reference,default", help=f"from {', '.join(LOOP_PATHS)}")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="small")
+    parser.add_argument("--extra", default="",
+                        help="more `stylegan train` flags for every run, as one string: --extra='--cmax 32'")
     parser.add_argument("--data", default="demo-out/fashion-mnist-32-idx.zip", help="made here when missing")
     parser.add_argument("--num", type=int, default=10000, help="generated images per FID")
     parser.add_argument("--workers", type=int, default=2)
@@ -68,9 +71,9 @@ def main() -> None:
         for seed in [int(s) for s in args.seeds.split(",")]:
             for name in paths:  # paths interleaved within each seed, so load changes hit both alike
                 outdir = Path(tmp) / f"{name}-{seed}"
-                flags = [*PRESETS[args.preset], "--data", str(data), "--outdir", str(outdir), "--kimg", str(args.kimg),
-                         "--tick", str(max(args.kimg / 10, 0.1)), "--snap", "100000", "--seed", str(seed),
-                         "--workers", str(args.workers), "--no-progress", *LOOP_PATHS[name]]
+                flags = [*PRESETS[args.preset], *args.extra.split(), "--data", str(data), "--outdir", str(outdir),
+                         "--kimg", str(args.kimg), "--tick", str(max(args.kimg / 10, 0.1)), "--snap", "100000",
+                         "--seed", str(seed), "--workers", str(args.workers), "--no-progress", *LOOP_PATHS[name]]
                 start = time.time()
                 train_command.main(flags, standalone_mode=False)
                 seconds = time.time() - start
@@ -80,7 +83,8 @@ def main() -> None:
                 fid = compute_metric("fid10k_full", generator=G, data=str(data), feature_net="fmnist", num=args.num,
                                      seed=seed, cache_dir=str(data.parent / ".metric-cache"))
                 ticks = [json.loads(line) for line in (run_dir / "stats.jsonl").read_text().splitlines()]
-                row = {"what": "training_quality", "preset": args.preset, "flags": " ".join(PRESETS[args.preset]),
+                row = {"what": "training_quality", "preset": args.preset,
+                       "flags": " ".join([*PRESETS[args.preset], *args.extra.split()]),
                        "path": name, "path_flags": " ".join(LOOP_PATHS[name]), "seed": seed, "kimg": args.kimg,
                        "train_seconds": round(seconds, 1),
                        "sec_per_kimg": round(sum(t["Timing/sec_per_tick"] for t in ticks) / args.kimg, 2),
