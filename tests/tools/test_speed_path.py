@@ -69,7 +69,7 @@ def test_bf16_below_the_psnr_threshold_is_dropped_however_fast():
 
 
 def test_short_jobs_and_several_processes_are_not_probed():
-    probe_calls = 4 * PROBE_REPEATS
+    probe_calls = 4 * PROBE_REPEATS["train"]
     for job in (Job("train", 8, PROBE_SHARE * probe_calls - 1), Job("train", 8, LONG, max_seconds=30),
                 Job("train", 8, LONG, no_probe="several processes: not probed")):
         path = choose_path(job, CPU, native_bf16=True, measure=lambda c: pytest.fail("probed"),

@@ -7,8 +7,8 @@ open ('auto'); a flag always wins. The rules (docs/performance.md, "Automatic pa
   without native bf16 (`tools.hardware.native_bf16`) bf16 is never a candidate (emulated bf16 is 10-20x slower);
   channels-last is a candidate only for networks with channels-last blocks (StyleGAN2 and v1, not StyleGAN3).
 - Otherwise a quick probe times each candidate (float32/bf16 x NCHW/channels-last) on copies of the real
-  networks at the job's batch size: `PROBE_REPEATS` timed calls in interleaved rounds, the fastest counting (the
-  first call warms up; forward + backward of G and D for training, a G forward for inference), and keeps the fastest where it beats float32
+  networks at the job's batch size: `PROBE_REPEATS` timed calls (2 training, 5 inference: cheap) in interleaved
+  rounds, the fastest counting (the first call warms up; forward + backward of G and D for training, a G forward for inference), and keeps the fastest where it beats float32
   as built by `PROBE_MARGIN` (a busy machine's noise does not move the choice). bf16 must also hold quality:
   its images (constant noise, same latents) must reach `BF16_MIN_PSNR_DB` PSNR against the float32 images.
 - The probe is skipped for jobs too short to matter: it runs only when it costs at most 1/`PROBE_SHARE` of the
@@ -41,7 +41,7 @@ from ..errors import UserInputError
 from ..networks.fast_paths import check_compile_support, set_channels_last
 from . import hardware
 
-PROBE_REPEATS = 2          # calls per candidate in interleaved rounds (the first warms up); the fastest counts
+PROBE_REPEATS = {"train": 2, "inference": 5}  # calls per candidate in interleaved rounds (the first warms up)
 PROBE_SHARE = 50           # probe only when it costs at most 1/50 of the job's network calls
 PROBE_MIN_S = 60.0         # ... and never for jobs limited to less than a minute (--max-minutes)
 PROBE_MAX_S = 10.0         # the probe starts no new measurement after this much time (warm-ups included)
@@ -172,7 +172,7 @@ def choose_path(job: Job, device: torch.device, *, precision: str = "auto", chan
     layouts = [False, True] if channels_last is None and layout_choice else [bool(channels_last)]
     candidates = [Candidate(p, cl) for cl in layouts for p in precisions]
     wants_speed = len(candidates) > 1 or (compile == "auto" and job.compilable)  # compiling needs an estimate
-    probe_calls = len(candidates) * PROBE_REPEATS
+    probe_calls = len(candidates) * PROBE_REPEATS[job.kind]
     speeds: Dict[str, float] = {}
     psnr_db = None
     chosen = candidates[0]
@@ -188,7 +188,7 @@ def choose_path(job: Job, device: torch.device, *, precision: str = "auto", chan
             psnr_db = bf16_psnr()
             if not psnr_db >= BF16_MIN_PSNR_DB:
                 candidates = [c for c in candidates if c.precision != "bf16"]
-        seconds = _probe_rounds(candidates, measure, job.calls)
+        seconds = _probe_rounds(candidates, measure, job.calls, PROBE_REPEATS[job.kind])
         measured = [c for c in candidates if c.name in seconds]
         speeds = {name: job.batch / max(value, 1e-9) for name, value in seconds.items()}
         fastest = max(measured, key=lambda c: speeds[c.name])
@@ -206,14 +206,14 @@ def choose_path(job: Job, device: torch.device, *, precision: str = "auto", chan
                      reason=reason, compile_support=support, probe_img_per_s=speeds, bf16_psnr_db=psnr_db, **base)
 
 
-def _probe_rounds(candidates, measure: Callable[[Candidate], float], calls: int) -> Dict[str, float]:
-    """Fastest seconds per call of each candidate over PROBE_REPEATS interleaved rounds (load changes hit them all
+def _probe_rounds(candidates, measure: Callable[[Candidate], float], calls: int, rounds: int) -> Dict[str, float]:
+    """Fastest seconds per call of each candidate over `rounds` interleaved rounds (load changes hit them all
     alike; the first round's calls include the warm-up), within the budget: min(PROBE_MAX_S, the job's estimated
     time / PROBE_SHARE) of wall time. Candidates left when the budget is spent are not measured (and not chosen);
     the first one, the float32 path as built, always is."""
     seconds: Dict[str, float] = {}
     spent = 0.0
-    for _ in range(PROBE_REPEATS):
+    for _ in range(rounds):
         for cand in candidates:
             budget = min(PROBE_MAX_S, calls * min(seconds.values(), default=math.inf) / PROBE_SHARE)
             if seconds and spent >= budget:
