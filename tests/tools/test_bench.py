@@ -247,3 +247,24 @@ def test_cli_loop_case_calls_the_loop_benchmark(monkeypatch, capsys, tmp_path):
     assert lines == [{"what": "loop", "path": "reference"}, {"what": "loop", "path": "default"}]
     assert run(["bench", "--help"]) == 0
     assert "loop" in capsys.readouterr().out
+
+
+def test_interleaved_rounds_keep_every_path_and_compiled_graphs(monkeypatch):
+    measured = []
+    real = bench.seconds_per_call
+
+    def recording(fn, device, min_seconds, warmup=1, min_calls=2):
+        measured.append(fn.__qualname__.split(".")[0])  # the matmul yardstick is timed too
+        return real(fn, device, min_seconds, warmup, min_calls)
+    monkeypatch.setattr(bench, "seconds_per_call", recording)
+    rows = run_benchmarks(cfg="cpu", resolution=8, device="cpu", batch_sizes=(2,), train_batch=2, min_seconds=0.0,
+                          min_calls=1, paths=("fast", "compiled"), rounds=2)
+    assert [(r["what"], r["path"], r["rounds"]) for r in rows] == [
+        ("g_inference_b2", "fast", 2), ("g_inference_b2", "compiled", 2), ("train_step", "fast", 2),
+        ("train_step", "compiled", 2)]
+    # inference: 2 paths x 2 rounds; training: the same x 3 phases
+    assert measured.count("inference_rows") == 2 * 2 and measured.count("training_rows") == 2 * 2 * 3
+    assert rows[1]["psnr_vs_fast_db"] is None or rows[1]["psnr_vs_fast_db"] > 80
+    assert rows[1]["compile_s"] > 0 and rows[3]["compile_s"] > 0
+    with pytest.raises(stylegan_errors.UserInputError, match="rounds"):
+        run_benchmarks(**TINY, paths=("fast",), rounds=0)

@@ -51,11 +51,14 @@ CASE_NAMES = ("seed", "small", "loop")  # tools.bench.CASES plus tools.bench.LOO
 @click.option("--cmax", type=int, default=None, help="Override the preset's channel_max [preset].")
 @click.option("--map-depth", type=int, default=None, help="Override G's mapping network depth [preset].")
 @click.option("--channels", type=int, default=None, help="Image channels [3; case small: 1].")
+@click.option("--rounds", type=int, default=1, show_default=True,
+              help="Measure the paths in this many interleaved rounds (A B C A B C ...), each keeping its best: "
+                   "on a shared machine, load changes then hit every path alike.")
 @click.option("--kimg", type=float, default=None, help="Case loop: training length of each run [bench_loop's].")
 @click.option("--no-train", is_flag=True, help="Inference only.")
 @click.option("--out", default=None, help="Also write the JSON lines to this file (case loop: appended).")
 def command(case, cfg, resolution, device, full, batches, train_batch, paths, seconds, calls, cbase, cmax, map_depth,
-            channels, kimg, no_train, out):
+            channels, rounds, kimg, no_train, out):
     """Measure G inference and a training cycle, each path against the float32 reference."""
     with user_errors():
         import torch
@@ -83,8 +86,8 @@ def command(case, cfg, resolution, device, full, batches, train_batch, paths, se
         train_batch = (spec.train_batch or sweep.train_batch) if train_batch is None else train_batch
         seconds = sweep.min_seconds if seconds is None else seconds
         calls = sweep.min_calls if calls is None else calls
-        if not batch_sizes or min(batch_sizes) < 1 or train_batch < 1 or seconds < 0 or calls < 1:
-            raise CliError("batch sizes and --calls must be positive, --seconds at least 0")
+        if not batch_sizes or min(batch_sizes) < 1 or train_batch < 1 or seconds < 0 or calls < 1 or rounds < 1:
+            raise CliError("batch sizes, --calls and --rounds must be positive, --seconds at least 0")
         if any(v is not None and v < 1 for v in (cbase, cmax)):
             raise CliError(f"--cbase and --cmax must be positive, got {cbase} and {cmax}")
         if (map_depth is not None and map_depth < 1) or channels < 1:
@@ -104,7 +107,7 @@ def command(case, cfg, resolution, device, full, batches, train_batch, paths, se
         rows = run_benchmarks(cfg, resolution, device, batch_sizes, train_batch, seconds, path_list,
                               training=not no_train, emit=lambda row: click.echo(json.dumps(row)), min_calls=calls,
                               train_reference=sweep.train_reference, case=None if case == "seed" else case,
-                              **widths)
+                              **widths, **({"rounds": rounds} if rounds != 1 else {}))
         for line in summary_lines(rows):
             click.echo(line, err=True)
         click.echo(f"measured in {time.perf_counter() - start:.0f} s"

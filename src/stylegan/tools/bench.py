@@ -280,9 +280,10 @@ def has_g_reg(cfg: str, resolution: int) -> bool:
 
 
 def path_networks(path: str, G: nn.Module, D: nn.Module, cfg: str, resolution: int,
-                  device: torch.device, widths: Optional[dict] = None) -> PathNetworks:
+                  device: torch.device, widths: Optional[dict] = None, reset_compiler: bool = True) -> PathNetworks:
     """Copies of G and D set up for `path`; `widths`: the `build_networks` overrides G and D were built with
-    (channel_base, channel_max, map_depth, img_channels)."""
+    (channel_base, channel_max, map_depth, img_channels). reset_compiler: False keeps torch.compile's caches
+    (the rows' functions reset them once and raise the recompile limit, see `_compiler_scope`)."""
     spec = check_path(path, device)
     if spec.precision == "fp16":
         G16, D16 = build_networks(cfg, resolution, device, fp16=True, **(widths or {}))
@@ -302,9 +303,23 @@ def path_networks(path: str, G: nn.Module, D: nn.Module, cfg: str, resolution: i
         check_compile_support(device)
         # Compiled code is cached per Python function, with a limit on variants (then it silently runs eagerly):
         # start every compiled path with an empty cache so earlier paths and batch sizes do not use it up.
-        torch._dynamo.reset()
+        if reset_compiler:
+            torch._dynamo.reset()
         G_fast, D_fast = compile_module(G), compile_module(D)
     return PathNetworks(spec, G, D, G_fast, D_fast)
+
+
+@contextlib.contextmanager
+def _compiler_scope(paths: Sequence[str]):
+    """Where compiled paths are measured side by side (interleaved rounds), every path's compiled graphs stay
+    cached at once: start from empty caches and allow more variants per function than torch.compile's default
+    (8, after which it would silently run eagerly)."""
+    if not any(PATH_SPECS[p].compile for p in paths):
+        yield
+        return
+    torch._dynamo.reset()
+    with torch._dynamo.config.patch(recompile_limit=64, accumulated_recompile_limit=1024):
+        yield
 
 
 def _add_speedup(row: dict, results: Dict[str, float]) -> None:
@@ -320,44 +335,57 @@ def _fused(spec: PathSpec, batch: int) -> bool:
 
 def inference_rows(G: nn.Module, D: nn.Module, batch_sizes: Sequence[int], device: torch.device,
                    min_seconds: float, paths: Sequence[str] = DEFAULT_PATHS, cfg: str = "stylegan2",
-                   resolution: int = 32, min_calls: int = 2, widths: Optional[dict] = None) -> List[dict]:
-    """G(z) img/s per batch size and path, against the reference path."""
+                   resolution: int = 32, min_calls: int = 2, widths: Optional[dict] = None,
+                   rounds: int = 1) -> List[dict]:
+    """G(z) img/s per batch size and path, against the reference path; with `rounds` > 1 the paths are measured
+    in interleaved rounds (A B C A B C ...) and each keeps its best round, so load changes hit every path alike."""
     rows = []
     flops_of: Dict[tuple, float] = {}  # FLOPs depend on the resampling, filtered_lrelu and modulation: count once
-    for batch in batch_sizes:
-        z = torch.randn(batch, G.z_dim, device=device)
-        outputs: Dict[str, torch.Tensor] = {}
-        results: Dict[str, float] = {}
-        batch_rows = []
-        for path in paths:
-            nets = path_networks(path, G, D, cfg, resolution, device, widths)
+    with _compiler_scope(paths):
+        all_nets = {path: path_networks(path, G, D, cfg, resolution, device, widths, reset_compiler=False)
+                    for path in paths}
+        for nets in all_nets.values():
             nets.G.eval().requires_grad_(False)
-            if device.type == "cuda":
-                torch.cuda.reset_peak_memory_stats(device)
-            spec = nets.spec
-            call = lambda g: g(z, None, noise_mode="const", fused_modconv=_fused(spec, batch))  # noqa: E731
-            row = {"what": f"g_inference_b{batch}", "path": path, "device": str(device), "batch": batch}
-            with torch.no_grad(), _autocast(device, spec):
-                if spec.compile:
-                    row["compile_s"] = round(timed_call(lambda: call(nets.G_fast), device), 2)
-                outputs[path] = call(nets.G_fast).float()  # the warm-up call, and the images PSNR compares
-                results[path] = batch / seconds_per_call(lambda: call(nets.G_fast), device, min_seconds,
-                                                         warmup=0, min_calls=min_calls)
-                key = (spec.resample_impl, spec.filtered_lrelu_impl, _fused(spec, batch))
-                if key not in flops_of:
-                    flops_of[key] = count_flops(lambda: call(nets.G)) / batch
-            flops = flops_of[key]
-            row.update({"img_per_s": results[path], "gflop_per_img": flops / 1e9,
-                        "achieved_tflops": flops * results[path] / 1e12,
-                        "peak_mem_mb": round(peak_memory_mb(device), 1)})
-            batch_rows.append(row)
-        base = "fast" if "fast" in paths else None
-        for row in batch_rows:
-            _add_speedup(row, results)
-            if base is not None and row["path"] != base:
-                value = psnr(outputs[row["path"]], outputs[base])
-                row[f"psnr_vs_{base}_db"] = None if math.isinf(value) else round(value, 2)
-        rows.extend(batch_rows)
+        for batch in batch_sizes:
+            z = torch.randn(batch, G.z_dim, device=device)
+            outputs: Dict[str, torch.Tensor] = {}
+            seconds: Dict[str, float] = {}
+            batch_rows = {}
+            for round_index in range(rounds):
+                for path, nets in all_nets.items():
+                    spec = nets.spec
+                    call = lambda g: g(z, None, noise_mode="const", fused_modconv=_fused(spec, batch))  # noqa: E731
+                    with torch.no_grad(), _autocast(device, spec):
+                        if round_index == 0:
+                            if device.type == "cuda":
+                                torch.cuda.reset_peak_memory_stats(device)
+                            row = {"what": f"g_inference_b{batch}", "path": path, "device": str(device),
+                                   "batch": batch}
+                            if spec.compile:
+                                row["compile_s"] = round(timed_call(lambda: call(nets.G_fast), device), 2)
+                            outputs[path] = call(nets.G_fast).float()  # the warm-up call, the images PSNR compares
+                            key = (spec.resample_impl, spec.filtered_lrelu_impl, _fused(spec, batch))
+                            if key not in flops_of:
+                                flops_of[key] = count_flops(lambda: call(nets.G)) / batch
+                            row["gflop_per_img"] = flops_of[key] / 1e9
+                            batch_rows[path] = row
+                        elapsed = seconds_per_call(lambda: call(nets.G_fast), device, min_seconds, warmup=0,
+                                                   min_calls=min_calls)
+                    seconds[path] = min(seconds.get(path, math.inf), elapsed)
+                    if round_index == 0:
+                        batch_rows[path]["peak_mem_mb"] = round(peak_memory_mb(device), 1)
+            results = {path: batch / s for path, s in seconds.items()}
+            base = "fast" if "fast" in paths else None
+            for path, row in batch_rows.items():
+                row.update({"img_per_s": results[path],
+                            "achieved_tflops": row["gflop_per_img"] * 1e9 * results[path] / 1e12})
+                if rounds > 1:
+                    row["rounds"] = rounds
+                _add_speedup(row, results)
+                if base is not None and path != base:
+                    value = psnr(outputs[path], outputs[base])
+                    row[f"psnr_vs_{base}_db"] = None if math.isinf(value) else round(value, 2)
+                rows.append(row)
     return rows
 
 
@@ -428,41 +456,52 @@ def d_reg_phase(nets: PathNetworks, batch: int, device: torch.device) -> None:
 
 def training_rows(G: nn.Module, D: nn.Module, batch: int, device: torch.device, min_seconds: float,
                   paths: Sequence[str] = DEFAULT_PATHS, cfg: str = "stylegan2", resolution: int = 32,
-                  min_calls: int = 2, widths: Optional[dict] = None) -> List[dict]:
+                  min_calls: int = 2, widths: Optional[dict] = None, rounds: int = 1) -> List[dict]:
     """Training img/s over a lazy-regularisation cycle per path: each phase timed on its own, weighted by how
-    often the cycle runs it (`phases_per_cycle`; no G reg phase for StyleGAN3, see `has_g_reg`)."""
+    often the cycle runs it (`phases_per_cycle`; no G reg phase for StyleGAN3, see `has_g_reg`). With `rounds`
+    > 1 the paths are measured in interleaved rounds and each phase keeps its best round."""
     pl_mean = torch.zeros([], device=device)
     counts = phases_per_cycle(has_g_reg(cfg, resolution))
     rows, results = [], {}
     flops_of: Dict[tuple, float] = {}
-    for path in paths:
-        nets = path_networks(path, G, D, cfg, resolution, device, widths)
-        nets.G.train()
-        nets.D.train()
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-        row = {"what": "train_step", "path": path, "device": str(device), "batch": batch}
-        phases = {"main": lambda: main_phases(nets, batch, device),
-                  "g_reg": lambda: g_reg_phase(nets, batch, device, pl_mean),
-                  "d_reg": lambda: d_reg_phase(nets, batch, device)}
-        phases = {phase: fn for phase, fn in phases.items() if phase in counts}
-        impls = (nets.spec.resample_impl, nets.spec.filtered_lrelu_impl)
-        if impls not in flops_of:  # per image, counted on one (training modulates per sample)
-            eager = dataclasses.replace(nets, G_fast=nets.G, D_fast=nets.D)
-            flops_of[impls] = count_flops(lambda: main_phases(eager, 1, device))
-        if nets.spec.compile:  # the first call compiles every graph of the main phases (G and D, with/without grad)
-            row["compile_s"] = round(timed_call(phases["main"], device), 2)
-        seconds = {}
-        for phase, fn in phases.items():  # the first call of each phase allocates gradients and oneDNN primitives
-            seconds[phase] = seconds_per_call(fn, device, min_seconds, warmup=int(not (phase == "main" and
-                                                                                       nets.spec.compile)),
-                                              min_calls=min_calls)
-        cycle_s = sum(counts[phase] * s for phase, s in seconds.items())
+    with _compiler_scope(paths):
+        setups = {}
+        for path in paths:
+            nets = path_networks(path, G, D, cfg, resolution, device, widths, reset_compiler=False)
+            nets.G.train()
+            nets.D.train()
+            row = {"what": "train_step", "path": path, "device": str(device), "batch": batch}
+            phases = {"main": lambda nets=nets: main_phases(nets, batch, device),
+                      "g_reg": lambda nets=nets: g_reg_phase(nets, batch, device, pl_mean),
+                      "d_reg": lambda nets=nets: d_reg_phase(nets, batch, device)}
+            phases = {phase: fn for phase, fn in phases.items() if phase in counts}
+            impls = (nets.spec.resample_impl, nets.spec.filtered_lrelu_impl)
+            if impls not in flops_of:  # per image, counted on one (training modulates per sample)
+                eager = dataclasses.replace(nets, G_fast=nets.G, D_fast=nets.D)
+                flops_of[impls] = count_flops(lambda: main_phases(eager, 1, device))
+            row["gflop_per_img_main_phases"] = flops_of[impls] / 1e9
+            setups[path] = (nets, row, phases)
+        seconds: Dict[str, Dict[str, float]] = {path: {} for path in paths}
+        for round_index in range(rounds):
+            for path, (nets, row, phases) in setups.items():
+                if round_index == 0:
+                    if device.type == "cuda":
+                        torch.cuda.reset_peak_memory_stats(device)
+                    if nets.spec.compile:  # the first call compiles every graph of the main phases
+                        row["compile_s"] = round(timed_call(phases["main"], device), 2)
+                for phase, fn in phases.items():  # the first call of a phase allocates gradients and primitives
+                    warmup = int(round_index == 0 and not (phase == "main" and nets.spec.compile))
+                    elapsed = seconds_per_call(fn, device, min_seconds, warmup=warmup, min_calls=min_calls)
+                    seconds[path][phase] = min(seconds[path].get(phase, math.inf), elapsed)
+                if round_index == 0:
+                    row["peak_mem_mb"] = round(peak_memory_mb(device), 1)
+    for path, (nets, row, phases) in setups.items():
+        cycle_s = sum(counts[phase] * s for phase, s in seconds[path].items())
         results[path] = batch * counts["main"] / cycle_s
         row.update({"img_per_s": results[path], "sec_per_kimg": 1000 / results[path],
-                    **{f"{phase}_s": _significant(s, 6) for phase, s in seconds.items()},
-                    "gflop_per_img_main_phases": flops_of[impls] / 1e9,
-                    "peak_mem_mb": round(peak_memory_mb(device), 1)})
+                    **{f"{phase}_s": _significant(s, 6) for phase, s in seconds[path].items()}})
+        if rounds > 1:
+            row["rounds"] = rounds
         rows.append(row)
     for row in rows:
         _add_speedup(row, results)
@@ -476,21 +515,24 @@ def run_benchmarks(cfg: str = "stylegan2", resolution: int = 32, device: str = "
                    emit: Callable[[dict], None] = lambda row: None,
                    min_calls: int = SWEEPS["quick"].min_calls, train_reference: bool = True,
                    channel_base: Optional[int] = None, channel_max: Optional[int] = None,
-                   map_depth: Optional[int] = None, img_channels: int = 3, case: Optional[str] = None) -> List[dict]:
+                   map_depth: Optional[int] = None, img_channels: int = 3, case: Optional[str] = None,
+                   rounds: int = 1) -> List[dict]:
     """All rows for one preset and resolution; `emit` is called with each row as it is measured.
 
     paths: None for `default_paths(device)`. train_reference: False leaves the reference path out of training
     (when other paths remain; their speedup is then against `fast`). channel_base/channel_max/map_depth: None
     for the preset's. img_channels: image channels of G and D. case: the `CASES` name the settings came from,
-    recorded in every row. The defaults are the quick sweep (`SWEEPS`)."""
+    recorded in every row. rounds: measure the paths in this many interleaved rounds, each keeping its best
+    (1: one path after the other). The defaults are the quick sweep (`SWEEPS`)."""
     dev = torch.device(device)
     paths = default_paths(dev) if paths is None else tuple(paths)
     if not paths:
         raise UserInputError(f"no path given; choose from {', '.join(PATHS)}")
     for path in paths:  # before measuring anything
         check_path(path, dev)
-    if min_calls < 1 or min_seconds < 0:
-        raise UserInputError(f"min_calls must be >= 1 and min_seconds >= 0, got {min_calls} and {min_seconds}")
+    if min_calls < 1 or min_seconds < 0 or rounds < 1:
+        raise UserInputError(f"min_calls and rounds must be >= 1 and min_seconds >= 0, got {min_calls}, {rounds} "
+                             f"and {min_seconds}")
     widths = {k: v for k, v in (("channel_base", channel_base), ("channel_max", channel_max),
                                 ("map_depth", map_depth)) if v is not None}
     if img_channels != 3:
@@ -514,12 +556,13 @@ def run_benchmarks(cfg: str = "stylegan2", resolution: int = 32, device: str = "
         rows.append({**common, **row})
         emit(rows[-1])
 
-    for row in inference_rows(G, D, batch_sizes, dev, min_seconds, paths, cfg, resolution, min_calls, widths):
+    for row in inference_rows(G, D, batch_sizes, dev, min_seconds, paths, cfg, resolution, min_calls, widths,
+                              rounds):
         add(row)
     if training:
         train_paths = [p for p in paths if train_reference or p != "reference"] or list(paths)
         for row in training_rows(G, D, train_batch, dev, min_seconds, train_paths, cfg, resolution, min_calls,
-                                 widths):
+                                 widths, rounds):
             add(row)
     return rows
 
