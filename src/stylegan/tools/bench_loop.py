@@ -39,6 +39,10 @@ LOOP_PATHS: Dict[str, Tuple[str, ...]] = {  # extra `stylegan train` flags of ea
     "reference": ("--resample", "reference", "--precision", "fp32", "--channels-last", "0", "--compile", "off"),
     "default": (),
     "fast_eager": ("--precision", "fp32", "--channels-last", "0", "--compile", "off"),
+    # what the automatic choice may pick for a long run (a short bench run is too short for it to probe/compile)
+    "channels_last": ("--precision", "fp32", "--channels-last", "1", "--compile", "off"),
+    "compiled": ("--precision", "fp32", "--channels-last", "0", "--compile", "default"),
+    "bf16_channels_last": ("--precision", "bf16", "--channels-last", "1", "--compile", "off"),
 }
 
 
