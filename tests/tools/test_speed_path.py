@@ -193,21 +193,34 @@ def test_tool_flags_override_the_choice(tmp_path):
 
 
 def test_probe_stops_at_its_budget():
-    """Slow calls (4 s each): the probe measures what fits in PROBE_MAX_S, always the float32 path first, and never
-    chooses a candidate it did not measure."""
+    """Slow calls (4 s each): the probe measures what fits in PROBE_MAX_S after its warm-up call, always the float32
+    path first, and never chooses a candidate it did not measure."""
     calls = []
     seconds = {"fp32": 4.0, "bf16": 4.0, "fp32-channels-last": 4.0, "bf16-channels-last": 0.1}
-    path = choose_path(Job("train", 8, LONG), CPU, native_bf16=True, compile="off",
+    path = choose_path(Job("inference", 8, LONG), CPU, native_bf16=True, compile="off",
                        measure=lambda c: calls.append(c.name) or seconds[c.name], bf16_psnr=lambda: 40.0,
                        compile_check=lambda: None)
-    assert speed_path.PROBE_MAX_S == 10  # 4 s per call: the third one crosses the budget
-    assert calls == ["fp32", "bf16", "fp32-channels-last"] and path.channels_last is False
+    assert speed_path.PROBE_MAX_S["inference"] == 10  # 4 s per call: the third one (warm-up included) crosses it
+    assert calls == ["fp32", "fp32", "bf16"] and path.channels_last is False
     assert set(path.probe_img_per_s) == set(calls)
 
 
+def test_training_probe_outlasts_the_kernel_warm_ups():
+    """Training probes get PROBE_MAX_S['train'] (30 s): calls of 6 s each (first calls while oneDNN builds its
+    kernels) still leave every candidate measured after the warm-up, so a fast one that comes last is found."""
+    calls = []
+    seconds = {"fp32": 6.0, "bf16": 6.0, "fp32-channels-last": 6.0, "bf16-channels-last": 0.1}
+    path = choose_path(Job("train", 8, LONG), CPU, native_bf16=True, compile="off",
+                       measure=lambda c: calls.append(c.name) or seconds[c.name], bf16_psnr=lambda: 40.0,
+                       compile_check=lambda: None)
+    assert speed_path.PROBE_MAX_S["train"] == 30
+    assert calls[:5] == ["fp32", "fp32", "bf16", "fp32-channels-last", "bf16-channels-last"] and len(calls) < 9
+    assert (path.precision, path.channels_last) == ("bf16", True)
+
+
 def test_budget_spent_after_the_first_candidate_keeps_it():
-    """Without native bf16, 15 s calls: only float32 as built is measured (the budget is spent), and it stays."""
+    """Without native bf16, 31 s calls: only float32 as built is measured (the budget is spent), and it stays."""
     path = choose_path(Job("train", 8, LONG), CPU, native_bf16=False, compile="off",
-                       measure=lambda c: 15.0, bf16_psnr=lambda: pytest.fail("probed"), compile_check=lambda: None)
+                       measure=lambda c: 31.0, bf16_psnr=lambda: pytest.fail("probed"), compile_check=lambda: None)
     assert (path.precision, path.channels_last) == ("fp32", False) and list(path.probe_img_per_s) == ["fp32"]
     assert path.reason == "fastest in the probe (budget spent before fp32-channels-last)"

@@ -13,7 +13,7 @@ open ('auto'); a flag always wins. The rules (docs/performance.md, "Automatic pa
   its images (constant noise, same latents) must reach `BF16_MIN_PSNR_DB` PSNR against the float32 images.
 - The probe is skipped for jobs too short to matter: it runs only when it costs at most 1/`PROBE_SHARE` of the
   job (counted in network calls, no timing) and the job is not limited to under `PROBE_MIN_S` seconds, so the
-  test suite's tiny runs never probe. Within a probe no measurement starts after `PROBE_MAX_S` (or 1/50 of the
+  test suite's tiny runs never probe. Within a probe no measurement starts after `PROBE_MAX_S` (30 s training, 10 s inference; or 1/50 of the
   job's estimated time); what was not measured is not chosen.
 - Compilation cannot be probed cheaply. It is chosen where the toolchain works
   (`networks.fast_paths.check_compile_support`) and the job, estimated from the probe's speed, lasts at least
@@ -44,7 +44,10 @@ from . import hardware
 PROBE_REPEATS = {"train": 2, "inference": 5}  # calls per candidate in interleaved rounds (the first warms up)
 PROBE_SHARE = 50           # probe only when it costs at most 1/50 of the job's network calls
 PROBE_MIN_S = 60.0         # ... and never for jobs limited to less than a minute (--max-minutes)
-PROBE_MAX_S = 10.0         # the probe starts no new measurement after this much time (warm-ups included)
+# the probe starts no new measurement after this much time (warm-ups included). Training gets more: the first
+# forward+backward of each candidate builds its oneDNN kernels (measured ~5-6 s per candidate for the `cpu` preset
+# under load), and 10 s ran out after two candidates' warm-ups.
+PROBE_MAX_S = {"train": 30.0, "inference": 10.0}
 PROBE_MARGIN = 1.1         # another path replaces float32 as built only when measured this much faster (noise)
 BF16_MIN_PSNR_DB = 35.0    # bf16 images vs float32 (measured 38-45 dB on working networks, docs/performance.md)
 COMPILE_PAYBACK = 5.0      # compile when the job lasts >= 5x the compile cost (pays back at a 1.25x speed-up)
@@ -188,7 +191,7 @@ def choose_path(job: Job, device: torch.device, *, precision: str = "auto", chan
             psnr_db = bf16_psnr()
             if not psnr_db >= BF16_MIN_PSNR_DB:
                 candidates = [c for c in candidates if c.precision != "bf16"]
-        seconds = _probe_rounds(candidates, measure, job.calls, PROBE_REPEATS[job.kind])
+        seconds = _probe_rounds(candidates, measure, job.calls, PROBE_REPEATS[job.kind], PROBE_MAX_S[job.kind])
         measured = [c for c in candidates if c.name in seconds]
         speeds = {name: job.batch / max(value, 1e-9) for name, value in seconds.items()}
         fastest = max(measured, key=lambda c: speeds[c.name])
@@ -206,16 +209,21 @@ def choose_path(job: Job, device: torch.device, *, precision: str = "auto", chan
                      reason=reason, compile_support=support, probe_img_per_s=speeds, bf16_psnr_db=psnr_db, **base)
 
 
-def _probe_rounds(candidates, measure: Callable[[Candidate], float], calls: int, rounds: int) -> Dict[str, float]:
+def _probe_rounds(candidates, measure: Callable[[Candidate], float], calls: int, rounds: int,
+                  max_seconds: float) -> Dict[str, float]:
     """Fastest seconds per call of each candidate over `rounds` interleaved rounds (load changes hit them all
-    alike; the first round's calls include the warm-up), within the budget: min(PROBE_MAX_S, the job's estimated
-    time / PROBE_SHARE) of wall time. Candidates left when the budget is spent are not measured (and not chosen);
-    the first one, the float32 path as built, always is."""
+    alike; the first round's calls include the warm-up), within the budget: min(max_seconds, the job's estimated
+    time / PROBE_SHARE) of wall time, after one warm-up call of the first candidate. Candidates left when the budget
+    is spent are not measured (and not chosen); the first one, the float32 path as built, always is."""
     seconds: Dict[str, float] = {}
-    spent = 0.0
+    # One untimed call first: the process's first passes are several times slower than later ones (oneDNN builds
+    # its kernels, the allocator grows; measured 6.3, 3.3, then 0.9 s for the small config's training pass), and
+    # would otherwise be all the first candidate shows. It counts against the budget.
+    t0 = time.perf_counter()
+    spent = max(measure(candidates[0]), time.perf_counter() - t0)
     for _ in range(rounds):
         for cand in candidates:
-            budget = min(PROBE_MAX_S, calls * min(seconds.values(), default=math.inf) / PROBE_SHARE)
+            budget = min(max_seconds, calls * min(seconds.values(), default=math.inf) / PROBE_SHARE)
             if seconds and spent >= budget:
                 return seconds
             t0 = time.perf_counter()
