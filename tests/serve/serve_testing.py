@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import math
 import socket
@@ -12,7 +13,9 @@ import urllib.request
 from pathlib import Path
 from typing import Iterator, Optional, Tuple
 
+import numpy as np
 import torch
+from PIL import Image
 from safetensors.torch import load_file
 
 from stylegan.networks.stylegan2 import Generator
@@ -22,6 +25,11 @@ from patience import patience
 # Not imported from tests/conftest.py: a second conftest module (tests/metrics) can shadow that name.
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "official"
 OFFICIAL_SNAPSHOT = FIXTURES / "official_snapshot_tiny16.pkl"
+
+
+def decode(png: bytes) -> np.ndarray:
+    """PNG bytes -> RGB array [H, W, 3] uint8."""
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
 
 
 def fixture_generator(name: str) -> Generator:

@@ -7,7 +7,6 @@ import threading
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 pytest.importorskip("starlette", reason="the explorer needs starlette (pip install starlette uvicorn)")
 pytest.importorskip("uvicorn", reason="the explorer needs uvicorn (pip install starlette uvicorn)")
@@ -16,7 +15,7 @@ from stylegan.io.export import save_network  # noqa: E402
 from stylegan.serve.app import STATIC_DIR, create_app  # noqa: E402
 from stylegan.serve.renderer import Renderer  # noqa: E402
 
-from serve_testing import OFFICIAL_SNAPSHOT, http, live_server, tiny_generator  # noqa: E402
+from serve_testing import OFFICIAL_SNAPSHOT, decode, http, live_server, tiny_generator  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -35,10 +34,6 @@ def server(G):
     app = create_app(G, name="tiny32")
     with live_server(app) as url:
         yield url, app
-
-
-def decode(png: bytes) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
 
 
 def test_page_and_assets_are_served_and_local(server):

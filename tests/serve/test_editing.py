@@ -6,7 +6,6 @@ import json
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 pytest.importorskip("starlette", reason="the explorer needs starlette (pip install starlette uvicorn)")
 pytest.importorskip("uvicorn", reason="the explorer needs uvicorn (pip install starlette uvicorn)")
@@ -21,7 +20,7 @@ from stylegan.tools.generate import seed_ws  # noqa: E402
 from stylegan.tools.images import to_uint8  # noqa: E402
 from stylegan.tools.layers import style_ranges  # noqa: E402
 
-from serve_testing import fixture_generator, http, live_server, tiny_generator  # noqa: E402
+from serve_testing import decode, fixture_generator, http, live_server, tiny_generator  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -40,10 +39,6 @@ def server(G):
     app = create_app(G, name="tiny32")
     with live_server(app) as url:
         yield url, app
-
-
-def decode(png: bytes) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
 
 
 def expected_ws(G, seed, method_dirs, strengths, layers, **mapping):

@@ -6,8 +6,7 @@ import time
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-from serve_testing import fixture_generator, tiny_generator
+from serve_testing import decode, fixture_generator, tiny_generator
 
 from stylegan.serve.renderer import (
     Renderer,
@@ -26,10 +25,6 @@ from stylegan.tools.mixing import mix_styles
 def G():
     torch.set_num_threads(1)
     return tiny_generator()
-
-
-def decode(png: bytes) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
 
 
 def test_seed_and_truncation_match_generate(G):
