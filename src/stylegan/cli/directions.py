@@ -14,12 +14,11 @@ from typing import Optional
 import click
 
 from ..io.load import load_generator
-from ..tools.directions import METHODS, Directions, ganspace, label_directions, sefa
+from ..tools.directions import METHODS, VALUE_NAMES, Directions, ganspace, label_directions, sefa
 from ..tools.generate import parse_range_list
 from .common import NETWORK_FILES, CliError, local_file, user_errors
 
 DEFAULT_NUM = {"ganspace": 10000, "labels": 2000}
-VALUE_NAMES = {"sefa": "eigenvalue", "ganspace": "explained variance", "labels": "held-out accuracy"}
 
 
 @click.command("directions")

@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from ..errors import UserInputError
-from ..tools.directions import Directions, ganspace, label_directions, sample_w, sefa
+from ..tools.directions import VALUE_NAMES, Directions, ganspace, label_directions, sample_w, sefa
 from ..tools.edit import apply_direction
 from ..tools.layers import NAMED_RANGES, parse_layers
 
@@ -58,8 +58,6 @@ METHOD_TITLES = {
     "labels": "class boundaries from the network's labels",
     "file": "loaded with --directions",
 }
-# What each method's `values` mean, for the slider labels.
-VALUE_NAMES = {"sefa": "eigenvalue", "ganspace": "explained variance", "labels": "held-out accuracy"}
 
 
 class EditError(UserInputError):
@@ -205,8 +203,8 @@ class Editor:
 
     def count(self, method: str, layers: Tuple[int, ...]) -> int:
         """How many directions (sliders) `method` offers on `layers`."""
-        limit = MAX_CLASS_SLIDERS if self.directions(method, layers).method == "labels" else MAX_COMPONENTS
-        return min(limit, self.directions(method, layers).num_components)
+        found = self.directions(method, layers)
+        return min(MAX_CLASS_SLIDERS if found.method == "labels" else MAX_COMPONENTS, found.num_components)
 
     # --- directions ---
 

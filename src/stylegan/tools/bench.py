@@ -67,6 +67,7 @@ from ..networks.stylegan3 import set_filtered_lrelu_impl
 from ..presets import resolve_preset
 from ..training import losses
 from .hardware import ISA_FLAGS, machine_description, native_bf16
+from .images import psnr
 
 @dataclass(frozen=True)
 class PathSpec:
@@ -197,12 +198,6 @@ def count_flops(fn: Callable[[], object]) -> int:
     with FlopCounterMode(display=False) as counter:
         fn()
     return counter.get_total_flops()
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    """PSNR in dB of images in [-1, 1] (peak-to-peak 2)."""
-    mse = (a.float() - b.float()).square().mean().item()
-    return math.inf if mse == 0 else 10 * math.log10(4 / mse)
 
 
 def matmul_tflops(device: torch.device, dtype: torch.dtype, min_seconds: float = 0.2) -> float:

@@ -42,6 +42,8 @@ from ..networks.stylegan3 import SynthesisNetwork3
 from . import layers as layer_names
 
 METHODS = ("sefa", "ganspace", "labels")
+# What `Directions.values` holds for each method (tables, slider labels).
+VALUE_NAMES = {"sefa": "eigenvalue", "ganspace": "explained variance", "labels": "held-out accuracy"}
 FILE_TAG = "stylegan-directions"  # stored under 'format' in every .npz this module writes
 FILE_VERSION = 1
 DEFAULT_COMPONENTS = 32  # ganspace

@@ -12,6 +12,12 @@ from PIL import Image
 from ..io.atomic import atomic_path
 
 
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """PSNR in dB between two image tensors in [-1, 1] (peak-to-peak 2); inf when they are equal."""
+    mse = (a.float() - b.float()).square().mean().item()
+    return math.inf if mse == 0 else 10 * math.log10(4 / mse)
+
+
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """[N, C, H, W] floats in [-1, 1] -> uint8 [N, H, W, C] (the official rounding: x * 127.5 + 128, clamped)."""
     images = (images.detach().float() * 127.5 + 128).clamp(0, 255).to(torch.uint8)

@@ -40,6 +40,7 @@ from torch import nn
 from ..errors import UserInputError
 from ..networks.fast_paths import check_compile_support, set_channels_last
 from . import hardware
+from .images import psnr
 
 PROBE_REPEATS = {"train": 2, "inference": 5}  # calls per candidate in interleaved rounds (the first warms up)
 PROBE_SHARE = 50           # probe only when it costs at most 1/50 of the job's network calls
@@ -279,12 +280,6 @@ def _seconds(fn: Callable[[], object], device: torch.device) -> float:
     return time.perf_counter() - t0
 
 
-def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    """PSNR in dB of images in [-1, 1] (peak-to-peak 2)."""
-    mse = (a.float() - b.float()).square().mean().item()
-    return math.inf if mse == 0 else 10 * math.log10(4 / mse)
-
-
 def _inputs(G: nn.Module, batch: int, device: torch.device):
     gen = torch.Generator().manual_seed(0)
     z = torch.randn([batch, G.z_dim], generator=gen).to(device)
@@ -318,7 +313,7 @@ class _Probe:
             return self._nets(False)[0](self.z, self.c, noise_mode="const").float()
 
     def bf16_psnr(self) -> float:
-        return _psnr(self.images("bf16"), self.images("fp32"))
+        return psnr(self.images("bf16"), self.images("fp32"))
 
     def inference(self, cand: Candidate) -> float:
         G = self._nets(cand.channels_last)[0]
