@@ -61,7 +61,7 @@ def test_serve_prints_the_url_and_answers_there(tmp_path):
     from stylegan.tools.directions import sefa
     directions = sefa(load_generator(OFFICIAL_SNAPSHOT), layers="coarse").save(tmp_path / "snapshot-sefa.npz")
     proc = subprocess.Popen([sys.executable, "-c", code, "--network", str(OFFICIAL_SNAPSHOT), "--port", "0",
-                             "--directions", str(directions)],
+                             "--directions", str(directions), "--precision", "fp32", "--channels-last", "1"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         line = proc.stdout.readline()
@@ -78,6 +78,8 @@ def test_serve_prints_the_url_and_answers_there(tmp_path):
                 time.sleep(0.1)
         assert status == 200 and json.loads(body)["name"] == OFFICIAL_SNAPSHOT.name
         assert json.loads(body)["edit"]["file"] == {"name": "snapshot-sefa.npz", "method": "sefa"}
+        # the flags decide the inference path; the page's info names it
+        assert json.loads(body)["path"].startswith("path: fp32, channels-last, compile off (flags;")
         assert http(url + "/api/render", {"seed": 3})[0] == 200
     finally:
         proc.terminate()

@@ -34,6 +34,18 @@ def test_seed_and_truncation_match_generate(G):
         assert np.array_equal(shown, generate_images(G, [7], truncation_psi=psi)[0])
 
 
+def test_the_inference_path_runs_the_synthesis_and_only_the_synthesis(G):
+    from stylegan.tools.speed_path import SpeedPath
+    plain, bf16 = Renderer(G), Renderer(G, path=SpeedPath("bf16", False, "off", "flags"))
+    req = plain.parse({"seed": 5, "psi": 0.7})
+    assert torch.equal(bf16.compute_ws(req), plain.compute_ws(req))  # ws (and their downloads) stay float32
+    exact, rounded = plain.render_image(req), bf16.render_image(req)
+    # bf16 autocast changes the synthesis's arithmetic: close, not equal
+    assert not np.array_equal(exact, rounded)
+    assert np.abs(exact.astype(int) - rounded.astype(int)).mean() < 4
+    assert bf16.info["path"].startswith("path: bf16, NCHW") and plain.info["path"] == "path: fp32, as loaded"
+
+
 def test_interpolation_is_linear_in_w(G):
     renderer = Renderer(G)
     w3 = renderer.compute_ws(renderer.parse({"seed": 3, "psi": 0.8}))

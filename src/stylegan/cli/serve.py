@@ -5,7 +5,11 @@ import socket
 
 import click
 
-from .common import NETWORK_FILES, CliError, user_errors
+from .common import NETWORK_FILES, CliError, path_options, say_path, user_errors
+
+# An explorer session renders one image per request, hundreds of them: the inference path is chosen (and probed,
+# tools/speed_path.py, at most 1/50 of the session) as for a job of this many single-image renders.
+SESSION_RENDERS = 1000
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -42,7 +46,8 @@ def _url(host: str, sock: socket.socket) -> str:
 @click.option("--directions", "directions_path", default=None,
               help="Editing directions (.npz from stylegan directions) made for this network, offered beside the "
                    "ones the explorer computes (sefa, ganspace).")
-def command(network_path, host, port, device, directions_path):
+@path_options
+def command(network_path, host, port, device, directions_path, precision, channels_last):
     """Explore a network in the browser: seeds, truncation, interpolation, style mixing, noise, semantic edits
     (SeFa, GANSpace, --directions), and translate/rotate for StyleGAN3 networks."""
     if not 0 <= port <= 65535:
@@ -55,11 +60,17 @@ def command(network_path, host, port, device, directions_path):
         raise CliError(f"stylegan serve needs starlette and uvicorn ({exc}); install them with "
                        f"pip install \"stylegan[serve]\" (\"stylegan[all]\": every optional feature)") from None
     from ..io.load import load_generator
+    from ..tools.speed_path import prepare_inference
 
     with user_errors():
         G = load_generator(network_path, device=device)
-        app = create_app(G, name=click.format_filename(network_path, shorten=True), directions=directions_path)
+        said = []  # the path's line is printed once everything else has worked (an error stays one line)
+        path = prepare_inference(G, 1, SESSION_RENDERS, precision, channels_last, say=said.append)
+        app = create_app(G, name=click.format_filename(network_path, shorten=True), directions=directions_path,
+                         path=path)
     sock = _bind(host, port)
+    for line in said:
+        say_path(line)
     click.echo(f"serving {network_path} at {_url(host, sock)} (Ctrl+C to stop)")
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"note: listening on {host}: anyone who can reach this machine can use the explorer", err=True)

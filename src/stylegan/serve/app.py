@@ -33,6 +33,7 @@ from starlette.staticfiles import StaticFiles
 from torch import nn
 
 from ..errors import UserInputError
+from ..tools.speed_path import SpeedPath
 from .editing import Editor
 from .renderer import Renderer, RequestError
 
@@ -170,7 +171,7 @@ def _editor(G: nn.Module, directions) -> Editor:
 
 
 def create_app(network: Union[nn.Module, str, os.PathLike], device: str = "cpu", name: Optional[str] = None,
-               cache_size: int = 64, directions=None) -> Starlette:
+               cache_size: int = 64, directions=None, path: Optional[SpeedPath] = None) -> Starlette:
     """The explorer app for generator `network` (a module, or a network file to load).
 
     network:    a generator module, or the path of a .safetensors export / NVIDIA .pkl; a file that fails
@@ -180,6 +181,8 @@ def create_app(network: Union[nn.Module, str, os.PathLike], device: str = "cpu",
     cache_size: how many recent images to keep.
     directions: directions to offer as editing method 'file': a tools.directions.Directions or the path of its
                 .npz; UserInputError when it was made for another network (checked by its fingerprint).
+    path:       the inference path chosen for G (tools.speed_path.prepare_inference, which also put G in its
+                layout): renders run under its autocast. None: G as it is, float32.
     """
     if isinstance(network, nn.Module):
         G, error = network, None
@@ -188,7 +191,7 @@ def create_app(network: Union[nn.Module, str, os.PathLike], device: str = "cpu",
     else:
         G, error = _load(network, device)
         name = name or Path(network).name
-    renderer = Renderer(G, cache_size=cache_size, editor=_editor(G, directions)) if G is not None else None
+    renderer = Renderer(G, cache_size=cache_size, editor=_editor(G, directions), path=path) if G is not None else None
     explorer = Explorer(renderer, error, name, device)
     routes = [
         Route("/", explorer.index, methods=["GET"]),

@@ -38,6 +38,7 @@ from ..tools.generate import MAX_SEED, seed_ws
 from ..tools.images import to_uint8
 from ..tools.layers import parse_layers, style_ranges, ws_resolutions
 from ..tools.mixing import mix_styles
+from ..tools.speed_path import SpeedPath
 from ..tools.transform import has_input_transform, input_transform
 from .editing import EditError, Editor, EditRequest, edit_layers
 
@@ -319,15 +320,20 @@ class Renderer:
     cache_size: how many recent images to keep (0 disables the cache).
     editor:     the directions on offer for edits (serve/editing.py); None = Editor(G) (sefa, ganspace; labels
                 on conditional networks).
+    path:       the inference path chosen for G (tools.speed_path): the synthesis runs under its autocast (the
+                mapping, the ws and their downloads stay float32); None: float32. The page's info names it.
     """
 
-    def __init__(self, G: nn.Module, cache_size: int = 64, editor: Optional[Editor] = None):
+    def __init__(self, G: nn.Module, cache_size: int = 64, editor: Optional[Editor] = None,
+                 path: Optional[SpeedPath] = None):
         self.G = G.eval().requires_grad_(False)
         self.device = next(G.parameters()).device
+        self.path = path
         self.cache_size = cache_size
         self.stats = CacheStats()
         self.editor = editor if editor is not None else Editor(G)
-        self.info = {**network_info(G), "edit": self.editor.info()}
+        self.info = {**network_info(G), "edit": self.editor.info(),
+                     "path": path.summary() if path is not None else "path: fp32, as loaded"}
         self._render_lock = threading.Lock()
         self._cache_lock = threading.Lock()
         self._cache: "OrderedDict[RenderRequest, bytes]" = OrderedDict()
@@ -373,7 +379,8 @@ class Renderer:
         """uint8 [H, W, C]; callers hold the render lock (the noise multiplier and the StyleGAN3 transform edit G
         in place and are restored on exit)."""
         ws = self.compute_ws(req)
-        with scaled_noise(self.G, req.noise_strength), input_transform(self.G, req.translate, req.rotate):
+        autocast = self.path.autocast(self.device) if self.path is not None else contextlib.nullcontext()
+        with scaled_noise(self.G, req.noise_strength), input_transform(self.G, req.translate, req.rotate), autocast:
             img = self.G.synthesis(ws, noise_mode=req.noise_mode)
         return to_uint8(img)[0]
 
