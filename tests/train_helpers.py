@@ -49,14 +49,15 @@ def tiny_options(data: Path, outdir: Path, **overrides) -> RunOptions:
     return opts
 
 
-def capture_compiles(monkeypatch):
-    """Make the training loop compile by graph capture as 'aot_eager' does (eager kernels, so results match eager
-    bit for bit, and compiling takes no time). Returns (compiled, runs): (class name, mode) of each compiled
-    module, and one entry per run of a compiled graph."""
+def capture_compiles(monkeypatch, where=None):
+    """Make the training loop (or the module `where`, e.g. tools.speed_path) compile by graph capture as
+    'aot_eager' does (eager kernels, so results match eager bit for bit, and compiling takes no time). Returns
+    (compiled, runs): (class name, mode) of each compiled module, and one entry per run of a compiled graph."""
     from torch._dynamo.backends.registry import lookup_backend
 
     from stylegan.networks.fast_paths import compile_module
     from stylegan.training import loop
+    where = loop if where is None else where
     aot_eager = lookup_backend("aot_eager")
     compiled, runs = [], []
 
@@ -71,7 +72,7 @@ def capture_compiles(monkeypatch):
     def capture(fn, mode):
         compiled.append((type(fn).__name__, mode))
         return compile_module(fn, mode, backend=backend)
-    monkeypatch.setattr(loop, "compile_module", capture)
+    monkeypatch.setattr(where, "compile_module", capture)
     return compiled, runs
 
 

@@ -106,6 +106,44 @@ def test_compile_follows_the_payback_rule():
     assert broken.compile == "off" and "no g++" in broken.compile_support
 
 
+def test_inference_compiles_by_the_same_rule_with_its_own_cost():
+    """Tools compile the synthesis when the job lasts COMPILE_PAYBACK x the inference compile cost; StyleGAN3
+    never compiles by itself."""
+    speeds = {"fp32": 10, "bf16": 1, "fp32-channels-last": 1, "bf16-channels-last": 1}  # 10 img/s at batch 1
+    threshold_calls = int(COMPILE_PAYBACK * COMPILE_COST_S["inference"] * 10)
+    assert choose(Job("inference", 1, threshold_calls + 10), speeds=speeds).compile == "default"
+    assert choose(Job("inference", 1, threshold_calls - 10), speeds=speeds).compile == "off"
+    from stylegan.networks.stylegan3 import Generator3
+    G3 = Generator3(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=3, channel_base=256, channel_max=16,
+                    num_layers=4, num_critical=2)
+    assert choose_inference_path(G3, CPU, 1, LONG, "fp32", compile="auto").compile == "off"
+
+
+def test_tools_compile_the_synthesis_for_their_batch_size(tmp_path, monkeypatch):
+    """`generate --compile default` runs the synthesis compiled for full batches (graph capture here: eager
+    kernels, so the images equal the eager ones) and the last, partial batch eagerly, without a second graph."""
+    import numpy as np
+    from PIL import Image
+
+    from official_helpers import OFFICIAL_SNAPSHOT
+    from train_helpers import capture_compiles
+    compiled, runs = capture_compiles(monkeypatch, where=speed_path)
+    runner = CliRunner()
+    base = ["generate", "--network", str(OFFICIAL_SNAPSHOT), "--seeds", "0-4", "--batch", "2", "--precision", "fp32",
+            "--channels-last", "0"]
+    eager = runner.invoke(cli, base + ["--compile", "off", "--outdir", str(tmp_path / "a")])
+    assert eager.exit_code == 0 and not compiled and not runs, eager.output
+    fast = runner.invoke(cli, base + ["--compile", "default", "--outdir", str(tmp_path / "b")])
+    assert fast.exit_code == 0, fast.output
+    assert "path: fp32, NCHW, compile default (flags" in fast.stderr
+    assert compiled == [("method", "default")] and len(runs) == 2  # batches of 2, 2 compiled; the last 1 eager
+    for i in range(5):
+        a, b = (np.asarray(Image.open(tmp_path / d / f"seed000{i}.png")) for d in "ab")
+        assert np.array_equal(a, b)
+    bad = runner.invoke(cli, base + ["--compile", "fastest", "--outdir", str(tmp_path / "c")])
+    assert bad.exit_code == 2 and "'fastest' is not one of" in bad.output and not (tmp_path / "c").exists()
+
+
 def test_cuda_keeps_nvidias_path_without_probing():
     path = choose_path(Job("train", 8, LONG), torch.device("cuda"), native_bf16=True,
                        measure=lambda c: pytest.fail("probed"), bf16_psnr=lambda: pytest.fail("probed"),
@@ -138,6 +176,10 @@ def test_eager_fallback_says_one_line_and_continues():
     x = torch.ones(1, 2)
     assert torch.equal(fallback(x), eager(x)) and torch.equal(fallback(x), eager(x))
     assert len(lines) == 1 and "continuing eagerly" in lines[0] and "long details" not in lines[0]
+    assert lines[0].startswith("compiling Linear failed (RuntimeError: InductorError")
+    named = EagerFallback(broken, eager.forward, lines.append, name="SynthesisNetwork")
+    named(x)
+    assert lines[1].startswith("compiling SynthesisNetwork failed")
 
 
 def test_train_prints_and_records_the_choice(tmp_path):

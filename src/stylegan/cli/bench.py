@@ -42,7 +42,8 @@ CASE_NAMES = ("seed", "small", "loop")  # tools.bench.CASES plus tools.bench.LOO
 @click.option("--paths", default=None,
               help="Comma-separated paths to measure [reference,fast, plus fast_bf16 where the hardware has bf16]: "
                    "reference, fast, fast_plain_bias_act, fast_bf16, channels_last, channels_last_bf16, compiled, "
-                   "compiled_bf16, compiled_channels_last (torch.compile: tens of seconds per graph), fp16, compiled_fp16 (CUDA).")
+                   "compiled_bf16, compiled_channels_last, compiled_channels_last_bf16 (torch.compile: tens of "
+                   "seconds per graph), fp16, compiled_fp16 (CUDA).")
 @click.option("--seconds", type=float, default=None, help="Minimum timing per measurement [quick: 0.5; full: 2].")
 @click.option("--calls", type=int, default=None,
               help="Minimum timed calls per measurement, after a warm-up [quick: 1; full: 2].")

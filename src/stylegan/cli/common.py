@@ -7,6 +7,7 @@ from typing import Iterator
 import click
 
 from ..errors import UserInputError
+from ..networks.fast_paths import COMPILE_MODES
 
 # What every --network option reads (io.load.load_network; docs/pretrained.md lists the sources).
 NETWORK_FILES = ("our .safetensors export, an NVIDIA .pkl (PyTorch snapshot or TensorFlow pickle) or a "
@@ -73,6 +74,14 @@ path_options = _stack(
                       "quality."),
     channels_last_option,
 )
+
+
+compile_option = click.option(
+    "--compile", "compile_mode", type=click.Choice(["auto", "off", *COMPILE_MODES]), default="auto",
+    show_default=True,
+    help="torch.compile the synthesis network for the batch size (tens of seconds at the start; a last, partial "
+         "batch runs eagerly); auto: where the toolchain works and the job pays the compile time back (jobs of "
+         "minutes; never StyleGAN3).")
 
 
 def say_path(line: str) -> None:

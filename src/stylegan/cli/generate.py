@@ -14,8 +14,8 @@ from ..networks.synthesis import NOISE_MODES
 from ..tools.generate import class_labels, generate_images, parse_range_list, render_ws, write_images
 from ..tools.speed_path import prepare_inference
 from ..tools.ws_io import load_ws
-from .common import (NETWORK_FILES, CliError, batch_device_options, latent_options, local_file, path_options,
-                     say_path, user_errors)
+from .common import (NETWORK_FILES, CliError, batch_device_options, compile_option, latent_options, local_file,
+                     path_options, say_path, user_errors)
 
 
 @click.command("generate")
@@ -33,9 +33,10 @@ from .common import (NETWORK_FILES, CliError, batch_device_options, latent_optio
 @click.option("--grid-cols", type=int, default=None, help="Columns of grid.png (implies --grid).")
 @batch_device_options
 @path_options
+@compile_option
 @click.option("--outdir", required=True, help="Where to write seedNNNN.png (or wNNNN.png for --ws).")
 def command(network_path, seeds, ws_path, truncation_psi, truncation_cutoff, class_idx, noise_mode, translate, rotate,
-            grid, grid_cols, batch_size, device, precision, channels_last, outdir):
+            grid, grid_cols, batch_size, device, precision, channels_last, compile_mode, outdir):
     """Generate images for a list of seeds (the same seed gives the same image as NVIDIA's gen_images.py),
     or render the latents of an .npz file (--ws)."""
     with user_errors():
@@ -57,7 +58,8 @@ def command(network_path, seeds, ws_path, truncation_psi, truncation_cutoff, cla
             if truncation_psi != 1 or truncation_cutoff is not None or class_idx is not None:
                 raise CliError("--trunc, --trunc-cutoff and --class apply to seeds; --ws renders the latents as given")
             ws = load_ws(ws_path, G)
-            path = prepare_inference(G, batch_size, len(ws), precision, channels_last, say=say_path)
+            path = prepare_inference(G, batch_size, len(ws), precision, channels_last, compile=compile_mode,
+                                     say=say_path)
             with path.autocast():
                 images = render_ws(G, ws, noise_mode, batch_size, progress=True)
             names, prefix = list(range(len(images))), "w"
@@ -65,7 +67,8 @@ def command(network_path, seeds, ws_path, truncation_psi, truncation_cutoff, cla
             if truncation_cutoff is not None and not 0 <= truncation_cutoff <= G.num_ws:
                 raise CliError(f"--trunc-cutoff must be in 0..{G.num_ws} for this network")
             class_labels(G, class_idx, 1)  # a wrong --class fails before any output, the path line included
-            path = prepare_inference(G, batch_size, len(seed_list), precision, channels_last, say=say_path)
+            path = prepare_inference(G, batch_size, len(seed_list), precision, channels_last,
+                                     compile=compile_mode, say=say_path)
             with path.autocast():
                 images = generate_images(G, seed_list, truncation_psi, truncation_cutoff, class_idx, noise_mode,
                                          batch_size, progress=True)

@@ -10,8 +10,8 @@ from ..tools.images import save_image
 from ..tools.mixing import style_mixing_grid
 from ..tools.speed_path import prepare_inference
 from ..tools.transform import apply_transform, parse_translate
-from .common import (NETWORK_FILES, CliError, batch_device_options, latent_options, path_options, say_path,
-                     user_errors)
+from .common import (NETWORK_FILES, CliError, batch_device_options, compile_option, latent_options, path_options,
+                     say_path, user_errors)
 
 
 @click.command("mix")
@@ -28,9 +28,10 @@ from .common import (NETWORK_FILES, CliError, batch_device_options, latent_optio
               help="StyleGAN3 only: rotate the output by DEG degrees (gen_images.py); default: as stored.")
 @batch_device_options
 @path_options
+@compile_option
 @click.option("--out", "out_path", required=True, help="PNG file to write.")
 def command(network_path, row_seeds, col_seeds, styles, truncation_psi, truncation_cutoff, class_idx, noise_mode,
-            translate, rotate, batch_size, device, precision, channels_last, out_path):
+            translate, rotate, batch_size, device, precision, channels_last, compile_mode, out_path):
     """Style-mixing grid: cell (r, c) is row seed r with the --styles layers taken from column seed c."""
     with user_errors():
         rows = parse_range_list(row_seeds, what="row seeds")
@@ -41,7 +42,8 @@ def command(network_path, row_seeds, col_seeds, styles, truncation_psi, truncati
         G = load_generator(network_path, device=device)
         apply_transform(G, shift, rotate)
         cells = len(rows) * len(cols) + len(rows) + len(cols)
-        path = prepare_inference(G, batch_size, cells, precision, channels_last, say=say_path)
+        path = prepare_inference(G, batch_size, cells, precision, channels_last, compile=compile_mode,
+                                 say=say_path)
         with path.autocast():
             grid = style_mixing_grid(G, rows, cols, styles, truncation_psi=truncation_psi, noise_mode=noise_mode,
                                      class_idx=class_idx, truncation_cutoff=truncation_cutoff, batch_size=batch_size)

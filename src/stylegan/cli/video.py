@@ -18,8 +18,8 @@ from ..tools.video import (
     write_video,
 )
 from ..tools.speed_path import prepare_inference
-from .common import (NETWORK_FILES, CliError, batch_device_options, latent_options, path_options, say_path,
-                     user_errors)
+from .common import (NETWORK_FILES, CliError, batch_device_options, compile_option, latent_options, path_options,
+                     say_path, user_errors)
 
 
 @click.command("video")
@@ -41,10 +41,11 @@ from .common import (NETWORK_FILES, CliError, batch_device_options, latent_optio
               help="StyleGAN3 only: rotate the output by DEG degrees (gen_images.py); default: as stored.")
 @batch_device_options
 @path_options
+@compile_option
 @click.option("--out", "out_path", required=True, help="video.mp4, video.gif, or a folder for PNG frames.")
 def command(network_path, seeds, grid_text, frames_per_seed, space, easing, loop, fps, truncation_psi,
             truncation_cutoff, class_idx, noise_mode, translate, rotate, batch_size, device, precision, channels_last,
-            out_path):
+            compile_mode, out_path):
     """Interpolation video: each grid cell loops smoothly through its own consecutive seeds."""
     with user_errors():
         seed_list = parse_range_list(seeds)
@@ -61,7 +62,8 @@ def command(network_path, seeds, grid_text, frames_per_seed, space, easing, loop
         G = load_generator(network_path, device=device)
         apply_transform(G, shift, rotate)
         total = frame_count(num_keys, frames_per_seed, loop)
-        path = prepare_inference(G, batch_size, total * grid[0] * grid[1], precision, channels_last, say=say_path)
+        path = prepare_inference(G, batch_size, total * grid[0] * grid[1], precision, channels_last,
+                                 compile=compile_mode, say=say_path)
         frames = interpolation_frames(G, seed_list, frames_per_seed, grid=grid, space=space, easing=easing,
                                       loop=loop, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
                                       noise_mode=noise_mode, class_idx=class_idx, batch_size=batch_size)

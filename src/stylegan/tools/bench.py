@@ -10,8 +10,8 @@ Paths (each a named setting of the same randomly initialised networks, see PATH_
 - `fast_plain_bias_act`: `fast` with the reference bias/activation (measures what the fused op gains);
 - `fast_bf16`: `fast` under bfloat16 autocast (AMX/AVX-512-BF16 CPUs, recent GPUs);
 - `channels_last[_bf16]`: `fast[_bf16]` with NHWC activations and weights;
-- `compiled[_bf16]`: `fast[_bf16]` through torch.compile (Inductor), `compiled_channels_last` the same on
-  `channels_last`; in training the G main and D main passes
+- `compiled[_bf16]`: `fast[_bf16]` through torch.compile (Inductor), `compiled_channels_last[_bf16]` the same
+  on `channels_last[_bf16]`; in training the G main and D main passes
   are compiled and the regularisation passes (double backward, which compiled graphs do not support) run eagerly;
 - `fp16`, `compiled_fp16` (CUDA): the preset's float16 blocks with clamping, as NVIDIA's code runs them.
 
@@ -90,6 +90,7 @@ PATH_SPECS: Dict[str, PathSpec] = {
     "compiled": PathSpec(compile=True),
     "compiled_bf16": PathSpec(precision="bf16", compile=True),
     "compiled_channels_last": PathSpec(channels_last=True, compile=True),
+    "compiled_channels_last_bf16": PathSpec(precision="bf16", channels_last=True, compile=True),
     "fp16": PathSpec(precision="fp16"),
     "compiled_fp16": PathSpec(precision="fp16", compile=True),
 }

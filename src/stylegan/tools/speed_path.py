@@ -19,8 +19,10 @@ open ('auto'); a flag always wins. The rules (docs/performance.md, "Automatic pa
   (`networks.fast_paths.check_compile_support`) and the job, estimated from the probe's speed, lasts at least
   `COMPILE_PAYBACK` times the compile cost (`COMPILE_COST_S`): a compiled path 1.25x faster recovers its
   compile time after 5 compile-times of work. Never for StyleGAN3 (measured slower compiled on the CPU) or
-  progressive growing (a new graph every fade-in step). Where compiling fails at run time, `EagerFallback`
-  says so in one line and continues eagerly.
+  progressive growing (a new graph every fade-in step). Tools that render (generate, mix, video) compile only
+  the synthesis network, for their batch size (`compile_synthesis`; the last, partial batch runs eagerly), by the
+  same rule with the inference compile cost; the others (metrics, projection, the explorer) never compile. Where
+  compiling fails at run time, `EagerFallback` says so in one line and continues eagerly.
 
 The result is a `SpeedPath`, printed as one line (`summary()`) and recorded in training_options.json
 (`to_json()`).
@@ -38,7 +40,7 @@ import torch
 from torch import nn
 
 from ..errors import UserInputError
-from ..networks.fast_paths import check_compile_support, set_channels_last
+from ..networks.fast_paths import check_compile_support, compile_module, set_channels_last
 from . import hardware
 from .images import psnr
 
@@ -374,8 +376,9 @@ def choose_training_path(opts, G: nn.Module, D: nn.Module, device: torch.device,
 
 
 def choose_inference_path(G: nn.Module, device: torch.device, batch: int, num_images: int, precision: str = "auto",
-                          channels_last: Optional[bool] = None, allow_bf16: bool = True) -> SpeedPath:
-    """The inference path of a tool that renders `num_images` images in batches of `batch` (never compiled).
+                          channels_last: Optional[bool] = None, allow_bf16: bool = True,
+                          compile: str = "off") -> SpeedPath:
+    """The inference path of a tool that renders `num_images` images in batches of `batch`.
 
     G:             the generator (probed on a copy).
     device:        where it runs.
@@ -384,6 +387,9 @@ def choose_inference_path(G: nn.Module, device: torch.device, batch: int, num_im
     precision:     'auto', 'fp32' or 'bf16' (the tool's --precision).
     channels_last: None (choose) or the tool's --channels-last.
     allow_bf16:    False where the results must stay float32 (metrics, projection).
+    compile:       'off' (tools that do not compile), 'auto' (the tool's --compile default: compile the synthesis
+                   where the job pays the compile time back, COMPILE_PAYBACK x COMPILE_COST_S['inference'];
+                   never StyleGAN3, measured slower compiled on the CPU) or a torch.compile mode.
     """
     if precision not in ("auto", "fp32", "bf16"):
         raise UserInputError(f"precision must be 'auto', 'fp32' or 'bf16', got {precision!r}")
@@ -392,27 +398,45 @@ def choose_inference_path(G: nn.Module, device: torch.device, batch: int, num_im
         raise UserInputError("--channels-last applies to StyleGAN2 and StyleGAN generators; this one (StyleGAN3) "
                              "has no channels-last path: drop the flag")
     calls = math.ceil(max(num_images, 0) / max(batch, 1))
-    job = Job("inference", batch, calls, compilable=False, allow_bf16=allow_bf16)
+    job = Job("inference", batch, calls, compilable=compile != "off" and not arch3, allow_bf16=allow_bf16)
     probe = _LazyProbe(G, None, batch, device)
-    return choose_path(job, device, precision=precision, channels_last=channels_last, compile="off",
+    return choose_path(job, device, precision=precision, channels_last=channels_last, compile=compile,
                        layout_choice=_has_layout_choice(G) and not arch3,
                        measure=lambda cand: probe().inference(cand), bf16_psnr=lambda: probe().bf16_psnr(),
-                       compile_check=lambda: None)
+                       compile_check=lambda: compile_problem(device))
 
 
 def prepare_inference(G: nn.Module, batch: int, num_images: int, precision: str = "auto",
-                      channels_last: Optional[bool] = None, allow_bf16: bool = True,
+                      channels_last: Optional[bool] = None, allow_bf16: bool = True, compile: str = "off",
                       say: Callable[[str], None] = print) -> SpeedPath:
-    """Choose the inference path of a tool (see choose_inference_path), put `G` in its layout and say it in one line.
+    """Choose the inference path of a tool (see choose_inference_path), put `G` in its layout, compile its
+    synthesis where the path says so (compile_synthesis) and say it in one line.
 
-    The caller runs G under `path.autocast()`. Arguments as choose_inference_path; say: where the line goes.
+    The caller runs G under `path.autocast()`. Arguments as choose_inference_path; say: where the lines go.
     """
     device = next(G.parameters()).device
-    path = choose_inference_path(G, device, batch, num_images, precision, channels_last, allow_bf16)
+    path = choose_inference_path(G, device, batch, num_images, precision, channels_last, allow_bf16, compile)
     if path.channels_last:
         set_channels_last(G, True)
     say(path.summary())
+    if path.compile != "off":
+        compile_synthesis(G, path.compile, batch, say)
     return path
+
+
+def compile_synthesis(G: nn.Module, mode: str, batch: int, say: Callable[[str], None] = print) -> None:
+    """Make `G.synthesis` run compiled (networks.fast_paths.compile_module, static shapes) for calls of `batch`
+    images; calls of other sizes (a job's last, partial batch) run eagerly instead of compiling a second graph.
+    Where compiling fails at the first call, one line says so and every call runs eagerly (EagerFallback).
+
+    Changes G in place: its synthesis's `forward` (not its parameters, buffers or state_dict)."""
+    synthesis = G.synthesis
+    eager = synthesis.forward
+    compiled = EagerFallback(compile_module(eager, mode), eager, say, name=type(synthesis).__name__)
+
+    def forward(ws: torch.Tensor, *args, **kwargs):
+        return (compiled if ws.shape[0] == batch else eager)(ws, *args, **kwargs)
+    synthesis.forward = forward
 
 
 class EagerFallback:
@@ -421,10 +445,13 @@ class EagerFallback:
     compiled: the torch.compile'd module or function.
     eager:    the same computation uncompiled (sharing its parameters).
     say:      where the one line goes (e.g. the run's log).
+    name:     what the line calls it (default: the eager callable's class name).
     """
 
-    def __init__(self, compiled: Callable, eager: Callable, say: Callable[[str], None] = print):
+    def __init__(self, compiled: Callable, eager: Callable, say: Callable[[str], None] = print,
+                 name: Optional[str] = None):
         self.compiled, self.eager, self.say = compiled, eager, say
+        self.name = name or type(eager).__name__
         self.failed = False
 
     def __call__(self, *args, **kwargs):
@@ -434,7 +461,7 @@ class EagerFallback:
             return self.compiled(*args, **kwargs)
         except Exception as exc:  # a toolchain failure surfaces here, at the first call of a new graph
             first = (str(exc).strip().splitlines() or [""])[0][:200]
-            self.say(f"compiling {type(self.eager).__name__} failed ({type(exc).__name__}: {first}); "
+            self.say(f"compiling {self.name} failed ({type(exc).__name__}: {first}); "
                      f"continuing eagerly")
             self.failed = True
             return self.eager(*args, **kwargs)
