@@ -1,19 +1,21 @@
 """`make demo`: Fashion-MNIST at 32x32, the `cpu` preset for a fixed time, a sample grid and a short report."""
 from __future__ import annotations
 
+import copy
 import json
 import os
 import time
 from pathlib import Path
 from typing import Optional, Union
 
-from ..presets import resolve_preset
+from ..presets import TrainingConfig, resolve_preset
 from .generate import generate_images
 from .images import make_grid, save_image
 
 
 def run_demo(outdir: Union[str, os.PathLike] = "demo-out", minutes: float = 10.0, kimg: Optional[float] = None,
-             seed: int = 0, workers: int = 0, progress: Optional[bool] = None, fast: bool = True) -> dict:
+             seed: int = 0, workers: int = 0, progress: Optional[bool] = None, fast: bool = True,
+             config: Optional[TrainingConfig] = None) -> dict:
     """Prepare data, train, write `samples.png` and `REPORT.md` in `outdir`; returns the report as a dict.
 
     outdir:   folder for the dataset zip, the run directory and the results.
@@ -25,11 +27,13 @@ def run_demo(outdir: Union[str, os.PathLike] = "demo-out", minutes: float = 10.0
               (docs/performance.md, Whole loop; 1 worker, the earlier default, was not measured).
     progress: progress bar (default: when stdout is a terminal).
     fast:     train on the fastest path measured: channels-last; where the hardware has bf16, bf16 autocast and
-              torch.compile (compiled bf16 trained the `cpu` preset's earlier, wider network 1.5x faster than
-              eager bf16 channels-last, which pays back the 1.5 minutes of compiling within the 10); float32 and eager elsewhere (compiled float32 trained
-              no faster than eager channels-last: 116.5 against 108-115 img/s with AVX2 only, so compiling would
-              only cost time). Compilation is skipped, with a message, where it cannot work. False: the default
-              path (float32, eager, NCHW).
+              torch.compile (compiled bf16 trained the `cpu` preset 1.8x faster than eager bf16, which pays back
+              the 1.5 minutes of compiling within the 10); float32 and eager elsewhere (compiled float32 trained
+              it no faster than eager: 177 against 191 img/s with AVX2 only, so compiling would only cost time;
+              docs/performance.md, Whole loop). Compilation is skipped, with a message, where it cannot work.
+              False: the default path (float32, eager, NCHW).
+    config:   the training configuration (default: the `cpu` preset at 32x32; benchmarks/demo_presets.py
+              compares others in the same 10 minutes).
     """
     from ..data.fashion_mnist import DEMO_LAYOUTS, prepare_demo_dataset
     from ..io.load import load_generator
@@ -52,7 +56,7 @@ def run_demo(outdir: Union[str, os.PathLike] = "demo-out", minutes: float = 10.0
     if source in DEMO_LAYOUTS:
         source = f"{source}, {DEMO_LAYOUTS[source]}"
 
-    config = resolve_preset("cpu", 32)
+    config = copy.deepcopy(config) if config is not None else resolve_preset("cpu", 32)
     if kimg is not None:
         config.total_kimg = kimg
     speed = _fast_options() if fast else dict(precision="fp32", channels_last=False, compile="off")
@@ -77,7 +81,7 @@ def run_demo(outdir: Union[str, os.PathLike] = "demo-out", minutes: float = 10.0
     report["path"] = path
     lines = ["# stylegan demo", "",
              f"- data: {source} ({data})",
-             f"- trained the `cpu` preset for {seconds / 60:.1f} min ({path}): {kimg_done:.2f} kimg at "
+             f"- trained the `{config.name}` preset for {seconds / 60:.1f} min ({path}): {kimg_done:.2f} kimg at "
              f"{img_per_s:.1f} img/s",
              f"- run directory: {run_dir} (log.txt, stats.jsonl, fakes*.png, checkpoint)",
              f"- final network: {snapshot}",
