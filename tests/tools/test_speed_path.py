@@ -200,7 +200,9 @@ def test_train_prints_and_records_the_choice(tmp_path):
 
 
 def test_tool_flags_override_the_choice(tmp_path):
-    """`generate --precision bf16 --channels-last` renders on that path (images close to float32 ones) and says so;
+    """`generate --precision bf16 --channels-last --compile off` renders on that path (images close to float32 ones)
+    and says so (with --compile left to auto, a job this short says "too short to probe" instead: nothing told
+    whether compiling would pay);
     `mix` and `video` take the same flags; --channels-last on a StyleGAN3 network is refused in one line."""
     import numpy as np
     from PIL import Image
@@ -211,7 +213,8 @@ def test_tool_flags_override_the_choice(tmp_path):
     runner = CliRunner()
     base = ["generate", "--network", str(OFFICIAL_SNAPSHOT), "--seeds", "0-3"]
     plain = runner.invoke(cli, base + ["--outdir", str(tmp_path / "a")])
-    fast = runner.invoke(cli, base + ["--precision", "bf16", "--channels-last", "--outdir", str(tmp_path / "b")])
+    fast = runner.invoke(cli, base + ["--precision", "bf16", "--channels-last", "--compile", "off",
+                                      "--outdir", str(tmp_path / "b")])
     assert plain.exit_code == 0 and fast.exit_code == 0, plain.output + fast.output
     assert "path: fp32, NCHW, compile off (job too short to probe" in plain.stderr
     assert "path: bf16, channels-last, compile off (flags" in fast.stderr
@@ -219,7 +222,8 @@ def test_tool_flags_override_the_choice(tmp_path):
         a, b = (np.asarray(Image.open(tmp_path / d / f"seed000{i}.png")) for d in "ab")
         assert 25 < psnr(a, b) < float("inf")  # bf16 really ran, and stayed close
     mix = runner.invoke(cli, ["mix", "--network", str(OFFICIAL_SNAPSHOT), "--rows", "0,1", "--cols", "2",
-                              "--channels-last=0", "--precision", "fp32", "--out", str(tmp_path / "mix.png")])
+                              "--channels-last=0", "--precision", "fp32", "--compile", "off",
+                              "--out", str(tmp_path / "mix.png")])
     assert mix.exit_code == 0 and "path: fp32, NCHW, compile off (flags" in mix.stderr
 
     from stylegan.networks.stylegan3 import Generator3
