@@ -113,7 +113,7 @@ def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: Optional[torch.Tensor] 
     crop_x, crop_y = max(min(-px0, -px1), 0), max(min(-py0, -py1), 0)
     x = F.conv_transpose2d(x, wt, stride=up, padding=[crop_y, crop_x], groups=groups)
     x = upfirdn2d_fast(x, f, padding=[px0 + crop_x, px1 + crop_x, py0 + crop_y, py1 + crop_y], gain=up * up,
-                  flip_filter=flip_filter)
+                       flip_filter=flip_filter)
     if down > 1:
         x = upfirdn2d_fast(x, f, down=down, flip_filter=flip_filter)
     return x

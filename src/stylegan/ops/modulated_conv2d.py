@@ -59,11 +59,11 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
         x = x * styles.to(x.dtype).reshape(n, -1, 1, 1)
         x = conv2d_resample(x, weight.to(x.dtype), resample_filter, up=up, down=down, padding=padding,
                             flip_weight=flip_weight, impl=resample_impl)
-        if demodulate and noise is not None:  # one pass instead of two
-            coefficients = demodulation_coefficients(weight, styles).to(x.dtype).reshape(n, -1, 1, 1)
-            return torch.addcmul(noise.to(x.dtype), x, coefficients)
         if demodulate:
-            x = x * demodulation_coefficients(weight, styles).to(x.dtype).reshape(n, -1, 1, 1)
+            coefficients = demodulation_coefficients(weight, styles).to(x.dtype).reshape(n, -1, 1, 1)
+            if noise is not None:  # demodulation and noise in one pass instead of two
+                return torch.addcmul(noise.to(x.dtype), x, coefficients)
+            x = x * coefficients
         if noise is not None:
             x = x + noise.to(x.dtype)
         return x

@@ -8,13 +8,14 @@ open ('auto'); a flag always wins. The rules (docs/performance.md, "Automatic pa
   channels-last is a candidate only for networks with channels-last blocks (StyleGAN2 and v1, not StyleGAN3).
 - Otherwise a quick probe times each candidate (float32/bf16 x NCHW/channels-last) on copies of the real
   networks at the job's batch size: `PROBE_REPEATS` timed calls (2 training, 5 inference: cheap) in interleaved
-  rounds, the fastest counting (the first call warms up; forward + backward of G and D for training, a G forward for inference), and keeps the fastest where it beats float32
-  as built by `PROBE_MARGIN` (a busy machine's noise does not move the choice). bf16 must also hold quality:
+  rounds, the fastest counting (one untimed warm-up call first; forward + backward of G and D for training, a G
+  forward for inference), and keeps the fastest where it beats float32 as built by `PROBE_MARGIN` (a busy
+  machine's noise does not move the choice). bf16 must also hold quality:
   its images (constant noise, same latents) must reach `BF16_MIN_PSNR_DB` PSNR against the float32 images.
 - The probe is skipped for jobs too short to matter: it runs only when it costs at most 1/`PROBE_SHARE` of the
   job (counted in network calls, no timing) and the job is not limited to under `PROBE_MIN_S` seconds, so the
-  test suite's tiny runs never probe. Within a probe no measurement starts after `PROBE_MAX_S` (30 s training, 10 s inference; or 1/50 of the
-  job's estimated time); what was not measured is not chosen.
+  test suite's tiny runs never probe. Within a probe no measurement starts after `PROBE_MAX_S` (30 s training,
+  10 s inference; or 1/50 of the job's estimated time); what was not measured is not chosen.
 - Compilation cannot be probed cheaply. It is chosen where the toolchain works
   (`networks.fast_paths.check_compile_support`) and the job, estimated from the probe's speed, lasts at least
   `COMPILE_PAYBACK` times the compile cost (`COMPILE_COST_S`): a compiled path 1.25x faster recovers its
