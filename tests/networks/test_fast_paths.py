@@ -217,3 +217,34 @@ def test_a_broken_compiler_toolchain_is_reported_in_one_line(monkeypatch):
     monkeypatch.setattr(fast_paths.torch, "compile", broken)
     with pytest.raises(UserInputError, match="does not work on this machine .*Python.h.*leave compilation off"):
         fast_paths.check_compile_support(torch.device("cpu"))
+
+
+@pytest.mark.parametrize("default", [True, "inference_only"])
+def test_cpu_modulation_is_per_sample_for_batches(monkeypatch, default):
+    """On the CPU a batch of several images is modulated per sample (one shared convolution), whatever the
+    network's fused_modconv_default says, in eval mode too ('inference_only' used to mean grouped convolutions,
+    1.3-4x slower, for every tool rendering a preset-trained network); a single image keeps the default."""
+    from stylegan.networks import synthesis
+
+    seen = []
+    real = synthesis.modulated_conv2d
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["fused_modconv"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(synthesis, "modulated_conv2d", spy)
+    G, _ = tiny_pair("skip")
+    for block in G.synthesis.modules():
+        if hasattr(block, "fused_modconv_default"):
+            block.fused_modconv_default = default
+    for training in (False, True):
+        G.train(training)
+        for batch, expect in ((3, False), (1, default is True or not training)):
+            seen.clear()
+            with torch.no_grad():
+                G(torch.randn(batch, 8), None, noise_mode="const")
+            assert seen and set(seen) == {expect}, (training, batch, seen)
+    seen.clear()
+    G.eval()(torch.randn(3, 8), None, noise_mode="const", fused_modconv=True)  # an explicit choice is kept
+    assert set(seen) == {True}

@@ -166,6 +166,26 @@ def test_inference_probe_on_a_tiny_generator(monkeypatch):
     assert choose_inference_path(G, CPU, 2, 16).probe_img_per_s == {}  # 8 calls: too short to probe
 
 
+def test_probe_runs_g_as_the_job_does():
+    """The training probe runs G in training mode, as the loop does, and inference in eval mode: a network's
+    'inference_only' modulation follows the mode, and timing the wrong one ranked the layouts wrongly."""
+    from train_helpers import tiny_config
+
+    from stylegan.networks.registry import build_network
+    net = tiny_config().network
+    G = build_network(net.generator_class, net.generator_kwargs(16, 1, 0)).eval()
+    D = build_network(net.discriminator_class, net.discriminator_kwargs(16, 1, 0))
+    probe = speed_path._Probe(G, D, 2, CPU)
+    for channels_last in (False, True):
+        modes = []
+        probe._nets(channels_last)[0].register_forward_pre_hook(lambda module, args: modes.append(module.training))
+        probe.training(Candidate("fp32", channels_last))
+        probe.inference(Candidate("fp32", channels_last))
+        probe.training(Candidate("fp32", channels_last))
+        assert modes == [True, False, True]
+    assert not G.training  # the original keeps its mode
+
+
 def test_eager_fallback_says_one_line_and_continues():
     lines = []
     eager = torch.nn.Linear(2, 2)

@@ -145,7 +145,8 @@ class SynthesisBlock(nn.Module):
     conv_clamp:            clamp convolution outputs; None disables.
     use_fp16:              run in float16 on CUDA.
     fp16_channels_last:    channels-last layout when in float16.
-    fused_modconv_default: default for fused_modconv: True (on the CPU only for batch 1), False or 'inference_only'.
+    fused_modconv_default: default for fused_modconv: True, False or 'inference_only' (True in eval mode); a
+                           default True applies on the CPU only for batch 1.
     layer_kwargs:          passed to SynthesisLayer.
     """
 
@@ -197,8 +198,12 @@ class SynthesisBlock(nn.Module):
         memory_format = torch.channels_last if self.channels_last and not force_fp32 else torch.contiguous_format
         if fused_modconv is None:
             fused_modconv = self.fused_modconv_default
+            if fused_modconv == "inference_only":
+                fused_modconv = not self.training
             if fused_modconv is True and ws.device.type == "cpu" and ws.shape[0] > 1:
-                fused_modconv = False  # CPU grouped convolutions are ~4x slower than one shared convolution
+                # CPU grouped convolutions (one group per sample) are 1.3-4x slower than one shared convolution
+                # at batch >= 4 (docs/performance.md, "Modulation on the CPU"); values equal to rounding.
+                fused_modconv = False
         if fused_modconv == "inference_only":
             fused_modconv = not self.training
 

@@ -313,13 +313,13 @@ class _Probe:
 
     def images(self, precision: str) -> torch.Tensor:
         with torch.no_grad(), self._ctx(precision):
-            return self._nets(False)[0](self.z, self.c, noise_mode="const").float()
+            return self._nets(False)[0].eval()(self.z, self.c, noise_mode="const").float()
 
     def bf16_psnr(self) -> float:
         return psnr(self.images("bf16"), self.images("fp32"))
 
     def inference(self, cand: Candidate) -> float:
-        G = self._nets(cand.channels_last)[0]
+        G = self._nets(cand.channels_last)[0].eval()
 
         def call():
             with torch.no_grad(), self._ctx(cand.precision):
@@ -328,6 +328,7 @@ class _Probe:
 
     def training(self, cand: Candidate) -> float:
         G, D = self._nets(cand.channels_last)
+        G.train()  # as the training loop runs it (a network's 'inference_only' modulation follows the mode)
         params = [p for m in (G, D) for p in m.parameters()]
 
         def call():
