@@ -145,8 +145,8 @@ class SynthesisBlock(nn.Module):
     conv_clamp:            clamp convolution outputs; None disables.
     use_fp16:              run in float16 on CUDA.
     fp16_channels_last:    channels-last layout when in float16.
-    fused_modconv_default: default for fused_modconv: True, False or 'inference_only' (True in eval mode); a
-                           default True applies on the CPU only for batch 1.
+    fused_modconv_default: default for fused_modconv: True, False or 'inference_only' (True in eval mode); on
+                           the CPU a default True means per-sample scaling (faster there).
     layer_kwargs:          passed to SynthesisLayer.
     """
 
@@ -200,9 +200,10 @@ class SynthesisBlock(nn.Module):
             fused_modconv = self.fused_modconv_default
             if fused_modconv == "inference_only":
                 fused_modconv = not self.training
-            if fused_modconv is True and ws.device.type == "cpu" and ws.shape[0] > 1:
-                # CPU grouped convolutions (one group per sample) are 1.3-4x slower than one shared convolution
-                # at batch >= 4 (docs/performance.md, "Modulation on the CPU"); values equal to rounding.
+            if fused_modconv is True and ws.device.type == "cpu":
+                # On the CPU, scaling the activations around one shared convolution is faster: 1.3-4x against
+                # grouped convolutions (one group per sample) at batch >= 4, 1.0-1.2x at batch 1
+                # (docs/performance.md, "Modulation on the CPU"); the values are equal to rounding.
                 fused_modconv = False
         if fused_modconv == "inference_only":
             fused_modconv = not self.training

@@ -7,7 +7,7 @@ open ('auto'); a flag always wins. The rules (docs/performance.md, "Automatic pa
   without native bf16 (`tools.hardware.native_bf16`) bf16 is never a candidate (emulated bf16 is 10-20x slower);
   channels-last is a candidate only for networks with channels-last blocks (StyleGAN2 and v1, not StyleGAN3).
 - Otherwise a quick probe times each candidate (float32/bf16 x NCHW/channels-last) on copies of the real
-  networks at the job's batch size: `PROBE_REPEATS` timed calls (2 training, 5 inference: cheap) in interleaved
+  networks at the job's batch size: `PROBE_REPEATS` timed calls (3 training, 5 inference: cheap) in interleaved
   rounds, the fastest counting (one untimed warm-up call first; forward + backward of G and D for training, a G
   forward for inference), and keeps the fastest where it beats float32 as built by `PROBE_MARGIN` (a busy
   machine's noise does not move the choice). bf16 must also hold quality:
@@ -45,7 +45,7 @@ from ..networks.fast_paths import check_compile_support, compile_module, set_cha
 from . import hardware
 from .images import psnr
 
-PROBE_REPEATS = {"train": 2, "inference": 5}  # calls per candidate in interleaved rounds (the first warms up)
+PROBE_REPEATS = {"train": 3, "inference": 5}  # calls per candidate in interleaved rounds (the first warms up)
 PROBE_SHARE = 50           # probe only when it costs at most 1/50 of the job's network calls
 PROBE_MIN_S = 60.0         # ... and never for jobs limited to less than a minute (--max-minutes)
 # the probe starts no new measurement after this much time (warm-ups included). Training gets more: the first
