@@ -2,7 +2,8 @@
 rendering makes: img/s per network, batch size and layout, interleaved rounds in one process (fastest call counts).
 
 Networks: the `cpu` preset (`make demo`), issue #15's small config (`--cbase 2048 --cmax 64 --map-depth 2`, one
-channel) and the 512-channel StyleGAN2 preset, all 32x32, constant noise. 'fused' is one grouped convolution per
+channel) and the 512-channel StyleGAN2 preset, all 32x32, constant noise. Also one projection step per network
+(`stylegan project`'s inner loop: batch 1, synthesis forward and backward to w, eval mode), in ms. 'fused' is one grouped convolution per
 layer with the weights modulated per sample (NVIDIA's choice in eval mode); 'per-sample' scales the activations
 around one shared convolution (what the library now does on the CPU for batches > 1).
 
@@ -35,6 +36,12 @@ def seconds(fn) -> float:
     return time.perf_counter() - t0
 
 
+def projection_step(G, ws: torch.Tensor, fused: bool) -> None:
+    with torch.enable_grad():
+        w = ws.clone().requires_grad_(True)
+        G.synthesis(w, noise_mode="const", fused_modconv=fused).square().mean().backward()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--name", default="modulation", help="results file benchmarks/results/<name>_cpu.json")
@@ -60,12 +67,29 @@ def main() -> None:
                         best[layout, fused] = min(best[layout, fused], s)
             for (layout, fused), s in best.items():
                 per_sample = best[layout, False]
-                row = {"network": name, "batch": batch, "layout": "channels_last" if layout else "nchw",
+                row = {"network": name, "batch": batch, "what": "inference",
+                       "layout": "channels_last" if layout else "nchw",
                        "modulation": "fused" if fused else "per_sample", "img_per_s": round(batch / s, 1),
                        "per_sample_speedup": round(s / per_sample, 2), "load_before": round(load, 2),
                        "load_after": round(os.getloadavg()[0], 2)}
                 print(json.dumps(row), flush=True)
                 rows.append(row)
+        G.requires_grad_(False)
+        ws, load = G.mapping(torch.randn(1, G.z_dim), None), os.getloadavg()[0]
+        best = {True: float("inf"), False: float("inf")}
+        for fused in best:
+            projection_step(G, ws, fused)  # warm-up
+        for _ in range(args.rounds):
+            for fused in best:
+                for _ in range(args.calls):
+                    best[fused] = min(best[fused], seconds(lambda: projection_step(G, ws, fused)))
+        for fused, s in best.items():
+            row = {"network": name, "batch": 1, "what": "projection_step", "layout": "nchw",
+                   "modulation": "fused" if fused else "per_sample", "ms": round(s * 1000, 2),
+                   "per_sample_speedup": round(s / best[False], 2), "load_before": round(load, 2),
+                   "load_after": round(os.getloadavg()[0], 2)}
+            print(json.dumps(row), flush=True)
+            rows.append(row)
     print(write_results(args.name, rows, device))
 
 
