@@ -5,8 +5,8 @@ Paths (each a named setting of the same randomly initialised networks, see PATH_
   before convolving), one op per step of bias/activation/gain/clamp, and (StyleGAN3) the reference
   `filtered_lrelu` (zero insertion, filtering, then decimation) — the plain-PyTorch definition every faster
   path is tested against;
-- `fast`: float32, strided/transposed resampling convolutions, per-sample modulation for batches > 1, fused
-  bias/activation/clamp (in place, differentiated from its output), polyphase `filtered_lrelu` (StyleGAN3);
+- `fast`: float32, strided/transposed resampling convolutions, the network's own modulation choice (per-sample
+  on the CPU), fused bias/activation/clamp (in place, differentiated from its output), polyphase `filtered_lrelu` (StyleGAN3);
 - `fast_plain_bias_act`: `fast` with the reference bias/activation (measures what the fused op gains);
 - `fast_bf16`: `fast` under bfloat16 autocast (AMX/AVX-512-BF16 CPUs, recent GPUs);
 - `channels_last[_bf16]`: `fast[_bf16]` with NHWC activations and weights;
@@ -74,7 +74,9 @@ class PathSpec:
     resample_impl: str = "fast"
     bias_act_impl: str = "fused"
     filtered_lrelu_impl: str = "fast"  # StyleGAN3 layers only
-    fused_modconv: Optional[bool] = None  # None: fused for batch 1, per-sample scaling otherwise
+    # None: the network's own choice (per-sample scaling on the CPU; on CUDA NVIDIA's: fused in inference,
+    # per-sample in training), what the tools and `stylegan train` run
+    fused_modconv: Optional[bool] = None
     precision: str = "fp32"  # 'bf16': autocast; 'fp16': the preset's float16 blocks (CUDA only)
     channels_last: bool = False
     compile: bool = False
@@ -327,10 +329,6 @@ def _add_speedup(row: dict, results: Dict[str, float]) -> None:
                 "speedup": row["img_per_s"] / results[base]})
 
 
-def _fused(spec: PathSpec, batch: int) -> bool:
-    return spec.fused_modconv if spec.fused_modconv is not None else batch == 1
-
-
 def inference_rows(G: nn.Module, D: nn.Module, batch_sizes: Sequence[int], device: torch.device,
                    min_seconds: float, paths: Sequence[str] = DEFAULT_PATHS, cfg: str = "stylegan2",
                    resolution: int = 32, min_calls: int = 2, widths: Optional[dict] = None,
@@ -352,7 +350,7 @@ def inference_rows(G: nn.Module, D: nn.Module, batch_sizes: Sequence[int], devic
             for round_index in range(rounds):
                 for path, nets in all_nets.items():
                     spec = nets.spec
-                    call = lambda g: g(z, None, noise_mode="const", fused_modconv=_fused(spec, batch))  # noqa: E731
+                    call = lambda g: g(z, None, noise_mode="const", fused_modconv=spec.fused_modconv)  # noqa: E731
                     with torch.no_grad(), _autocast(device, spec):
                         if round_index == 0:
                             if device.type == "cuda":
@@ -362,7 +360,7 @@ def inference_rows(G: nn.Module, D: nn.Module, batch_sizes: Sequence[int], devic
                             if spec.compile:
                                 row["compile_s"] = round(timed_call(lambda: call(nets.G_fast), device), 2)
                             outputs[path] = call(nets.G_fast).float()  # the warm-up call, the images PSNR compares
-                            key = (spec.resample_impl, spec.filtered_lrelu_impl, _fused(spec, batch))
+                            key = (spec.resample_impl, spec.filtered_lrelu_impl, spec.fused_modconv)
                             if key not in flops_of:
                                 flops_of[key] = count_flops(lambda: call(nets.G)) / batch
                             row["gflop_per_img"] = flops_of[key] / 1e9
@@ -406,14 +404,10 @@ def _inputs(nets: PathNetworks, batch: int, device: torch.device):
     return z, real
 
 
-def _modconv_fused(spec: PathSpec) -> bool:
-    return spec.fused_modconv if spec.fused_modconv is not None else False  # training batches are > 1
-
-
 def main_phases(nets: PathNetworks, batch: int, device: torch.device) -> None:
     """G main (non-saturating loss) and D main (logistic loss on fakes and reals), gradients only: optimizer
     updates cost the same on every path. Calls `nets.G_fast`/`nets.D_fast` (compiled on compiled paths)."""
-    G, D, fused = nets.G, nets.D, _modconv_fused(nets.spec)
+    G, D, fused = nets.G, nets.D, nets.spec.fused_modconv
     z, real = _inputs(nets, batch, device)
     with _autocast(device, nets.spec):
         G.requires_grad_(True)
@@ -430,7 +424,7 @@ def main_phases(nets: PathNetworks, batch: int, device: torch.device) -> None:
 
 def g_reg_phase(nets: PathNetworks, batch: int, device: torch.device, pl_mean: torch.Tensor) -> None:
     """Path length regularisation on half the batch (double backward: runs the eager modules)."""
-    G, fused = nets.G, _modconv_fused(nets.spec)
+    G, fused = nets.G, nets.spec.fused_modconv
     z, _ = _inputs(nets, max(batch // 2, 1), device)
     G.requires_grad_(True)
     with _autocast(device, nets.spec):
