@@ -6,7 +6,8 @@ Paths (each a named setting of the same randomly initialised networks, see PATH_
   `filtered_lrelu` (zero insertion, filtering, then decimation) — the plain-PyTorch definition every faster
   path is tested against;
 - `fast`: float32, strided/transposed resampling convolutions, the network's own modulation choice (per-sample
-  on the CPU), fused bias/activation/clamp (in place, differentiated from its output), polyphase `filtered_lrelu` (StyleGAN3);
+  on the CPU), fused bias/activation/clamp (in place, differentiated from its output), polyphase
+  `filtered_lrelu` (StyleGAN3);
 - `fast_plain_bias_act`: `fast` with the reference bias/activation (measures what the fused op gains);
 - `fast_bf16`: `fast` under bfloat16 autocast (AMX/AVX-512-BF16 CPUs, recent GPUs);
 - `channels_last[_bf16]`: `fast[_bf16]` with NHWC activations and weights;
