@@ -1,14 +1,15 @@
-"""Grouped (fused) against per-sample modulation in eval-mode G inference on the CPU, the choice every tool's
-rendering makes: img/s per network, batch size and layout, interleaved rounds in one process (fastest call counts).
+"""Grouped (fused) against per-sample modulation in eval-mode G on the CPU, the choice every tool's rendering
+makes: img/s per network, batch size and layout, interleaved rounds in one process (fastest call counts).
 
 Networks: the `cpu` preset (`make demo`), issue #15's small config (`--cbase 2048 --cmax 64 --map-depth 2`, one
 channel) and the 512-channel StyleGAN2 preset, all 32x32, constant noise. Also one projection step per network
-(`stylegan project`'s inner loop: batch 1, synthesis forward and backward to w, eval mode), in ms. 'fused' is one grouped convolution per
-layer with the weights modulated per sample (NVIDIA's choice in eval mode); 'per-sample' scales the activations
-around one shared convolution (what the library now does on the CPU for batches > 1).
+(`stylegan project`'s inner loop: batch 1, synthesis forward and backward to w, eval mode), in ms. 'fused' is one
+grouped convolution per layer with the weights modulated per sample (NVIDIA's choice in eval mode); 'per-sample'
+scales the activations around one shared convolution (what the library does on the CPU).
 
     .venv/bin/python benchmarks/modulation_cpu.py --name modulation
-    ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 .venv/bin/python benchmarks/modulation_cpu.py --name modulation_avx2
+    ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 .venv/bin/python benchmarks/modulation_cpu.py \
+        --name modulation_avx2
 """
 from __future__ import annotations
 
