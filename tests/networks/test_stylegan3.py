@@ -101,6 +101,30 @@ def test_update_emas_tracks_magnitudes_and_w_avg():
     torch.testing.assert_close(G.mapping.w_avg, w.mean(dim=0) * (1 - 0.998))
 
 
+def test_cpu_modulation_is_per_sample_by_default(monkeypatch):
+    """On the CPU the layers scale activations per sample around one shared convolution unless the caller asks
+    for NVIDIA's grouped convolution (1.05-1.5x faster there); both give the same images to rounding."""
+    from stylegan.networks import stylegan3
+
+    seen = []
+    real = stylegan3.modulated_conv2d
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["fused_modconv"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(stylegan3, "modulated_conv2d", spy)
+    G = _tiny().eval()
+    z = torch.randn([3, 8])
+    with torch.no_grad():
+        img = G(z, None)
+        assert seen and set(seen) == {False}
+        seen.clear()
+        fused = G(z, None, fused_modconv=True)
+        assert seen and set(seen) == {True}
+    torch.testing.assert_close(img, fused, rtol=1e-4, atol=1e-5)
+
+
 def test_magnitude_ema_is_an_input_gain():
     """Scaling magnitude_ema by k scales the layer's pre-activation by 1/sqrt(k): it changes the image."""
     G = _tiny().eval()
