@@ -26,6 +26,21 @@ def cond_export(tmp_path):
     return path
 
 
+@pytest.fixture
+def modconv_choices(monkeypatch):
+    """spy(module) -> list: from then on, records the `fused_modconv` argument of every modulated_conv2d call that
+    the network module `module` (networks.synthesis, networks.stylegan3) makes."""
+    def spy(module):
+        seen, real = [], module.modulated_conv2d
+
+        def recording(*args, **kwargs):
+            seen.append(kwargs["fused_modconv"])
+            return real(*args, **kwargs)
+        monkeypatch.setattr(module, "modulated_conv2d", recording)
+        return seen
+    return spy
+
+
 @pytest.fixture(autouse=True)
 def _one_thread():
     # Test networks are tiny: a second intra-op thread only adds synchronisation, and on a busy machine it

@@ -220,20 +220,13 @@ def test_a_broken_compiler_toolchain_is_reported_in_one_line(monkeypatch):
 
 
 @pytest.mark.parametrize("default", [True, "inference_only"])
-def test_cpu_modulation_is_per_sample_by_default(monkeypatch, default):
+def test_cpu_modulation_is_per_sample_by_default(modconv_choices, default):
     """On the CPU images are modulated per sample (one shared convolution) unless the caller asks otherwise,
     whatever the network's fused_modconv_default says, in eval mode too ('inference_only' used to mean grouped
     convolutions, 1.3-4x slower, for every tool rendering a preset-trained network)."""
     from stylegan.networks import synthesis
 
-    seen = []
-    real = synthesis.modulated_conv2d
-
-    def spy(*args, **kwargs):
-        seen.append(kwargs["fused_modconv"])
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(synthesis, "modulated_conv2d", spy)
+    seen = modconv_choices(synthesis)
     G, _ = tiny_pair("skip")
     for block in G.synthesis.modules():
         if hasattr(block, "fused_modconv_default"):

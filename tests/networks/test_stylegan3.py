@@ -101,19 +101,12 @@ def test_update_emas_tracks_magnitudes_and_w_avg():
     torch.testing.assert_close(G.mapping.w_avg, w.mean(dim=0) * (1 - 0.998))
 
 
-def test_cpu_modulation_is_per_sample_by_default(monkeypatch):
+def test_cpu_modulation_is_per_sample_by_default(modconv_choices):
     """On the CPU the layers scale activations per sample around one shared convolution unless the caller asks
     for NVIDIA's grouped convolution (1.05-1.5x faster there); both give the same images to rounding."""
     from stylegan.networks import stylegan3
 
-    seen = []
-    real = stylegan3.modulated_conv2d
-
-    def spy(*args, **kwargs):
-        seen.append(kwargs["fused_modconv"])
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(stylegan3, "modulated_conv2d", spy)
+    seen = modconv_choices(stylegan3)
     G = _tiny().eval()
     z = torch.randn([3, 8])
     with torch.no_grad():
