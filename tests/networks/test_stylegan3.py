@@ -103,7 +103,7 @@ def test_update_emas_tracks_magnitudes_and_w_avg():
 
 def test_cpu_modulation_is_per_sample_by_default(modconv_choices):
     """On the CPU the layers scale activations per sample around one shared convolution unless the caller asks
-    for NVIDIA's grouped convolution (1.05-1.5x faster there); both give the same images to rounding."""
+    for NVIDIA's grouped convolution (up to 1.6x faster there); both give the same images to rounding."""
     from stylegan.networks import stylegan3
 
     seen = modconv_choices(stylegan3)

@@ -199,7 +199,7 @@ class SynthesisLayer3(nn.Module):
 
         fused_modconv: True = one grouped convolution with per-sample weights (NVIDIA's); False = activations scaled
                        per sample around one shared convolution (same result to rounding; keeps exported graphs
-                       batch-free); None = False on the CPU, where it is 1.05-1.5x faster (docs/performance.md,
+                       batch-free); None = False on the CPU, where it is up to 1.6x faster (docs/performance.md,
                        "Modulation on the CPU"), NVIDIA's True elsewhere.
         """
         if fused_modconv is None:

@@ -201,9 +201,10 @@ class SynthesisBlock(nn.Module):
             if fused_modconv == "inference_only":
                 fused_modconv = not self.training
             if fused_modconv is True and ws.device.type == "cpu":
-                # On the CPU, scaling the activations around one shared convolution is faster: 1.3-4x against
-                # grouped convolutions (one group per sample) at batch >= 4, 1.0-1.2x at batch 1
-                # (docs/performance.md, "Modulation on the CPU"); the values are equal to rounding.
+                # On the CPU, scaling the activations around one shared convolution is faster than grouped
+                # convolutions (one group per sample): 1.1-4x at batch >= 4; at batch 1 a near tie forward and
+                # 1.1-2x with a backward pass (projection). docs/performance.md, "Modulation on the CPU"; the
+                # values are equal to rounding.
                 fused_modconv = False
         if fused_modconv == "inference_only":
             fused_modconv = not self.training
