@@ -24,6 +24,21 @@ def machine() -> dict:
     return info
 
 
+def race(fns: dict, rounds: int, calls: int) -> dict:
+    """Fastest seconds per call of each function: one warm-up call each (oneDNN builds its kernels), then
+    `rounds` interleaved rounds of `calls` calls (a load change hits every function alike)."""
+    for fn in fns.values():
+        fn()
+    best = {key: float("inf") for key in fns}
+    for _ in range(rounds):
+        for key, fn in fns.items():
+            for _ in range(calls):
+                t0 = time.perf_counter()
+                fn()
+                best[key] = min(best[key], time.perf_counter() - t0)
+    return best
+
+
 def write_results(name: str, rows: list, device: torch.device) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}_{device.type}.json"

@@ -18,10 +18,9 @@ import argparse
 import copy
 import json
 import os
-import time
 
 import torch
-from common import write_results
+from common import race, write_results
 
 from stylegan.networks.fast_paths import set_channels_last
 from stylegan.tools.bench import build_networks
@@ -35,21 +34,6 @@ NETWORKS = {"cpu": dict(cfg_name="cpu", img_channels=1),
 BATCHES = {"cpu": (1, 4, 16, 32), "small": (1, 4, 16, 32), "seed": (1, 4, 16), "sg3_t_small": (1, 16),
            "sg3_r_small": (1, 16)}
 SG3_TRAIN_BATCH = 8  # StyleGAN3's layers modulate in training too: one G+D forward and backward at this batch
-
-
-def race(fns: dict, rounds: int, calls: int) -> dict:
-    """Fastest seconds per call of each function: one warm-up call each (oneDNN builds its kernels), then
-    `rounds` interleaved rounds of `calls` calls."""
-    for fn in fns.values():
-        fn()
-    best = {key: float("inf") for key in fns}
-    for _ in range(rounds):
-        for key, fn in fns.items():
-            for _ in range(calls):
-                t0 = time.perf_counter()
-                fn()
-                best[key] = min(best[key], time.perf_counter() - t0)
-    return best
 
 
 def projection_step(G, ws: torch.Tensor, fused: bool) -> None:

@@ -74,3 +74,31 @@ def test_extraction_is_batch_size_invariant_and_accepts_iterables():
     np.testing.assert_allclose(a, c)
     assert a.shape == (10, 2) and logits.shape == (10, 1)
     assert [len(x) for x in iterate_batches(iter(images), 4)] == [4, 4, 2]
+
+
+def test_cpu_feature_nets_run_channels_last_with_the_same_features():
+    """On the CPU `to_device` gives the feature networks channels-last weights (oneDNN's faster NHWC kernels); the
+    features match the NCHW network's to float32 rounding. Modules holding TorchScript keep their layout."""
+    import copy
+
+    from stylegan.metrics.effnet_lite0 import load_effnet_lite0
+    from stylegan.metrics.features import to_device
+
+    net = load_effnet_lite0().eval()
+    fast = to_device(copy.deepcopy(net), "cpu")
+    convs = [m.weight for m in fast.modules() if isinstance(m, torch.nn.Conv2d) and m.weight.shape[-1] > 1]
+    assert convs and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
+    assert not all(m.weight.is_contiguous(memory_format=torch.channels_last) for m in net.modules()
+                   if isinstance(m, torch.nn.Conv2d) and m.weight.shape[-1] > 1)
+    images = (torch.rand(3, 3, 32, 32) * 255).to(torch.uint8)
+    with torch.no_grad():
+        (f_fast, l_fast), (f_ref, l_ref) = fast(images), net(images)
+    torch.testing.assert_close(f_fast, f_ref, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(l_fast, l_ref, rtol=1e-4, atol=1e-4)
+
+    class Holder(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.detector = torch.jit.script(torch.nn.Conv2d(3, 4, 3))
+    held = to_device(Holder(), "cpu")
+    assert held.detector.weight.is_contiguous()  # NCHW as scripted

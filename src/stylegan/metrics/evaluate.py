@@ -235,9 +235,10 @@ def compute_metric(name: str, generator=None, fakes=None, data=None, feature_net
     if spec.kind == "ppl":
         if generator is None:
             raise UserInputError(f"{name} needs a generator (--network): it interpolates latents")
+        from stylegan.metrics.features import to_device
         from stylegan.metrics.ppl import PPLConfig, load_ppl_distance, perceptual_path_length
 
-        dist = load_ppl_distance(ppl_distance).to(device)
+        dist = to_device(load_ppl_distance(ppl_distance), device)
         count = num or spec.num_fake
         value = perceptual_path_length(generator, dist, PPLConfig(**spec.options), count, batch_size, seed, device)
         record.update(value=value, results={"ppl": value}, num_fake=count, distance=dist.name)

@@ -37,6 +37,7 @@ from PIL import Image, UnidentifiedImageError
 from torch import nn
 
 from ..errors import UserInputError
+from ..metrics.features import to_device
 from .generate import class_labels, progress_bar
 from .images import to_uint8
 
@@ -430,7 +431,7 @@ def project(G: nn.Module, target, num_steps: Optional[int] = None, w_plus: Optio
     device = next(G.parameters()).device
     G_given = G
     G = copy.deepcopy(G).eval().requires_grad_(False).float()
-    dist = dist.to(device)
+    dist = to_device(dist, device)  # channels-last on the CPU, as the metrics' feature networks
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
 
     w_avg, w_std = w_statistics(G, cfg.w_avg_samples, class_idx)
