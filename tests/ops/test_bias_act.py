@@ -2,6 +2,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from stylegan.ops.bias_act import ACTIVATIONS, activation_gain, bias_act
 
@@ -97,3 +98,36 @@ def test_fused_leaves_its_input_alone_and_falls_back_for_other_activations():
     assert bias_act(x, impl="fused") is x  # nothing to do
     with pytest.raises(ValueError, match="impl"):
         bias_act(x, impl="cuda")
+
+
+@pytest.mark.parametrize("slope", [0.0, 0.2, 1.0])
+@pytest.mark.parametrize("clamp", [None, 0.4])
+def test_fused_lrelu_any_slope_values_gradients_and_in_place(slope, clamp):
+    """clamp(gain * leaky_relu(x, slope)) for StyleGAN3's slopes: PyTorch's ops' values and gradients (double
+    gradients included); `inplace` overwrites x only where nothing is differentiated."""
+    from stylegan.ops.bias_act import fused_lrelu
+
+    g = torch.Generator().manual_seed(int(slope * 10) + (clamp is not None))
+    x = torch.randn([3, 4, 5, 6], dtype=torch.float64, generator=g)
+
+    def reference(t):
+        y = F.leaky_relu(t, slope) * 1.7
+        return y if clamp is None else y.clamp(-clamp, clamp)
+    xa, xb = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    ya, yb = fused_lrelu(xa, slope, 1.7, clamp, inplace=True), reference(xb)
+    torch.testing.assert_close(ya, yb)
+    assert torch.equal(xa.detach(), x)  # with gradients: copied first, whatever `inplace` says
+    dy = torch.randn(x.shape, dtype=x.dtype, generator=g, requires_grad=True)
+    (ga,), (gb,) = (torch.autograd.grad((y * dy).sum(), [t], create_graph=True) for y, t in ((ya, xa), (yb, xb)))
+    torch.testing.assert_close(ga, gb)
+    (gga,), (ggb,) = (torch.autograd.grad(gr.square().sum(), [dy], retain_graph=True) for gr in (ga, gb))
+    torch.testing.assert_close(gga, ggb)
+    with torch.no_grad():
+        own = x.clone()
+        out = fused_lrelu(own, slope, 1.7, clamp, inplace=True)
+        kept = x.clone()
+        copied = fused_lrelu(kept, slope, 1.7, clamp)
+    assert out is own and torch.equal(kept, x) and torch.equal(out, copied)
+    torch.testing.assert_close(out, reference(x))
+    with pytest.raises(ValueError, match="slope >= 0 and gain > 0"):
+        fused_lrelu(x, -0.1, 1.0)

@@ -117,3 +117,27 @@ def test_bad_arguments():
         filtered_lrelu(x, fu=torch.zeros([2, 2, 2]), up=2)
     with pytest.raises(ValueError, match="gain"):
         filtered_lrelu(x, gain=0)
+
+
+@pytest.mark.parametrize("up,down,fu_taps,fd_taps,radial,padding,flip,clamp", CASES)
+def test_fast_inference_works_in_place_but_never_on_its_input(up, down, fu_taps, fd_taps, radial, padding, flip,
+                                                              clamp):
+    """Without gradients the fast op applies the activation in place on its own upsampled tensor: the same values
+    as the reference, and the caller's input untouched, with and without a bias (no bias, no filter, no
+    upsampling and no padding pass the input itself through to the activation)."""
+    g = torch.Generator().manual_seed(up * 100 + down * 10 + fu_taps)
+    x = torch.randn([2, 3, 30, 27], dtype=torch.float64, generator=g)
+    fu, fd = _filters(fu_taps, fd_taps, radial, torch.float64, g)
+    kwargs = dict(up=up, down=down, padding=padding, flip_filter=flip, clamp=clamp,
+                  slope=1.0 if up == down == 1 else 0.2, gain=1.0 if up == down == 1 else math.sqrt(2))
+    for b in (torch.randn([3], dtype=torch.float64, generator=g), None):
+        given = x.clone()
+        with torch.no_grad():
+            ref = filtered_lrelu(x, fu, fd, b, impl="reference", **kwargs)
+            fast = filtered_lrelu(x, fu, fd, b, impl="fast", **kwargs)
+        assert torch.equal(x, given)
+        torch.testing.assert_close(fast, ref, atol=1e-12, rtol=1e-12)
+    with torch.no_grad():  # the pass-through case with an active activation: still not in place on the input
+        given = x.clone()
+        y = filtered_lrelu(x, None, None, None, gain=2.0, slope=0.2, clamp=0.5, impl="fast")
+    assert torch.equal(x, given) and torch.equal(y, (F.leaky_relu(x, 0.2) * 2).clamp(-0.5, 0.5))

@@ -28,6 +28,7 @@ from typing import List, Optional
 import torch
 import torch.nn.functional as F
 
+from .bias_act import fused_lrelu
 from .upfirdn2d import IntOrPair, filter_size, parse_padding, upfirdn2d
 
 FILTERED_LRELU_IMPLS = ("fast", "reference")
@@ -157,7 +158,16 @@ def filtered_lrelu_fast(x: torch.Tensor, fu: Optional[torch.Tensor] = None, fd: 
     if b is not None:
         x = x + b.to(x.dtype).reshape(1, -1, 1, 1)
     x = _upsample(x, fu, up, pad, flip_filter)
-    x = _activation(x, gain, slope, clamp)
+    if torch.is_grad_enabled() and x.requires_grad:
+        # PyTorch's ops, differentiated by autograd. (The fused op's output-based backward inside compiled
+        # StyleGAN3 graphs did not train bit for bit like eager; tests/training/test_stylegan3_training.py.)
+        x = _activation(x, gain, slope, clamp)
+    else:
+        # Inference: the activation works on the largest tensor of the layer (the upsampled one), in place where
+        # that tensor is this op's own, i.e. anything but the caller's input passed through unchanged (no bias,
+        # filter, upsampling or padding): no new 50 MB tensors, whose page faults cost more than the arithmetic.
+        own = b is not None or fu is not None or up > 1 or any(pad)
+        x = fused_lrelu(x, slope, gain, clamp, inplace=own)
     return _downsample(x, fd, down, flip_filter)
 
 
