@@ -87,3 +87,19 @@ def test_bad_device_is_one_line(tmp_path, capsys, device, message):
                 "--outdir", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
+
+
+def test_command_line_turns_on_huge_pages_unless_the_user_chose(monkeypatch):
+    """The `stylegan` process asks PyTorch for transparent huge pages for its large CPU tensors
+    (THP_MEM_ALLOC_ENABLE=1); a value already in the environment is kept."""
+    from stylegan.cli import main as cli_main
+
+    monkeypatch.setattr(cli_main, "run", lambda: 0)
+    for given, expected in ((None, "1"), ("0", "0")):
+        if given is None:
+            monkeypatch.delenv(cli_main.HUGE_PAGES_ENV, raising=False)
+        else:
+            monkeypatch.setenv(cli_main.HUGE_PAGES_ENV, given)
+        with pytest.raises(SystemExit) as exit_info:
+            cli_main.main()
+        assert exit_info.value.code == 0 and cli_main.os.environ[cli_main.HUGE_PAGES_ENV] == expected
