@@ -39,6 +39,12 @@ def race(fns: dict, rounds: int, calls: int) -> dict:
     return best
 
 
+def emit(rows: list, row: dict) -> None:
+    """Print a result row as one JSON line and keep it for write_results."""
+    print(json.dumps(row), flush=True)
+    rows.append(row)
+
+
 def write_results(name: str, rows: list, device: torch.device) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}_{device.type}.json"

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import os
 
 import torch
-from common import race, write_results
+from common import emit, race, write_results
 
 from stylegan.metrics.effnet_lite0 import load_effnet_lite0
 from stylegan.metrics.features import to_device
@@ -57,8 +56,7 @@ def main() -> None:
             row = {"network": name, "what": what, "batch": batch, "layout": layout, "ms": round(s * 1000, 2),
                    "img_per_s": round(batch / s, 2), "load": round(os.getloadavg()[0], 2),
                    "channels_last_speedup": round(best["nchw"] / best["channels_last"], 2)}
-            print(json.dumps(row), flush=True)
-            rows.append(row)
+            emit(rows, row)
 
     for name, (build, batch) in FEATURE_NETS.items():
         net = build().eval()

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import write_results
+from common import emit, write_results
 
 ENV = "THP_MEM_ALLOC_ENABLE"
 
@@ -73,8 +73,7 @@ def main() -> None:
             row = {"round": round_index, ENV: value, "img_per_s": {k: round(v, 2) for k, v in speeds.items()},
                    "kernel_thp": thp.read_text().strip() if thp.exists() else None,
                    "load": round(os.getloadavg()[0], 2)}
-            print(json.dumps(row), flush=True)
-            rows.append(row)
+            emit(rows, row)
     import torch
     print(write_results(args.name, rows, torch.device("cpu")))
 

@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import os
 
 import torch
-from common import race, write_results
+from common import emit, race, write_results
 
 from stylegan.networks.fast_paths import set_channels_last
 from stylegan.tools.bench import build_networks
@@ -57,8 +56,7 @@ def rows_of(best: dict, base: dict, batch: int) -> list:
                    ms=round(s * 1000, 2), img_per_s=round(batch / s, 1),
                    per_sample_speedup=round(s / best[layout, False], 2))
         row["load_after"] = round(os.getloadavg()[0], 2)
-        print(json.dumps(row), flush=True)
-        rows.append(row)
+        emit(rows, row)
     return rows
 
 

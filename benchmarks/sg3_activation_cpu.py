@@ -10,11 +10,10 @@ the layer's largest size), switched in one process, interleaved rounds (fastest 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 
 import torch
-from common import race, write_results
+from common import emit, race, write_results
 
 import stylegan.ops.filtered_lrelu as filtered_lrelu_module
 from stylegan.tools.bench import build_networks
@@ -51,8 +50,7 @@ def main() -> None:
             row = {"network": cfg, "batch": args.batch, "activation": variant, "img_per_s": round(args.batch / s, 2),
                    "in_place_speedup": round(best["out_of_place"] / best["in_place"], 2),
                    "load": round(os.getloadavg()[0], 2)}
-            print(json.dumps(row), flush=True)
-            rows.append(row)
+            emit(rows, row)
     print(write_results(args.name, rows, torch.device("cpu")))
 
 
