@@ -59,7 +59,7 @@ def run(argv: Optional[List[str]] = None) -> int:
 
 # PyTorch backs CPU tensors of 2 MB or more with transparent huge pages when this is set (read at its first such
 # allocation): a fresh activation tensor then costs a few page faults instead of thousands, which made StyleGAN3
-# inference 1.7-2x and StyleGAN2 1.1-1.2x faster on a CPU (docs/performance.md, "Huge pages"). The command line
+# inference 1.6-2.2x and StyleGAN2 1.0-1.2x faster on a CPU (docs/performance.md, "Huge pages"). The command line
 # sets it for its own process; a value the user set wins (0 turns it off); library users set it themselves.
 HUGE_PAGES_ENV = "THP_MEM_ALLOC_ENABLE"
 

@@ -142,7 +142,7 @@ def fused_lrelu(x: torch.Tensor, slope: float, gain: float, clamp: Optional[floa
     inplace: `x` is the caller's own temporary and is overwritten where nothing is differentiated through it
              (grad mode off or x not requiring grad): no copy at all, which for large activations saves more than
              the arithmetic costs (a fresh 50 MB tensor is mostly page faults on a CPU). With gradients the op
-             copies first (overwriting a tensor inside autograd.Function changed the results under torch.compile).
+             always copies first and keeps only its output for backward.
     """
     if not slope >= 0 or not gain > 0:
         raise ValueError(f"need slope >= 0 and gain > 0, got {slope} and {gain}")
