@@ -24,7 +24,7 @@ from torch import nn
 
 from ..ops.filtered_lrelu import FILTERED_LRELU_IMPLS, filtered_lrelu
 from ..ops.misc import assert_shape
-from ..ops.modulated_conv2d import modulated_conv2d
+from ..ops.modulated_conv2d import fused_by_default, modulated_conv2d
 from .alias_free_filters import layer_geometry, lowpass_filter
 from .layers import FullyConnectedLayer, _set_impl
 from .generator import StyleGenerator
@@ -199,11 +199,11 @@ class SynthesisLayer3(nn.Module):
 
         fused_modconv: True = one grouped convolution with per-sample weights (NVIDIA's); False = activations scaled
                        per sample around one shared convolution (same result to rounding; keeps exported graphs
-                       batch-free); None = False on the CPU, where it is up to 1.6x faster (docs/performance.md,
-                       "Modulation on the CPU"), NVIDIA's True elsewhere.
+                       batch-free); None = ops.modulated_conv2d.fused_by_default: False on the CPU, where it is
+                       up to 1.6x faster here, NVIDIA's True elsewhere.
         """
         if fused_modconv is None:
-            fused_modconv = x.device.type != "cpu"
+            fused_modconv = fused_by_default(x.device)
         if noise_mode not in NOISE_MODES:  # accepted for API compatibility; StyleGAN3 has no noise
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
         assert_shape(x, [None, self.in_channels, self.in_size, self.in_size], "x")

@@ -14,7 +14,7 @@ from torch import nn
 
 from ..ops.bias_act import activation_gain, bias_act
 from ..ops.misc import assert_shape
-from ..ops.modulated_conv2d import modulated_conv2d
+from ..ops.modulated_conv2d import fused_by_default, modulated_conv2d
 from ..ops.upfirdn2d import setup_filter, upsample2d
 from .layers import DEFAULT_BIAS_ACT_IMPL, Conv2dLayer, FullyConnectedLayer, check_resolution
 
@@ -196,18 +196,13 @@ class SynthesisBlock(nn.Module):
         w_iter = iter(ws.unbind(dim=1))
         dtype = block_dtype(self.use_fp16, force_fp32, ws.device)
         memory_format = torch.channels_last if self.channels_last and not force_fp32 else torch.contiguous_format
-        if fused_modconv is None:
+        explicit = fused_modconv is not None
+        if not explicit:
             fused_modconv = self.fused_modconv_default
-            if fused_modconv == "inference_only":
-                fused_modconv = not self.training
-            if fused_modconv is True and ws.device.type == "cpu":
-                # On the CPU, scaling the activations around one shared convolution is faster than grouped
-                # convolutions (one group per sample): 1.1-4x at batch >= 4; at batch 1 a near tie forward and
-                # 1.1-2x with a backward pass (projection). docs/performance.md, "Modulation on the CPU"; the
-                # values are equal to rounding.
-                fused_modconv = False
         if fused_modconv == "inference_only":
             fused_modconv = not self.training
+        if fused_modconv is True and not explicit:
+            fused_modconv = fused_by_default(ws.device)  # per-sample on the CPU
 
         if self.in_channels == 0:
             x = self.const.to(dtype).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1]).to(memory_format=memory_format)

@@ -18,6 +18,14 @@ from .misc import assert_shape
 from .upfirdn2d import IntOrPair
 
 
+def fused_by_default(device: torch.device) -> bool:
+    """The form a network uses where its caller leaves the choice open: NVIDIA's fused one, except on the CPU,
+    where per-sample scaling is faster (1.1-4x at batch >= 4, a near tie forward at batch 1, 1.1-2x with a
+    backward pass such as projection; docs/performance.md, "Modulation on the CPU"). Both give the same values
+    to rounding."""
+    return device.type != "cpu"
+
+
 def demodulation_coefficients(weight: torch.Tensor, styles: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     """1 / sqrt(sum_ik (s_i w_oik)^2 + eps) for each sample and output channel: [N, O] (eq. 3).
 
