@@ -108,7 +108,7 @@ def test_reads_from_binary_file_object():
 
 
 def test_is_tf_pickle(tmp_path):
-    assert all(is_tf_pickle(TF_FIXTURES / f"{name}.pkl") for name in CONFIGS)
+    assert all(is_tf_pickle(TF_FIXTURES / f"{name}.pkl") for name in [*CONFIGS, "ada_tf_skip64"])
     assert not is_tf_pickle(OFFICIAL_SNAPSHOT)
     junk = tmp_path / "junk.pkl"
     junk.write_bytes(b"\x80\x04not really")
@@ -192,6 +192,15 @@ def test_synthetic_pickle_numpy2_spelling_and_protocols(tf_network_class, protoc
     assert nets["Gs"] is not nets["G"]  # the same record read twice gives two records
 
 
+def test_version_5_state_of_stylegan2_ada(tf_network_class):
+    """stylegan2-ada's __getstate__ writes version 5 with the networks' input/output names and shapes."""
+    io_keys = dict(input_shapes=[[None, 3, 4, 4], [None, 0]], output_shapes=[[None, 1]],
+                   input_names=["images_in", "labels_in"], output_names=["scores_out"])
+    net = tf_network_class({**_state("D", "D_main", {"x": np.ones(2, np.float32)}, version=5), **io_keys})
+    nets = read_tf_pickle(io.BytesIO(pickle.dumps((net, net, net), protocol=3)))
+    assert nets["D"].version == 5 and torch.equal(nets["D"].variables["x"], torch.ones(2))
+
+
 def test_version_2_state_without_components(tf_network_class):
     net = tf_network_class(_state("D", "D_basic", {"x": np.ones(2, np.float32)}, version=2))
     nets = read_tf_pickle(io.BytesIO(pickle.dumps((net, net, net), protocol=4)))
@@ -199,7 +208,8 @@ def test_version_2_state_without_components(tf_network_class):
 
 
 @pytest.mark.parametrize("case, match", [
-    ("version 5", "version 5"),
+    ("version 6", "version 6"),
+    ("shapes not plain data", "input_shapes"),
     ("int variable", "dtype int64"),
     ("variable not an array", "not a numpy array"),
     ("duplicate variable", "appears twice"),
@@ -221,7 +231,8 @@ def test_malformed_tf_pickles(tf_network_class, case, match):
 
     good = net()
     value = {
-        "version 5": lambda: (net(version=5), good, good),
+        "version 6": lambda: (net(version=6), good, good),
+        "shapes not plain data": lambda: (net(version=5, input_shapes=[good]), good, good),
         "int variable": lambda: (net(variables=[("w", np.arange(3))]), good, good),
         "variable not an array": lambda: (net(variables=[("w", "zeros")]), good, good),
         "duplicate variable": lambda: (net(variables=[("w", np.ones(1, np.float32))] * 2), good, good),

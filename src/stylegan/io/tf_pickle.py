@@ -4,7 +4,10 @@ NVlabs/stylegan (v1), NVlabs/stylegan2 and NVlabs/stylegan2-ada (TensorFlow) sav
 ``pickle.dump((G, D, Gs), f)`` of ``dnnlib.tflib.Network`` objects. A Network pickles as that class
 plus a state dict (``version``, ``name``, ``static_kwargs``, ``components``, ``build_module_src``,
 ``build_func_name``, ``variables``); the official ``__setstate__`` ``exec``s ``build_module_src`` (a
-copy of the network file), so ``pickle.load`` runs whatever source the file carries.
+copy of the network file), so ``pickle.load`` runs whatever source the file carries. State versions:
+3 (stylegan), 4 (stylegan2), 5 (stylegan2-ada, whose ``__getstate__`` adds ``input_shapes``,
+``output_shapes``, ``input_names`` and ``output_names``: checked to be plain data, not kept); the
+official reader also takes 2 (no ``components``).
 
 Here the file is read by the restricted unpickler of io.restricted_unpickler with an allowlist of
 exactly what real TF snapshots name: ``dnnlib.tflib.network.Network`` (a record of ours that keeps
@@ -37,7 +40,8 @@ from stylegan.io.tf_record import TFNetwork
 __all__ = ["read_tf_pickle", "is_tf_pickle", "TF_ROLES"]
 
 TF_ROLES = ("G", "D", "Gs")  # the order of the official (G, D, Gs) tuple
-STATE_VERSIONS = (2, 3, 4)  # what the official Network.__setstate__ accepts (3: stylegan, 4: stylegan2/ada)
+STATE_VERSIONS = (2, 3, 4, 5)  # the official __setstate__ takes these (3: stylegan, 4: stylegan2, 5: stylegan2-ada)
+IO_KEYS = ("input_shapes", "output_shapes", "input_names", "output_names")  # version 5's additions
 WHAT = "a TensorFlow StyleGAN pickle"
 NETWORK_GLOBAL = ("dnnlib.tflib.network", "Network")
 
@@ -88,6 +92,8 @@ class _Converter:
         static_kwargs = self.plain(state.get("static_kwargs"), f"{where}.static_kwargs")
         require(isinstance(static_kwargs, dict) and all(isinstance(k, str) for k in static_kwargs),
                 f"{where}: static_kwargs is not a dict of keyword arguments")
+        for key in IO_KEYS:  # version 5: the network's input/output names and shapes (e.g. [None, 512]), unused
+            self.plain(state.get(key), f"{where}.{key}")
         components = state.get("components", {})  # version 2 has none
         require(isinstance(components, dict) and all(isinstance(k, str) for k in components),
                 f"{where}: components is not a dict of networks")

@@ -20,7 +20,7 @@ class TFNetwork:
 
     name:            the network's name ('G', 'D', 'Gs', 'G_mapping', 'G_synthesis', ...).
     build_func_name: the official build function ('G_style', 'G_main', 'D_basic', 'D_stylegan2', ...).
-    version:         the pickle state version (3 in NVlabs/stylegan, 4 in stylegan2 and stylegan2-ada).
+    version:         the pickle state version (3 in NVlabs/stylegan, 4 in stylegan2, 5 in stylegan2-ada).
     static_kwargs:   the build function's keyword arguments, plain Python data.
     components:      sub-networks by key ('mapping', 'synthesis' for generators; empty otherwise).
     variables:       this network's own variables by local name, as stored (unscaled, TF layouts
