@@ -1,4 +1,4 @@
-"""`stylegan dataset`: convert images, MNIST idx files or CIFAR-10 into a training zip.
+"""`stylegan dataset`: convert images, MNIST idx files, CIFAR-10, TF-era .tfrecords or LSUN LMDB into a training zip.
 
 Maps flags to `stylegan.data.dataset_tool.convert_dataset` and nothing else.
 
@@ -6,6 +6,8 @@ Examples:
     stylegan dataset --source photos/ --dest photos256.zip --resolution 256 --transform center-crop
     stylegan dataset --source /usr/share/datasets/fashion-mnist --dest fmnist32.zip   # 28x28 padded to 32x32
     stylegan dataset --source cifar-10-python.tar.gz --dest cifar10.zip
+    stylegan dataset --source datasets/ffhq --dest ffhq.zip          # TF-era folder: its highest resolution
+    stylegan dataset --source lsun/cat_lmdb --dest cat256.zip --transform center-crop --resolution 256
 
 NVIDIA's dataset_tool.py spellings work as written: `--source=... --dest=... --resolution=256x256
 --transform=center-crop|center-crop-wide --max-images=N` (stylegan3) and `--width=256 --height=256
@@ -52,7 +54,9 @@ def _side(resolution, width, height):
 @click.command("dataset")
 @click.option("--source", "sources", required=True, multiple=True, metavar="SRC",
               help="Folder or zip of images, MNIST idx files (folder, or images + labels files: repeat --source; "
-                   "28x28 gets a 2-pixel black border to 32x32, as NVIDIA's tool), or the CIFAR-10 python archive.")
+                   "28x28 gets a 2-pixel black border to 32x32, as NVIDIA's tool), the CIFAR-10 python archive, "
+                   "a TF-era .tfrecords folder (its highest resolution, labels from NAME-rxx.labels) or file, or an "
+                   "LSUN LMDB folder (needs stylegan[lmdb]).")
 @click.option("--dest", required=True, metavar="OUT.zip", help="Dataset zip to write.")
 @click.option("--resolution", type=_Resolution(), default=None, metavar="N|NxN",
               help="Output side, a power of two (default: keep); NVIDIA's 256x256 works too.")

@@ -1,4 +1,4 @@
-"""Convert a folder, zip, MNIST idx files or CIFAR-10 into a training zip (NVIDIA's layout).
+"""Convert a folder, zip, idx files, CIFAR-10, TF-era .tfrecords or LSUN LMDB into a training zip (NVIDIA's layout).
 
 The output is what NVIDIA's StyleGAN2-ADA `dataset_tool.py` writes, so either project reads it:
 
@@ -81,7 +81,7 @@ class ConversionSummary:
     channels: int  # 1 (L), 3 (RGB) or 4 (RGBA)
     has_labels: bool  # whether dataset.json holds labels
     class_names: Optional[list[str]]  # class index -> name, when known
-    source_kind: str  # 'folder', 'zip', 'idx', 'cifar10' (or what the caller named it)
+    source_kind: str  # 'folder', 'zip', 'idx', 'cifar10', 'tfrecords', 'lmdb' (or what the caller named it)
 
     def __str__(self) -> str:
         labels = f"labels: {len(self.class_names)} classes" if self.class_names else f"labels: {'yes' if self.has_labels else 'no'}"
@@ -246,9 +246,12 @@ def write_dataset(
     for name, reason in source.skipped:
         skip(name, reason)
 
-    # Pass 1 (headers only): find out the output mode and size before writing anything.
+    # Pass 1 (headers only): find out the output mode and size before writing anything. With max_images it stops
+    # after that many readable headers, as NVIDIA's tool stops reading (an LSUN category holds millions of images).
     headers = []
     for item in source.items:
+        if max_images is not None and len(headers) == max_images:
+            break
         try:
             natural, size = item.header()
         except ITEM_READ_ERRORS as e:
@@ -328,12 +331,14 @@ def convert_dataset(
     """Convert images into a training zip; returns what was written.
 
     source: folder of images (recursive), zip of images, idx images file / folder / [images, labels]
-        files (MNIST, Fashion-MNIST), or CIFAR-10 python archive or folder.
+        files (MNIST, Fashion-MNIST), CIFAR-10 python archive or folder, TF-era `.tfrecords` folder (its
+        highest resolution) or file with its `-rxx.labels`, or LSUN LMDB folder (needs the `lmdb` extra).
     dest: the `.zip` to write; it appears only when complete.
     resolution: side of the output images (a power of two); None keeps the images' own size.
     transform: None, 'center-crop', 'center-crop-wide' or 'pad' for non-square or mixed images.
     labels_from_folders: label each image by its top-level folder (classes sorted by name).
-    max_images: stop after writing this many images (None writes all).
+    max_images: stop after writing this many images (None writes all); only the first images whose header
+        reads are looked at, so an image among them that then fails to decode leaves the zip one short.
     resize_filter: 'lanczos' (sharp) or 'box' (area average).
     rgba: 'composite' flattens transparency onto white; 'keep' stores 4-channel RGBA.
     force: overwrite `dest` if it exists.

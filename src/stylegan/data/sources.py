@@ -1,6 +1,6 @@
-"""Inputs of the dataset tool: a folder of images, a zip of images, MNIST-style idx files, CIFAR-10.
+"""Inputs of the dataset tool: images (folder, zip), MNIST-style idx files, CIFAR-10, TF-era .tfrecords, LSUN LMDB.
 
-`open_source(path)` recognises the kind and yields a `Source`: a list of items, each able to read
+`open_source(path)` recognises the kind and yields a `Source`: its items, each able to read
 its header (mode and size, cheap) and to load its pixels, plus labels and class names. Files that
 cannot be used are listed in `Source.skipped` with the reason instead of stopping the run.
 """
@@ -14,14 +14,14 @@ import os
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Optional, Union
 
 import numpy as np
 import PIL.Image
 
-from stylegan.data import cifar10, idx
+from stylegan.data import cifar10, idx, lmdb_source, tfrecords
 from stylegan.data.pixels import IMAGE_READ_ERRORS, is_hidden_name, is_image_name, load_image, natural_mode
 from stylegan.errors import FormatError, UserInputError
 
@@ -43,8 +43,8 @@ class SourceItem:
 class Source:
     """Everything the dataset tool needs from an input."""
 
-    kind: str  # 'folder', 'zip', 'idx' or 'cifar10'
-    items: list[SourceItem]
+    kind: str  # 'folder', 'zip', 'idx', 'cifar10', 'tfrecords' or 'lmdb'
+    items: Iterable[SourceItem]  # a list, or made while iterated for large sources (LMDB: millions of entries)
     class_names: Optional[list[str]] = None
     skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (name, reason)
     transform: Optional[str] = None  # geometry the source already applied to its images (idx: 'pad' 28 -> 32)
@@ -67,6 +67,8 @@ def read_failure_reason(error: BaseException) -> str:
         return "empty file (0 bytes)"
     if isinstance(error, PIL.UnidentifiedImageError):
         return "not a recognised image file"
+    if isinstance(error, tfrecords.BadRecordError):
+        return f"bad record: {error.reason}"
     text = str(error).strip() or type(error).__name__
     return f"unreadable or truncated ({text})"
 
@@ -233,10 +235,71 @@ def _cifar_source(path: Path) -> Source:
     return Source(kind="cifar10", items=array_items(images, labels, path.name), class_names=class_names)
 
 
+# ---- record files (TF-era .tfrecords, LSUN LMDB) -------------------------------------------------
+def _chw_to_image(chw: np.ndarray) -> PIL.Image.Image:
+    return PIL.Image.fromarray(chw[0], "L") if chw.shape[0] == 1 else PIL.Image.fromarray(chw.transpose(1, 2, 0), "RGB")
+
+
+@contextlib.contextmanager
+def _tfrecords_source(path: Path) -> Iterator[Source]:
+    chosen = tfrecords.choose_file(path)
+    with tfrecords.TFRecordImages(chosen) as records:
+        labels_path = tfrecords.labels_file(chosen)
+        labels = None
+        if labels_path is not None:
+            labels = tfrecords.read_labels(labels_path, len(records), complete=records.tail_problem is None)
+        channels, height, width = records.shape
+        mode = "L" if channels == 1 else "RGB"
+        items = [
+            SourceItem(
+                name=f"{chosen.name}#{i}",
+                label=None if labels is None else labels[i],
+                header=lambda: (mode, (width, height)),  # every record holds the file's shape (checked on load)
+                load=lambda i=i: _chw_to_image(records.read(i)),
+            )
+            for i in range(len(records))
+        ]
+        skipped = [(f"{chosen.name}#{len(records)} onwards", records.tail_problem)] if records.tail_problem else []
+        yield Source(kind="tfrecords", items=items, skipped=skipped)
+
+
+class _LmdbItems:
+    """The entries of an LMDB database as source items, made while iterating (LSUN categories hold millions)."""
+
+    def __init__(self, db: lmdb_source.LmdbDatabase):
+        self._db = db
+
+    def __len__(self) -> int:
+        return len(self._db)
+
+    def __iter__(self) -> Iterator[SourceItem]:
+        prefix = self._db.folder.name
+        for key, size in self._db.entries():
+            opener = lambda key=key: io.BytesIO(self._db.value(key))  # noqa: E731
+            yield _file_item(f"{prefix}#{key.decode('ascii', 'backslashreplace')}", opener, size, None)
+
+
+@contextlib.contextmanager
+def _lmdb_source(path: Path) -> Iterator[Source]:
+    with lmdb_source.LmdbDatabase(path) as db:
+        yield Source(kind="lmdb", items=_LmdbItems(db))
+
+
 # ---- dispatch -----------------------------------------------------------------------------------
+def _has_file_ending(folder: Path, suffix: str) -> bool:
+    return any(p.name.endswith(suffix) for p in folder.iterdir())
+
+
 def detect_kind(path: Path) -> str:
-    """'folder', 'zip', 'idx' or 'cifar10' for an existing path."""
+    """'folder', 'zip', 'idx', 'cifar10', 'tfrecords' or 'lmdb' for an existing path."""
+    if lmdb_source.is_lmdb(path):
+        return "lmdb"
     if path.is_dir():
+        if _has_file_ending(path, tfrecords.SUFFIX):
+            return "tfrecords"
+        if _has_file_ending(path, tfrecords.LABELS_NAME_END):
+            raise UserInputError(f"{path} holds a {tfrecords.LABELS_NAME_END} file but no {tfrecords.SUFFIX} files; "
+                                 "give the whole folder written by stylegan/stylegan2's dataset_tool.py")
         if idx.idx_files_in(path):
             return "idx"
         if cifar10.find_batch_folder(path) is not None:
@@ -244,13 +307,16 @@ def detect_kind(path: Path) -> str:
         return "folder"
     if idx.is_idx_name(path.name):
         return "idx"
+    if path.name.endswith(tfrecords.SUFFIX):
+        return "tfrecords"
     if zipfile.is_zipfile(path):
         return "zip"
     if tarfile.is_tarfile(path):
         return "cifar10"
     raise UserInputError(
         f"don't know how to read {path}: give a folder of images, a .zip of images, MNIST idx files "
-        "(*-images-idx3-ubyte[.gz]) or the CIFAR-10 python archive (cifar-10-python.tar.gz)"
+        "(*-images-idx3-ubyte[.gz]), the CIFAR-10 python archive (cifar-10-python.tar.gz), a TF-era "
+        ".tfrecords folder or file, or an LSUN LMDB folder (*_lmdb/ with data.mdb)"
     )
 
 
@@ -258,8 +324,9 @@ def detect_kind(path: Path) -> str:
 def open_source(source: SourcePath, labels_from_folders: bool = False) -> Iterator[Source]:
     """Recognise and open a dataset tool input; files stay open until the block ends.
 
-    source: a folder, a zip, a CIFAR-10 archive or folder, an idx images file, or a list of idx
-        files (images and labels).
+    source: a folder, a zip, a CIFAR-10 archive or folder, an idx images file, a list of idx
+        files (images and labels), a TF-era `.tfrecords` folder (the highest resolution is read) or file,
+        or an LSUN LMDB folder.
     labels_from_folders: label each image by its top-level folder (folder and zip sources only).
     """
     if isinstance(source, (list, tuple)):
@@ -281,6 +348,12 @@ def open_source(source: SourcePath, labels_from_folders: bool = False) -> Iterat
         yield _idx_source(paths)
     elif kind == "cifar10":
         yield _cifar_source(paths[0])
+    elif kind == "tfrecords":
+        with _tfrecords_source(paths[0]) as opened:
+            yield opened
+    elif kind == "lmdb":
+        with _lmdb_source(paths[0]) as opened:
+            yield opened
     elif kind == "folder":
         yield _folder_source(paths[0], labels_from_folders)
     else:
