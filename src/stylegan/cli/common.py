@@ -7,11 +7,13 @@ from typing import Iterator
 import click
 
 from ..errors import UserInputError
+from ..io.fetch import network_source, resolve_network
 from ..networks.fast_paths import COMPILE_MODES
 
 # What every --network option reads (io.load.load_network; docs/pretrained.md lists the sources).
 NETWORK_FILES = ("our .safetensors export, an NVIDIA .pkl (PyTorch snapshot or TensorFlow pickle) or a "
-                 "rosinality .pt checkpoint")
+                 "rosinality .pt checkpoint; or an http(s) URL, hf://OWNER/REPO/FILE or a `stylegan pretrained` "
+                 "name of one (downloaded once into the cache)")
 
 
 class CliError(click.ClickException):
@@ -96,9 +98,45 @@ def comma_list(value) -> tuple:
     return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
-def local_file(value, flag: str):
-    """`value` unchanged, or a CliError for a URL (NVIDIA's tools download --network/--resume URLs; nothing is
-    downloaded here)."""
-    if value is not None and str(value).startswith(("http://", "https://")):
-        raise CliError(f"{flag} {value}: nothing is downloaded here; download the file and pass its path")
+# --network / --resume values are resolved by io.fetch: a path stays, a URL, hf:// address or catalog name becomes
+# the downloaded file. --cache-dir is eager, so click handles it before the --network callback reads it from the
+# context of the same command line.
+_CACHE_DIR_KEY = "stylegan.cache_dir"
+
+
+def _remember_cache_dir(ctx, param, value):
+    ctx.meta[_CACHE_DIR_KEY] = value
     return value
+
+
+cache_dir_option = click.option(
+    "--cache-dir", default=None, metavar="DIR", is_eager=True, expose_value=False, callback=_remember_cache_dir,
+    help="Cache root for downloaded networks (URLs, names): DIR/networks [$STYLEGAN_CACHE or ~/.cache/stylegan].")
+
+
+def network_file(value, flag: str, *, download: bool = True):
+    """A --network/--resume value -> a local path (URLs, hf:// and catalog names downloaded once into the cache;
+    download=False only checks the value, for dry runs). Bad addresses and failed downloads: a CliError."""
+    if value is None:
+        return None
+    ctx = click.get_current_context(silent=True)
+    try:
+        if not download:
+            network_source(value)
+            return value
+        return resolve_network(value, cache_dir=ctx.meta.get(_CACHE_DIR_KEY) if ctx is not None else None)
+    except UserInputError as exc:
+        raise CliError(f"{flag} {exc}") from None
+
+
+def resolve_network_param(ctx, param, value):
+    """click callback of a network option or argument: see network_file."""
+    if ctx.resilient_parsing:
+        return value
+    return network_file(value, param.opts[0] if isinstance(param, click.Option) else param.human_readable_name)
+
+
+def network_option(required: bool = True, help: str = f"Network: {NETWORK_FILES}.", cache_dir: bool = True):
+    """--network (the value the command sees is a local file) and, unless cache_dir=False, --cache-dir."""
+    option = click.option("--network", "network_path", required=required, callback=resolve_network_param, help=help)
+    return _stack(option, cache_dir_option) if cache_dir else option

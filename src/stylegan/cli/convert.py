@@ -7,7 +7,7 @@ import click
 
 from ..io.export import save_network
 from ..io.load import load_network
-from .common import CliError, user_errors
+from .common import CliError, cache_dir_option, resolve_network_param, user_errors
 
 TARGETS = ("stylegan", "rosinality")
 
@@ -23,7 +23,7 @@ def _rosinality_note(info: dict) -> str:
 
 
 @click.command("convert")
-@click.argument("src", type=str)
+@click.argument("src", type=str, callback=resolve_network_param)
 @click.argument("dest", type=str)
 @click.option("--to", "target", type=click.Choice(TARGETS), default="stylegan", show_default=True,
               help="stylegan: our .safetensors export. rosinality: a rosinality/stylegan2-pytorch .pt checkpoint "
@@ -32,9 +32,11 @@ def _rosinality_note(info: dict) -> str:
               help="--to rosinality: write networks with conv_clamp although rosinality's never clamp (outputs "
                    "then differ wherever an activation exceeds the clamp).")
 @click.option("--force", is_flag=True, help="Overwrite DEST if it exists.")
+@cache_dir_option
 def command(src, dest, target, allow_conv_clamp, force):
     """Convert SRC (an NVIDIA .pkl: PyTorch snapshot or TensorFlow (G, D, Gs) pickle; a rosinality .pt checkpoint;
-    or an export) to DEST. A TensorFlow pickle's Gs becomes G_ema."""
+    or an export; or an http(s) URL, hf://OWNER/REPO/FILE or a `stylegan pretrained` name of one) to DEST. A
+    TensorFlow pickle's Gs becomes G_ema."""
     with user_errors():
         if Path(dest).exists() and not force:
             raise CliError(f"{dest} exists; pass --force to overwrite it")

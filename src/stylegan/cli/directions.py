@@ -16,13 +16,13 @@ import click
 from ..io.load import load_generator
 from ..tools.directions import METHODS, VALUE_NAMES, Directions, ganspace, label_directions, sefa
 from ..tools.generate import parse_range_list
-from .common import NETWORK_FILES, CliError, local_file, user_errors
+from .common import CliError, network_option, user_errors
 
 DEFAULT_NUM = {"ganspace": 10000, "labels": 2000}
 
 
 @click.command("directions")
-@click.option("--network", "network_path", required=True, help=f"Network file: {NETWORK_FILES}.")
+@network_option()
 @click.option("--method", type=click.Choice(METHODS), required=True,
               help="sefa: eigenvectors of the style weights (closed form); ganspace: PCA of sampled w; labels: a "
                    "boundary per class (conditional network, or --feature-net's predictions).")
@@ -59,7 +59,7 @@ def command(network_path, method, layers, num, seed, components, class_list, fea
         if Path(out_path).is_dir():
             raise CliError(f"--out {out_path} is a folder; give the .npz file to write")
         classes = parse_range_list(class_list, what="classes", max_value=10 ** 6) if class_list else None
-        G = load_generator(local_file(network_path, "--network"), device=device)
+        G = load_generator(network_path, device=device)
         if method == "sefa":
             directions = sefa(G, layers)
         elif method == "ganspace":

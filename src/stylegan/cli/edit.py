@@ -21,13 +21,13 @@ from ..tools.edit import edit_grid, parse_strengths, resolve_layers
 from ..tools.generate import check_batch_size, parse_range_list, seed_ws
 from ..tools.images import make_grid, save_image
 from ..tools.ws_io import load_ws, save_ws
-from .common import NETWORK_FILES, CliError, local_file, user_errors
+from .common import CliError, network_option, user_errors
 
 EDITED_WS = "edited_ws.npz"
 
 
 @click.command("edit")
-@click.option("--network", "network_path", required=True, help=f"Network file: {NETWORK_FILES}.")
+@network_option()
 @click.option("--seeds", default=None, help="Edit the ws of these seeds, e.g. 0-3 or 1,5,9.")
 @click.option("--ws", "--projected-w", "ws_path", default=None,
               help="Edit these latents instead: .npz with 'w' [N, num_ws, w_dim] (e.g. from stylegan project).")
@@ -61,7 +61,7 @@ def command(network_path, seeds, ws_path, directions_path, component, strengths,
             raise CliError(f"--outdir {outdir} exists and is not a folder")
         directions = Directions.load(directions_path)
         directions.vector(component)  # range check before loading the network
-        G = load_generator(local_file(network_path, "--network"), device=device)
+        G = load_generator(network_path, device=device)
         directions.check_network(G)
         chosen = resolve_layers(G, directions, layers)
         if ws_path is not None:

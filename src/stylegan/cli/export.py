@@ -10,11 +10,11 @@ import click
 from ..io.load import load_generator
 from ..tools.export import DEFAULT_OPSET, FORMATS, export_generator, verify_export
 from ..tools.transform import apply_transform, parse_translate
-from .common import NETWORK_FILES, CliError, user_errors
+from .common import CliError, network_option, user_errors
 
 
 @click.command("export")
-@click.option("--network", "network_path", required=True, help=f"Network file: {NETWORK_FILES}.")
+@network_option()
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="onnx", show_default=True)
 @click.option("--out", "out_path", required=True, help="Output file (.onnx or .pt).")
 @click.option("--batch", "batch_size", type=int, default=2, show_default=True,

@@ -14,12 +14,12 @@ from ..networks.synthesis import NOISE_MODES
 from ..tools.generate import class_labels, generate_images, parse_range_list, render_ws, write_images
 from ..tools.speed_path import prepare_inference
 from ..tools.ws_io import load_ws
-from .common import (NETWORK_FILES, CliError, batch_device_options, compile_option, latent_options, local_file,
-                     path_options, say_path, user_errors)
+from .common import (CliError, batch_device_options, compile_option, latent_options, network_option, path_options,
+                     say_path, user_errors)
 
 
 @click.command("generate")
-@click.option("--network", "network_path", required=True, help=f"Network file: {NETWORK_FILES}.")
+@network_option()
 @click.option("--seeds", default=None, help="Seeds, e.g. 0-7 or 1,5,9.")
 @click.option("--ws", "--projected-w", "ws_path", default=None,
               help="Render these latents instead: .npz with 'w' [N, num_ws, w_dim] (NVIDIA: --projected-w).")
@@ -48,7 +48,7 @@ def command(network_path, seeds, ws_path, truncation_psi, truncation_cutoff, cla
             raise CliError("--grid-cols must be at least 1")
         seed_list = parse_range_list(seeds) if seeds is not None else None
         shift = _vec2(translate, "--translate")
-        G = load_generator(local_file(network_path, "--network"), device=device)
+        G = load_generator(network_path, device=device)
         if hasattr(G, "set_transform"):  # StyleGAN3: as gen_images.py, the flags replace the stored transform
             G.set_transform(shift, rotate)
         elif shift != (0.0, 0.0) or rotate != 0:

@@ -28,13 +28,14 @@ def _register() -> None:
         metrics,
         mix,
         noise,
+        pretrained,
         project,
         serve,
         train,
         video,
     )
     for module in (summary, convert, generate, dataset, train, metrics, mix, video, noise, project, export, serve,
-                   bench, demo, directions, edit):
+                   bench, demo, directions, edit, pretrained):
         cli.add_command(module.command)
 
 

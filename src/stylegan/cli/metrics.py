@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from ..data.dataset_tool import RESIZE_FILTERS, TRANSFORMS
-from .common import (NETWORK_FILES, CliError, bool_option, channels_last_option, comma_list, local_file, say_path,
+from .common import (NETWORK_FILES, CliError, bool_option, channels_last_option, comma_list, network_option, say_path,
                      user_errors)
 
 _DEFAULT_CACHE = Path.home() / ".cache" / "stylegan" / "metrics"
@@ -30,7 +30,7 @@ def append_jsonl(path: Path, record: dict) -> None:
 
 
 @click.command("metrics")
-@click.option("--network", "network_path", default=None, help=f"Generator file: {NETWORK_FILES}.")
+@network_option(required=False, help=f"Generator file: {NETWORK_FILES}.", cache_dir=False)  # --cache-dir: stats
 @click.option("--fakes", default=None,
               help="Generated images (instead of --network): folder or zip of images, .npy/.npz array, dataset zip.")
 @click.option("--data", "--reals", "data", default=None,
@@ -89,7 +89,7 @@ def command(network_path, fakes, data, resolution, transform, resize_filter, mir
 
             from ..tools.speed_path import prepare_inference
 
-            generator = load_generator(local_file(network_path, "--network"), device=device)
+            generator = load_generator(network_path, device=device)
             # float32 always (metric values stay comparable); the layout is chosen for the images of all metrics
             images = sum(num if num is not None else metric_spec(name).num_fake for name in names)
             prepare_inference(generator, batch_size, images, "fp32", channels_last, allow_bf16=False, say=say_path)

@@ -10,12 +10,12 @@ from ..tools.images import save_image
 from ..tools.mixing import style_mixing_grid
 from ..tools.speed_path import prepare_inference
 from ..tools.transform import apply_transform, parse_translate
-from .common import (NETWORK_FILES, CliError, batch_device_options, compile_option, latent_options, path_options,
+from .common import (CliError, batch_device_options, compile_option, latent_options, network_option, path_options,
                      say_path, user_errors)
 
 
 @click.command("mix")
-@click.option("--network", "network_path", required=True, help=f"Network file: {NETWORK_FILES}.")
+@network_option()
 @click.option("--rows", "row_seeds", required=True, help="Seeds of the row sources, e.g. 85,100,75.")
 @click.option("--cols", "col_seeds", required=True, help="Seeds of the column sources, e.g. 55,821,1789.")
 @click.option("--styles", default="coarse", show_default=True,

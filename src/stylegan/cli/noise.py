@@ -7,11 +7,11 @@ from ..io.load import load_generator
 from ..tools.generate import parse_range_list
 from ..tools.images import save_image
 from ..tools.noise import noise_figure
-from .common import NETWORK_FILES, CliError, batch_device_options, latent_options, user_errors
+from .common import CliError, batch_device_options, latent_options, network_option, user_errors
 
 
 @click.command("noise")
-@click.option("--network", "network_path", required=True, help=f"Network file: {NETWORK_FILES}.")
+@network_option()
 @click.option("--seeds", required=True, help="Seeds, one row each, e.g. 1,2.")
 @click.option("--samples", "num_samples", type=int, default=4, show_default=True, help="Noise draws shown per row.")
 @click.option("--std-samples", "num_std", type=int, default=100, show_default=True,

@@ -20,7 +20,7 @@ from ..tools.projector import (
 from ..tools.video import check_video_output, write_video
 from ..tools.ws_io import save_ws
 from ..tools.speed_path import prepare_inference
-from .common import NETWORK_FILES, CliError, channels_last_option, say_path, user_errors
+from .common import CliError, channels_last_option, network_option, say_path, user_errors
 
 
 def output_names(targets) -> list:
@@ -34,7 +34,7 @@ def output_names(targets) -> list:
 
 
 @click.command("project")
-@click.option("--network", "network_path", required=True, help=f"Network file: {NETWORK_FILES}.")
+@network_option()
 @click.option("--target", "targets", required=True, multiple=True, help="Target image; repeat for several.")
 @click.option("--w-plus", is_flag=True, help="Optimise one w per layer (W+) instead of one w for all (W).")
 @click.option("--steps", "num_steps", type=int, default=1000, show_default=True, help="Optimisation steps.")

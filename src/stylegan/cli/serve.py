@@ -5,7 +5,7 @@ import socket
 
 import click
 
-from .common import NETWORK_FILES, CliError, path_options, say_path, user_errors
+from .common import CliError, network_option, path_options, say_path, user_errors
 
 # An explorer session renders one image per request, hundreds of them: the inference path is chosen (and probed,
 # tools/speed_path.py, at most 1/50 of the session) as for a job of this many single-image renders.
@@ -38,7 +38,7 @@ def _url(host: str, sock: socket.socket) -> str:
 
 
 @click.command("serve")
-@click.option("--network", "network_path", required=True, help=f"Network file: {NETWORK_FILES}.")
+@network_option()
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; 0.0.0.0 makes the explorer reachable from other machines.")
 @click.option("--port", type=int, default=8000, show_default=True, help="Port (0 picks a free one).")

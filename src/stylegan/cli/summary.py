@@ -6,7 +6,7 @@ import torch
 
 from ..networks.summary import discriminator_summary, generator_summary
 from ..presets import ARCHITECTURES, PRESET_NAMES, resolve_preset, with_stylegan1
-from .common import CliError, user_errors
+from .common import NETWORK_FILES, CliError, network_option, user_errors
 
 
 @click.command("summary")
@@ -16,7 +16,7 @@ from .common import CliError, user_errors
 @click.option("--resolution", type=int, default=None, help="Image resolution (power of two). Default 1024 for presets.")
 @click.option("--channels", type=int, default=3, show_default=True, help="Image channels.")
 @click.option("--classes", type=int, default=0, show_default=True, help="Number of classes (0 = unconditional).")
-@click.option("--network", "network_path", type=str, default=None, help="Summarise this network file instead.")
+@network_option(required=False, help=f"Summarise this network instead: {NETWORK_FILES}.")
 @click.option("--batch", type=int, default=4, show_default=True, help="Batch size of the traced pass.")
 def command(cfg, arch, resolution, channels, classes, network_path, batch):
     """Print parameter, buffer and output-shape tables for G and D."""

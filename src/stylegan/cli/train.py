@@ -3,25 +3,19 @@
 Flags override the preset exactly as NVIDIA's stylegan3 `train.py` does for its stylegan2 config. NVIDIA's
 spellings of both train.py versions (stylegan2-ada-pytorch and stylegan3) work as written: boolean options take
 `--mirror`, `--mirror=1`, `--mirror 0` or `--mirror=true`; `--gpus N` starts N local processes; `--metrics=none`,
-`--subset`, `--nhwc`, `--nobench`, `--allow-tf32`, `-n` are understood, and the few that cannot apply here
-(`--mirror-y=1`, NVIDIA's download names for `--resume`) are refused with a one-line reason.
+`--subset`, `--nhwc`, `--nobench`, `--allow-tf32`, `-n` are understood, `--resume` takes URLs and NVIDIA's
+names (`--resume=ffhq1024`, io.catalog), downloaded once into the cache, and the few that cannot apply here
+(`--mirror-y=1`) are refused with a one-line reason.
 """
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 
 from ..presets import ARCHITECTURES, LOSSES, PRESET_NAMES, resolve_preset, stylegan3_batch, with_stylegan1
 from ..training.options import COMPILE_CHOICES, PRECISIONS, RunOptions
-from .common import CliError, bool_option, comma_list, local_file, user_errors
-
-# NVIDIA's pretrained networks that their train.py downloads by name for --resume (both repos); nothing is
-# downloaded here, so these are refused with a pointer to the file.
-NVIDIA_RESUME_NAMES = ("ffhq256", "ffhqu256", "ffhq512", "ffhq1024", "ffhqu1024", "celebahq256", "lsundog256",
-                       "afhqcat512", "afhqdog512", "afhqwild512", "afhq512", "brecahad512", "cifar10", "metfaces",
-                       "metfacesu")
+from .common import CliError, bool_option, cache_dir_option, comma_list, network_file, user_errors
 
 
 def _positive(ctx, param, value):
@@ -37,15 +31,14 @@ def _either(channels_last, nhwc):
     return bool(channels_last) or bool(nhwc)
 
 
-def _resume_path(resume):
-    """NVIDIA's --resume spellings -> ours: 'noresume' is none; download names and URLs are refused."""
+def _resume_path(resume, dry_run):
+    """NVIDIA's --resume spellings -> ours: 'noresume' is none; a URL, hf:// address or catalog name (NVIDIA's
+    ffhq1024, ...) is downloaded once into the cache (a dry run only checks it)."""
     if resume is None or resume == "noresume":
         return None
-    local_file(resume, "--resume")
-    if resume in NVIDIA_RESUME_NAMES and not Path(resume).exists():
-        raise CliError(f"--resume {resume} names one of NVIDIA's pretrained pickles, which their train.py downloads; "
-                       f"nothing is downloaded here: download it and pass the .pkl path")
-    return resume
+    if resume == "auto":
+        return resume
+    return network_file(resume, "--resume", download=not dry_run)
 
 
 @click.command("train")
@@ -87,7 +80,9 @@ def _resume_path(resume):
 @click.option("--target", type=float, default=0.6, show_default=True, help="ADA target.")
 @click.option("--augpipe", default="bgc", show_default=True, help="Augmentation pipe preset.")
 @click.option("--resume", default=None,
-              help="'auto', a run folder/checkpoint, or a network file (transfer); 'noresume' = none.")
+              help="'auto', a run folder/checkpoint, or a network (transfer: a file, URL, hf:// address or "
+                   "`stylegan pretrained` name); 'noresume' = none.")
+@cache_dir_option
 @click.option("--freezed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Freeze the first N D layers.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -137,7 +132,7 @@ def command(data, outdir, cfg, arch, loss, gpus, batch, batch_gpu, gamma, kimg, 
                            f"use --snap {img_snap} for both")
         if subset is not None and max_images is not None and subset != max_images:
             raise CliError("--subset is NVIDIA's name for --max-images; give one of them")
-        resume = _resume_path(resume)
+        resume = _resume_path(resume, dry_run)
         dataset = ImageDataset(data)
         config = resolve_preset(cfg, dataset.resolution, num_gpus=gpus)
         if arch == "stylegan1":

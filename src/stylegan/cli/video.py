@@ -18,12 +18,12 @@ from ..tools.video import (
     write_video,
 )
 from ..tools.speed_path import prepare_inference
-from .common import (NETWORK_FILES, CliError, batch_device_options, compile_option, latent_options, path_options,
+from .common import (CliError, batch_device_options, compile_option, latent_options, network_option, path_options,
                      say_path, user_errors)
 
 
 @click.command("video")
-@click.option("--network", "network_path", required=True, help=f"Network file: {NETWORK_FILES}.")
+@network_option()
 @click.option("--seeds", required=True, help="Keyframe seeds, dealt out over the grid cells in order, e.g. 0-31.")
 @click.option("--grid", "grid_text", default="1x1", show_default=True, help="COLSxROWS independent walks, e.g. 4x2.")
 @click.option("--frames-per-seed", type=int, default=60, show_default=True, help="Frames per transition.")

@@ -11,6 +11,9 @@ Recognised by content, not by extension:
   `Gs` becomes `G_ema`.
 - a rosinality/stylegan2-pytorch `.pt` checkpoint (train.py or convert_weight.py), read by io.rosinality with
   torch.load(weights_only=True) and mapped through its name table.
+
+Instead of a path, both functions take an http(s) URL, hf://OWNER/REPO/FILE or a name from io.catalog
+(`stylegan3-t-ffhqu-256x256`): io.fetch downloads it once into a cache and the file is read as above.
 """
 from __future__ import annotations
 
@@ -105,11 +108,18 @@ def load_tf_pickle(path: Union[str, os.PathLike], device: Union[str, torch.devic
     return {ours: build_from_tf(nets[theirs], f"{path} [{theirs}]").to(device) for theirs, ours in TF_ROLES.items()}
 
 
-def load_network(path: Union[str, os.PathLike], device: Union[str, torch.device] = "cpu") -> dict:
-    """Load any supported network file: {'G_ema': module, 'G': ..., 'D': ..., plus extras}, all in eval mode."""
+def load_network(path: Union[str, os.PathLike], device: Union[str, torch.device] = "cpu", *,
+                 cache_dir: Union[str, os.PathLike, None] = None) -> dict:
+    """Load any supported network file: {'G_ema': module, 'G': ..., 'D': ..., plus extras}, all in eval mode.
+
+    path: a file, an http(s) URL, hf://OWNER/REPO/FILE or a catalog name (downloaded once, see io.fetch).
+    cache_dir: the download cache root (None: $STYLEGAN_CACHE or ~/.cache/stylegan).
+    """
+    from .fetch import resolve_network
     from .rosinality import is_torch_checkpoint, load_rosinality
 
     device = parse_device(device)
+    path = resolve_network(path, cache_dir=cache_dir)
     if is_torch_checkpoint(path):  # before _sniff: a legacy torch.save file also starts with a pickle header
         return load_rosinality(path, device)
     kind = _sniff(path)
@@ -123,9 +133,10 @@ def load_network(path: Union[str, os.PathLike], device: Union[str, torch.device]
     return result
 
 
-def load_generator(path: Union[str, os.PathLike], device: Union[str, torch.device] = "cpu") -> nn.Module:
-    """The generator to sample from (G_ema), in eval mode."""
-    result = load_network(path, device)
+def load_generator(path: Union[str, os.PathLike], device: Union[str, torch.device] = "cpu", *,
+                   cache_dir: Union[str, os.PathLike, None] = None) -> nn.Module:
+    """The generator to sample from (G_ema), in eval mode (path and cache_dir: as load_network)."""
+    result = load_network(path, device, cache_dir=cache_dir)
     if "G_ema" not in result:
         raise FormatError(f"{path}: holds no generator")
     return result["G_ema"]
