@@ -14,6 +14,7 @@ from safetensors.torch import load_file
 import stylegan
 from stylegan.errors import FormatError, UnsafePickleError, UnsupportedNetworkError
 from stylegan.io import rosinality
+from stylegan.io.clamp_effect import IMAGE_TOLERANCE, seed_latents
 from stylegan.io.rosinality import (
     channel_config,
     estimate_w_avg,
@@ -259,7 +260,7 @@ def test_write_is_rosinality_layout_and_round_trips(tmp_path, expected, source):
     out = tmp_path / "out.pt"
     info = save_rosinality(out, nets["G_ema"], D=nets["D"], G=nets.get("G"))
     assert info == {"size": 32, "style_dim": 48, "n_mlp": 8, "channels": {4: 64, 8: 64, 16: 64, 32: 64},
-                    "channel_multiplier": None}
+                    "channel_multiplier": None, "clamp_effects": []}
     written, original = raw(out), raw(source)
     assert list(written) == ["g_ema", "latent_avg"] + (["g"] if "g" in original else []) + ["d"]
     for role in ("g_ema", "g", "d"):
@@ -303,7 +304,8 @@ def test_stock_table_network_round_trips(tmp_path):
     # Rosinality's unedited table (512 channels up to 32x32) with channel_multiplier 2: our 32768 / 512.
     G = small_generator(img_resolution=8, channel_base=32768, channel_max=512)
     info = save_rosinality(tmp_path / "stock.pt", G)
-    assert info == {"size": 8, "style_dim": 16, "n_mlp": 2, "channels": {4: 512, 8: 512}, "channel_multiplier": 2}
+    assert info == {"size": 8, "style_dim": 16, "n_mlp": 2, "channels": {4: 512, 8: 512}, "channel_multiplier": 2,
+                    "clamp_effects": []}
     again = stylegan.load_network(tmp_path / "stock.pt")["G_ema"]
     assert (again.init_kwargs["channel_base"], again.init_kwargs["channel_max"]) == (4096, 512)
     z = torch.randn(2, 16)
@@ -348,14 +350,12 @@ def test_official_network_round_trips(tmp_path):
     (lambda: small_generator(img_channels=1), None, "outputs 1 channels"),
     (lambda: small_generator(resample_filter=[1, 2, 1]), None, "resample filter"),
     (lambda: small_generator(mapping_kwargs=dict(num_layers=2, lr_multiplier=0.1)), None, "lr_multiplier is 0.1"),
-    (lambda: small_generator(conv_clamp=256), None, "conv_clamp=256"),
     (lambda: small_generator(z_dim=8), None, "z_dim=8"),
     (lambda: small_generator(mapping_kwargs=dict(num_layers=2, layer_features=24)), None, "16->24"),
     (lambda: Generator1(z_dim=16, c_dim=0, w_dim=16, img_resolution=8, img_channels=3, fmap_base=64, fmap_max=16),
      None, "Generator1"),
     (small_generator, lambda: small_discriminator(architecture="skip"), "D's architecture is 'skip'"),
     (small_generator, lambda: small_discriminator(epilogue_kwargs=dict(mbstd_group_size=2)), "group size 2"),
-    (small_generator, lambda: small_discriminator(conv_clamp=256), "D clamps"),
     (small_generator, lambda: small_discriminator(channel_base=512), "one size and one channel table"),
     (small_generator, lambda: small_discriminator(img_resolution=32), "one size and one channel table"),
 ])
@@ -370,7 +370,7 @@ def test_write_refuses_what_rosinality_cannot_express(tmp_path, G, D, message):
 @pytest.mark.parametrize("G,message", [
     (lambda: small_generator(mapping_kwargs=dict(num_layers=3)), "different mapping networks"),
     (lambda: small_generator(channel_max=16), "one size and one channel table"),
-    (lambda: small_generator(conv_clamp=8), "G clamps"),
+    (lambda: small_generator(conv_clamp=0.5), "G without conv_clamp=0.5"),
     (lambda: Generator1(z_dim=16, c_dim=0, w_dim=16, img_resolution=16, img_channels=3), "Generator1"),
 ])
 def test_write_refuses_a_non_ema_g_that_does_not_fit(tmp_path, G, message):
@@ -385,13 +385,39 @@ def test_write_refuses_a_mapping_without_w_avg(tmp_path):
 
 
 @torch.no_grad()
-def test_conv_clamp_allowed_explicitly(tmp_path):
-    G = small_generator(conv_clamp=256)
-    save_rosinality(tmp_path / "clamp.pt", G, allow_conv_clamp=True)
-    again = stylegan.load_network(tmp_path / "clamp.pt")["G_ema"]
-    assert again.init_kwargs["conv_clamp"] is None
-    z = torch.randn(2, 16)
-    assert torch.equal(again(z, None, noise_mode="const"), G(z, None, noise_mode="const"))  # nothing near 256
+def test_clamp_that_changes_nothing_is_written_and_reported(tmp_path):
+    """NVIDIA's conv_clamp=256, which these networks never reach: measured on the default 4096 seeds, written."""
+    G, D = small_generator(conv_clamp=256), small_discriminator(conv_clamp=256)
+    info = save_rosinality(tmp_path / "clamp.pt", G, D=D)
+    effects = {e.role: e for e in info["clamp_effects"]}
+    assert sorted(effects) == ["D", "G_ema"] and effects["D"].output == "scores"
+    for effect in effects.values():
+        assert (effect.conv_clamp, effect.num_seeds, effect.max_abs_diff) == (256, 4096, 0) and effect.negligible
+    again = stylegan.load_network(tmp_path / "clamp.pt")
+    assert again["G_ema"].init_kwargs["conv_clamp"] is None and again["D"].init_kwargs["conv_clamp"] is None
+    z = seed_latents(range(16), 16)  # ours -> rosinality -> ours: the same images
+    assert torch.equal(again["G_ema"](z, None, noise_mode="const"), G(z, None, noise_mode="const"))
+
+
+@torch.no_grad()
+def test_clamp_that_matters_is_refused_unless_allowed(tmp_path):
+    G = small_generator(conv_clamp=0.5)
+    path = tmp_path / "clamp.pt"
+    with pytest.raises(UnsupportedNetworkError) as info:
+        save_rosinality(path, G, clamp_seeds=256)
+    message = str(info.value)
+    assert message.startswith("cannot write a rosinality checkpoint: G_ema without conv_clamp=0.5: its images of "
+                              "seeds 0-63 change by max |Δ| >= ")  # the first batch already decides
+    assert "--allow-conv-clamp (allow_conv_clamp=True)" in message and "\n" not in message
+    assert list(tmp_path.iterdir()) == []
+    effect, = save_rosinality(path, G, clamp_seeds=256, allow_conv_clamp=True)["clamp_effects"]
+    assert not effect.negligible and effect.max_abs_diff > IMAGE_TOLERANCE
+    # Rosinality's layout computes the clamp-free network: its images, not G's.
+    again = stylegan.load_network(path)["G_ema"]
+    z = seed_latents(range(256), 16)
+    img = again(z, None, noise_mode="const")
+    assert torch.equal(img, small_generator(conv_clamp=None)(z, None, noise_mode="const"))
+    assert (img - G(z, None, noise_mode="const")).abs().max() >= effect.max_abs_diff
 
 
 def test_write_is_atomic(tmp_path, monkeypatch):

@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 import stylegan
 from stylegan.errors import UnsupportedNetworkError
@@ -32,7 +31,7 @@ from stylegan.networks.discriminator import Discriminator
 from stylegan.networks.stylegan2 import Generator
 
 from tf_ada_reference import ada_records, d_main, g_main, variables_of
-from tf_v1_reference import Variables
+from tf_v1_reference import Variables, latents_and_labels
 
 TF_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tf"
 PKL = TF_FIXTURES / "ada_tf_skip64.pkl"
@@ -247,10 +246,7 @@ N = 4
 @pytest.fixture(scope="module", params=sorted(ADA_CASES))
 def ada_case(request):
     g_kw, d_kw = ADA_CASES[request.param]
-    gen = torch.Generator().manual_seed(0)
-    z = torch.randn([N, g_kw["latent_size"]], generator=gen)
-    c_dim = g_kw.get("label_size", 0)
-    labels = F.one_hot(torch.arange(N) % c_dim, c_dim).float() if c_dim else torch.zeros([N, 0])
+    z, labels = latents_and_labels(g_kw, N, torch.Generator().manual_seed(0))
     g_vars, d_vars = Variables(1), Variables(2)
     img, _ = g_main(g_vars, g_kw, z, labels)  # creates the official variable sets
     d_main(d_vars, d_kw, img, labels)

@@ -17,7 +17,7 @@ from stylegan.io.tf_networks import build_from_tf
 from stylegan.io.tf_pickle import read_tf_pickle
 from stylegan.io.tf_record import TFNetwork
 
-from tf_v1_reference import Variables, d_basic, g_style, generator_record
+from tf_v1_reference import Variables, d_basic, g_style, generator_record, latents_and_labels
 
 TF_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tf"
 N = 4
@@ -55,9 +55,7 @@ V1_CASES = {
 def v1_case(request):
     g_kw, d_kw = V1_CASES[request.param]
     gen = torch.Generator().manual_seed(5)
-    z = torch.randn([N, g_kw["latent_size"]], generator=gen)
-    c_dim = g_kw.get("label_size", 0)
-    labels = F.one_hot(torch.arange(N) % c_dim, c_dim).float() if c_dim else torch.zeros([N, 0])
+    z, labels = latents_and_labels(g_kw, N, gen)
     g_vars, d_vars = Variables(1), Variables(2)
     g_style(g_vars, g_kw, z, labels)  # creates the official variable set
     num_layers = 2 * int(math.log2(g_kw["resolution"])) - 2

@@ -261,6 +261,14 @@ def d_basic(v, kw, images, labels, lod=0.0):
     return scores
 
 
+def latents_and_labels(kw: dict, n: int, gen: torch.Generator):
+    """Inputs of a test case: z [n, latent_size] drawn from `gen`, one-hot labels cycling through the classes
+    ([n, 0] without labels)."""
+    z = torch.randn([n, kw["latent_size"]], generator=gen)
+    c_dim = kw.get("label_size", 0)
+    return z, F.one_hot(torch.arange(n) % c_dim, c_dim).float() if c_dim else torch.zeros([n, 0])
+
+
 def generator_record(v: Variables, kw: dict, num_layers: int) -> TFNetwork:
     """The official G pickle layout of the variables `v` holds: own variables plus two components."""
     parts = {"G_mapping": {}, "G_synthesis": {}, "": {}}

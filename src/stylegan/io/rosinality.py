@@ -15,36 +15,31 @@ that reproduces every shape.
 
 Rosinality's `Generator(size, style_dim, n_mlp, channel_multiplier)` runs float32 with no clamp, the
 [1, 3, 3, 1] filter, a skip generator and a resnet discriminator. Writing refuses networks it cannot express.
+A network with `conv_clamp` is written when dropping the clamp is measured to change nothing that matters
+(io.clamp_effect: images of seeds, max |Δ| <= 1/255), or when the caller allows it.
 A channel table that is not rosinality's stock one (512 up to 32x32, then 16384 * channel_multiplier / res)
 needs the same edit in rosinality's `model.py` (its `channels` dict, in Generator and Discriminator).
 """
 from __future__ import annotations
 
-import argparse
 import math
 import os
-import pickle
-import re
-import zipfile
 from collections import OrderedDict
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
 
-from ..errors import FormatError, UnsafePickleError, UnsupportedNetworkError
+from ..errors import FormatError, UnsupportedNetworkError
 from ..networks.discriminator import Discriminator
 from ..networks.layers import Conv2dLayer, FullyConnectedLayer
 from ..networks.stylegan2 import Generator
 from ..networks.synthesis import SynthesisLayer, ToRGBLayer
 from ..ops.upfirdn2d import setup_filter
 from .atomic import atomic_path
+from .clamp_effect import ClampEffect, conv_clamp_of, default_num_seeds, discriminator_effect, generator_effect
 from .export import load_state_strict
-
-# The first pickle of a legacy (torch < 1.6, non-zip) torch.save file is this magic number, protocol 2:
-# PROTO 2, LONG1 with 10 bytes.
-_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
-_LEGACY_HEAD = b"\x80\x02\x8a\x0a" + _LEGACY_MAGIC.to_bytes(10, "little")
+from .torch_checkpoint import is_torch_checkpoint, read_torch_checkpoint  # noqa: F401 (io.load uses both from here)
 
 MAPPING_LR_MULTIPLIER = 0.01  # rosinality's lr_mlp
 BLUR_TAPS = (1, 3, 3, 1)  # rosinality's blur_kernel
@@ -324,81 +319,7 @@ def estimate_w_avg(G: Generator, num_samples: int = W_AVG_SAMPLES, seed: int = W
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Reading the file.
-
-
-def is_torch_checkpoint(path: Union[str, os.PathLike]) -> bool:
-    """Whether `path` is a torch.save file: a zip holding */data.pkl, or the legacy format's magic number.
-
-    A missing or unreadable file is False (load_network's own checks report it). A zip that cannot be read
-    at all is a FormatError.
-    """
-    try:
-        with open(path, "rb") as f:
-            head = f.read(len(_LEGACY_HEAD))
-    except OSError:
-        return False
-    if head == _LEGACY_HEAD:
-        return True
-    if not head.startswith(b"PK\x03\x04"):
-        return False
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-    except (zipfile.BadZipFile, OSError):
-        raise FormatError(f"{path}: a zip archive that cannot be read; the file is truncated or corrupt") from None
-    return any(name == "data.pkl" or name.endswith("/data.pkl") for name in names)
-
-
-# torch's two wordings: an allowlistable global, and one from a blocked module (os, subprocess, ...).
-_UNSUPPORTED_GLOBAL = re.compile(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)")
-
-
-def read_torch_checkpoint(path: Union[str, os.PathLike]) -> object:
-    """torch.load(path, weights_only=True, map_location='cpu'); argparse.Namespace allowed only when needed.
-
-    Namespaces become plain dicts. Anything else a weights-only load refuses is an UnsafePickleError; a
-    truncated or corrupt file is a FormatError.
-    """
-    def load(allowed: list):
-        with torch.serialization.safe_globals(allowed):
-            return torch.load(path, map_location="cpu", weights_only=True)
-
-    try:
-        try:
-            obj = load([])
-        except pickle.UnpicklingError as exc:
-            found = _UNSUPPORTED_GLOBAL.search(str(exc))
-            if found is None or found.group(1) != "argparse.Namespace":
-                raise
-            obj = load([argparse.Namespace])
-    except pickle.UnpicklingError as exc:
-        found = _UNSUPPORTED_GLOBAL.search(str(exc))
-        if found is not None:
-            raise UnsafePickleError(f"{path}: refers to {found.group(1)}, which a weights-only load does not "
-                                    f"allow; nothing from the file was executed") from None
-        if "Weights only load failed" in str(exc):
-            raise UnsafePickleError(f"{path}: holds something a weights-only load does not allow "
-                                    f"({_weights_only_reason(exc)}); nothing from the file was executed") from None
-        raise FormatError(f"{path}: cannot read this PyTorch file ({_first_line(exc)})") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise FormatError(f"{path}: cannot read this PyTorch file; it is truncated or corrupt "
-                          f"({_first_line(exc)})") from None
-    if isinstance(obj, dict) and isinstance(obj.get("args"), argparse.Namespace):
-        obj = {**obj, "args": dict(vars(obj["args"]))}
-    return obj
-
-
-def _weights_only_reason(exc: BaseException) -> str:
-    """The line of torch's weights-only message that says what was refused."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    detail = [line for line in lines if "WeightsUnpickler error" in line]
-    return (detail or lines[1:2] or lines or ["refused"])[0]
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+# Reading the file (io.torch_checkpoint loads it safely).
 
 
 def _is_swagan(ckpt: dict) -> bool:
@@ -467,21 +388,14 @@ def _check_filters(module: nn.Module, role: str) -> None:
                     "rosinality's blur_kernel is fixed to [1, 3, 3, 1] by train.py and generate.py")
 
 
-def _check_clamp(module: nn.Module, role: str, allow_conv_clamp: bool) -> None:
-    clamps = {getattr(m, "conv_clamp") for m in module.modules() if getattr(m, "conv_clamp", None) is not None}
-    if clamps and not allow_conv_clamp:
-        _refuse(f"{role} clamps convolution outputs (conv_clamp={sorted(clamps)[0]})",
-                "rosinality's networks never clamp, so outputs differ wherever an activation exceeds the clamp; "
-                "allow it explicitly (allow_conv_clamp=True, CLI --allow-conv-clamp) to write the file anyway")
-
-
 def generator_channels(G: Generator) -> Dict[int, int]:
     """Resolution -> channels of our generator."""
     return {res: getattr(G.synthesis, f"b{res}").out_channels for res in G.synthesis.block_resolutions}
 
 
-def check_generator(G: nn.Module, allow_conv_clamp: bool = False) -> None:
-    """Refuse (UnsupportedNetworkError, naming what and why) a generator rosinality's Generator cannot express."""
+def check_generator(G: nn.Module) -> None:
+    """Refuse (UnsupportedNetworkError, naming what and why) a generator rosinality's Generator cannot express
+    (conv_clamp aside: see save_rosinality)."""
     if type(G) is not Generator:
         _refuse(f"G is a {type(G).__name__}", "rosinality's Generator is StyleGAN2's")
     if G.c_dim != 0:
@@ -520,7 +434,6 @@ def check_generator(G: nn.Module, allow_conv_clamp: bool = False) -> None:
                 _refuse(f"toRGB at {res}x{res} has a {layer.weight.shape[-1]}x{layer.weight.shape[-1]} kernel",
                         "rosinality's ToRGB is 1x1")
     _check_filters(G, "G")
-    _check_clamp(G, "G", allow_conv_clamp)
 
 
 def discriminator_channels(D: Discriminator) -> Dict[int, int]:
@@ -530,8 +443,9 @@ def discriminator_channels(D: Discriminator) -> Dict[int, int]:
     return channels
 
 
-def check_discriminator(D: nn.Module, allow_conv_clamp: bool = False) -> None:
-    """Refuse (UnsupportedNetworkError, naming what and why) a discriminator rosinality's cannot express."""
+def check_discriminator(D: nn.Module) -> None:
+    """Refuse (UnsupportedNetworkError, naming what and why) a discriminator rosinality's cannot express
+    (conv_clamp aside: see save_rosinality)."""
     if type(D) is not Discriminator:
         _refuse(f"D is a {type(D).__name__}", "rosinality's Discriminator is StyleGAN2's")
     if D.c_dim != 0:
@@ -552,7 +466,6 @@ def check_discriminator(D: nn.Module, allow_conv_clamp: bool = False) -> None:
         if isinstance(m, (Conv2dLayer, FullyConnectedLayer)) and m.activation not in ("lrelu", "linear"):
             _refuse(f"D layer {name} uses activation {m.activation!r}", "rosinality's layers use fused lrelu")
     _check_filters(D, "D")
-    _check_clamp(D, "D", allow_conv_clamp)
 
 
 def _state_by_table(module: nn.Module, rows: List[Row]) -> "OrderedDict[str, torch.Tensor]":
@@ -567,36 +480,42 @@ def _state_by_table(module: nn.Module, rows: List[Row]) -> "OrderedDict[str, tor
     return out
 
 
-def generator_to_state(G: Generator, allow_conv_clamp: bool = False) -> "OrderedDict[str, torch.Tensor]":
+def generator_to_state(G: Generator) -> "OrderedDict[str, torch.Tensor]":
     """Rosinality's Generator state dict for our G: the keys, order and shapes its Generator(size, ...) has."""
-    check_generator(G, allow_conv_clamp)
+    check_generator(G)
     return _state_by_table(G, generator_table(G.img_resolution, G.mapping.num_layers))
 
 
-def discriminator_to_state(D: Discriminator, allow_conv_clamp: bool = False) -> "OrderedDict[str, torch.Tensor]":
+def discriminator_to_state(D: Discriminator) -> "OrderedDict[str, torch.Tensor]":
     """Rosinality's Discriminator state dict for our D."""
-    check_discriminator(D, allow_conv_clamp)
+    check_discriminator(D)
     return _state_by_table(D, discriminator_table(D.img_resolution))
 
 
 def save_rosinality(path: Union[str, os.PathLike], G_ema: Generator, D: Optional[Discriminator] = None,
-                    G: Optional[Generator] = None, allow_conv_clamp: bool = False) -> dict:
+                    G: Optional[Generator] = None, allow_conv_clamp: bool = False,
+                    clamp_seeds: Optional[int] = None) -> dict:
     """Write a convert_weight.py-style checkpoint atomically: {'g_ema', 'latent_avg', ['g'], ['d']}.
 
     path:             destination .pt file.
     G_ema:            the generator to sample from (its mapping.w_avg becomes latent_avg).
     D:                discriminator to include as 'd'.
     G:                the non-EMA generator to include as 'g' (as convert_weight.py --gen does).
-    allow_conv_clamp: write networks with conv_clamp although rosinality's never clamp.
+    allow_conv_clamp: write networks whose conv_clamp matters (rosinality's never clamp, so their outputs
+                      then differ from ours by the measured max |Δ|).
+    clamp_seeds:      seeds to measure the clamp's effect on (default: clamp_effect.default_num_seeds).
+    Networks with conv_clamp are measured against their clamp-free read-back (clamp_effect); one whose
+    difference is not negligible is refused unless allow_conv_clamp.
     Returns what rosinality's code needs to build the networks: {'size', 'style_dim', 'n_mlp', 'channels',
-    'channel_multiplier'} (channel_multiplier None: the table is not rosinality's stock one; edit model.py).
+    'channel_multiplier'} (channel_multiplier None: the table is not rosinality's stock one; edit model.py),
+    and 'clamp_effects': a ClampEffect per clamped network.
     """
-    ckpt: dict = {"g_ema": generator_to_state(G_ema, allow_conv_clamp),  # checks each network first
+    ckpt: dict = {"g_ema": generator_to_state(G_ema),  # checks each network first
                   "latent_avg": G_ema.mapping.w_avg.detach().to("cpu", torch.float32).clone()}
     if G is not None:
-        ckpt["g"] = generator_to_state(G, allow_conv_clamp)
+        ckpt["g"] = generator_to_state(G)
     if D is not None:
-        ckpt["d"] = discriminator_to_state(D, allow_conv_clamp)
+        ckpt["d"] = discriminator_to_state(D)
     channels = generator_channels(G_ema)
     for role, net, other in ([("G", G, generator_channels(G))] if G is not None else []) + \
             ([("D", D, discriminator_channels(D))] if D is not None else []):
@@ -606,7 +525,32 @@ def save_rosinality(path: Union[str, os.PathLike], G_ema: Generator, D: Optional
                     "rosinality builds every network of a checkpoint from one size and one channel table")
     if G is not None and (G.w_dim, G.mapping.num_layers) != (G_ema.w_dim, G_ema.mapping.num_layers):
         _refuse("G and G_ema have different mapping networks", "rosinality builds both from one style_dim, n_mlp")
+    effects = clamp_effects(ckpt, G_ema, G, D, clamp_seeds)
+    harmful = [str(e) for e in effects if not e.negligible]
+    if harmful and not allow_conv_clamp:
+        _refuse("; ".join(harmful), "rosinality's networks never clamp, so their outputs would differ from these "
+                "by that much. Pass --allow-conv-clamp (allow_conv_clamp=True) to write them anyway")
     with atomic_path(path) as tmp:
         torch.save(ckpt, tmp)
     return {"size": G_ema.img_resolution, "style_dim": G_ema.w_dim, "n_mlp": G_ema.mapping.num_layers,
-            "channels": channels, "channel_multiplier": stock_channel_multiplier(channels)}
+            "channels": channels, "channel_multiplier": stock_channel_multiplier(channels),
+            "clamp_effects": effects}
+
+
+def clamp_effects(ckpt: dict, G_ema: Generator, G: Optional[Generator], D: Optional[Discriminator],
+                  num_seeds: Optional[int] = None) -> List[ClampEffect]:
+    """Each network with conv_clamp against what rosinality computes: its clamp-free read-back from `ckpt`."""
+    roles = [(role, net, key) for role, net, key in (("G_ema", G_ema, "g_ema"), ("G", G, "g"), ("D", D, "d"))
+             if net is not None and conv_clamp_of(net) is not None]
+    num_seeds = num_seeds if num_seeds is not None else default_num_seeds(G_ema)
+    effects = []
+    for role, net, key in roles:
+        device = next(net.parameters()).device
+        source = f"{role} without conv_clamp"
+        if key == "d":
+            free = discriminator_from_state(ckpt[key], source).to(device).eval()
+            effects.append(discriminator_effect(role, net, free, G_ema, num_seeds))
+        else:
+            free = generator_from_state(ckpt[key], source, latent_avg=net.mapping.w_avg.cpu()).to(device).eval()
+            effects.append(generator_effect(role, net, free, num_seeds))
+    return effects
