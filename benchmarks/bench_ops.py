@@ -17,7 +17,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_results  # noqa: E402
 
-from stylegan.ops.bias_act import BIAS_ACT_IMPLS, bias_act  # noqa: E402
+from stylegan.ops.bias_act import IMPLS, bias_act  # noqa: E402
 from stylegan.tools.bench import seconds_per_call  # noqa: E402
 
 
@@ -39,7 +39,7 @@ def main() -> None:
     b = torch.randn(512, device=device)
     xg = x.clone().requires_grad_(True)
     rows, times = [], {}
-    for impl in BIAS_ACT_IMPLS:
+    for impl in IMPLS:
         def call(inp):
             return bias_act(inp, b, act="lrelu", gain=math.sqrt(2), clamp=256, impl=impl)
 

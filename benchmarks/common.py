@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from stylegan.io.atomic import atomic_write_text
-from stylegan.tools.hardware import machine_description
+from stylegan.runtime.hardware import machine_description
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

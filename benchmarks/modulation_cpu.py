@@ -21,7 +21,7 @@ import os
 import torch
 from common import emit, race, write_results
 
-from stylegan.networks.fast_paths import set_channels_last
+from stylegan.runtime.path import set_channels_last
 from stylegan.tools.bench import build_networks
 
 NETWORKS = {"cpu": dict(cfg_name="cpu", img_channels=1),

@@ -1,7 +1,7 @@
 """Does the default path train as well as the reference path? Equal kimg, several seeds, then `fmnist` FID.
 
 Issue #15's check: Fashion-MNIST 32x32 (made with `stylegan dataset` from Debian's dataset-fashion-mnist idx
-files), trained with NVIDIA's command line for a small CPU run (`stylegan.tools.bench_loop.SMALL_CONFIG`:
+files), trained with NVIDIA's command line for a small CPU run (`stylegan.cli.bench_loop.SMALL_CONFIG`:
 `--cfg stylegan2 --cbase 2048 --cmax 64 --map-depth 2 --batch 32 --gamma 0.1 --mirror 1`, ADA on) for the same
 number of images on each path (`bench_loop.LOOP_PATHS`: `reference` = float32 reference ops, no compile, NCHW;
 `default` = no flags, what `stylegan train` picks on this machine; `fast_eager` = fast ops, float32, eager),
@@ -31,7 +31,7 @@ import torch  # noqa: E402
 from stylegan.cli.train import command as train_command  # noqa: E402
 from stylegan.io.load import load_generator  # noqa: E402
 from stylegan.metrics.evaluate import compute_metric  # noqa: E402
-from stylegan.tools.bench_loop import LOOP_PATHS, SMALL_CONFIG  # noqa: E402
+from stylegan.cli.bench_loop import LOOP_PATHS, SMALL_CONFIG  # noqa: E402
 
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 PRESETS = {"small": SMALL_CONFIG, "cpu": ("--cfg", "cpu", "--mirror", "1")}  # the flags of each network

@@ -1,6 +1,6 @@
-"""StyleGAN3 inference on the CPU with the filtered leaky ReLU's activation in place (what `filtered_lrelu_fast`
-does without gradients) against PyTorch's three out-of-place ops (leaky ReLU, gain, clamp: three new tensors of
-the layer's largest size), switched in one process, interleaved rounds (fastest call counts). Issue #15's widths
+"""StyleGAN3 inference on the CPU with the filtered leaky ReLU's activation in place (`filtered_lrelu`'s
+`fast_inplace`, what the tools run) against `fast`, PyTorch's three out-of-place ops (leaky ReLU, gain, clamp: three
+new tensors of the layer's largest size), switched in one process, interleaved rounds (fastest call counts). Issue #15's widths
 (`--cbase 2048 --cmax 64 --map-depth 2`, R doubling G's channel_base), 32x32, one channel, eval mode.
 
     .venv/bin/python benchmarks/sg3_activation_cpu.py --name sg3_activation
@@ -15,7 +15,7 @@ import os
 import torch
 from common import emit, race, write_results
 
-import stylegan.ops.filtered_lrelu as filtered_lrelu_module
+from stylegan.runtime.path import FAST, INFERENCE, apply_path
 from stylegan.tools.bench import build_networks
 
 NETWORKS = {"stylegan3-t": 2048, "stylegan3-r": 4096}  # channel_base
@@ -29,7 +29,6 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2)
     args = parser.parse_args()
     torch.set_grad_enabled(False)
-    in_place = filtered_lrelu_module.fused_lrelu
     rows = []
     for cfg, channel_base in NETWORKS.items():
         G, _ = build_networks(cfg, 32, torch.device("cpu"), channel_base=channel_base, channel_max=64, map_depth=2,
@@ -38,13 +37,8 @@ def main() -> None:
         z = torch.randn(args.batch, G.z_dim)
 
         def render(out_of_place: bool) -> None:
-            filtered_lrelu_module.fused_lrelu = (
-                (lambda x, slope, gain, clamp, inplace=False: filtered_lrelu_module._activation(x, gain, slope, clamp))
-                if out_of_place else in_place)
-            try:
-                G(z, None)
-            finally:
-                filtered_lrelu_module.fused_lrelu = in_place
+            apply_path(G, FAST if out_of_place else INFERENCE)
+            G(z, None)
         best = race({"out_of_place": lambda: render(True), "in_place": lambda: render(False)}, args.rounds, args.calls)
         for variant, s in best.items():
             row = {"network": cfg, "batch": args.batch, "activation": variant, "img_per_s": round(args.batch / s, 2),

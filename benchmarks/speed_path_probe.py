@@ -1,4 +1,4 @@
-"""What the automatic path choice (tools/speed_path.py) picks on this machine, what its probe costs, and whether
+"""What the automatic path choice (runtime/choice.py) picks on this machine, what its probe costs, and whether
 the pick is really faster: after the choice, the chosen path and float32 NCHW are timed again side by side in
 this process (interleaved rounds, more calls than the probe makes).
 
@@ -21,9 +21,11 @@ import torch
 
 from stylegan.networks.registry import build_network
 from stylegan.presets import resolve_preset
-from stylegan.tools import hardware
-from stylegan.tools.speed_path import Candidate, _Probe, choose_inference_path, choose_training_path
+from stylegan.runtime import hardware
+from stylegan.runtime.choice import Candidate, choose_inference_path, inference_probe
+from stylegan.runtime.path import FAST
 from stylegan.training.options import RunOptions
+from stylegan.training.setup import _training_probe, choose_training_path
 
 
 def networks(case: str):
@@ -37,15 +39,14 @@ def networks(case: str):
     return cfg, G, D
 
 
-def confirm(probe: _Probe, kind: str, chosen: Candidate, rounds: int) -> dict:
+def confirm(measure, batch: int, chosen: Candidate, rounds: int) -> dict:
     """img/s of the chosen path and of float32 NCHW, `rounds` interleaved timed calls each (fastest counts)."""
     base = Candidate("fp32", False)
-    fn = probe.training if kind == "train" else probe.inference
     best = {base.name: float("inf"), chosen.name: float("inf")}
     for _ in range(rounds):
         for cand in (base, chosen):
-            best[cand.name] = min(best[cand.name], fn(cand))
-    return {name: round(probe.z.shape[0] / s, 1) for name, s in best.items()}
+            best[cand.name] = min(best[cand.name], measure(cand))
+    return {name: round(batch / s, 1) for name, s in best.items()}
 
 
 def main() -> None:
@@ -68,7 +69,9 @@ def main() -> None:
                 path = choose_inference_path(G, device, batch, 10 ** 6)
             probe_s = time.perf_counter() - t0
             chosen = Candidate(path.precision, path.channels_last)
-            check = confirm(_Probe(G, D if kind == "train" else None, batch, device), kind, chosen, args.rounds)
+            measure = (_training_probe(G, D, cfg, FAST, batch, device) if kind == "train" else
+                       inference_probe(G, batch, device))[0]
+            check = confirm(measure, batch, chosen, args.rounds)
             row = {"case": case, "kind": kind, "batch": batch, "probe_seconds": round(probe_s, 2),
                    "choice": path.to_json(), "summary": path.summary(), "confirm_img_per_s": check,
                    "confirm_speedup": round(check[chosen.name] / check["fp32"], 2),

@@ -50,14 +50,15 @@ def tiny_options(data: Path, outdir: Path, **overrides) -> RunOptions:
 
 
 def capture_compiles(monkeypatch, where=None):
-    """Make the training loop (or the module `where`, e.g. tools.speed_path) compile by graph capture as
+    """Make everything that compiles through runtime.compile (the training loop's passes, the tools' synthesis)
+    compile by graph capture as
     'aot_eager' does (eager kernels, so results match eager bit for bit, and compiling takes no time). Returns
     (compiled, runs): (class name, mode) of each compiled module, and one entry per run of a compiled graph."""
     from torch._dynamo.backends.registry import lookup_backend
 
-    from stylegan.networks.fast_paths import compile_module
-    from stylegan.training import loop
-    where = loop if where is None else where
+    from stylegan.runtime import compile as runtime_compile
+    from stylegan.runtime.compile import compile_module
+    where = runtime_compile if where is None else where
     aot_eager = lookup_backend("aot_eager")
     compiled, runs = [], []
 

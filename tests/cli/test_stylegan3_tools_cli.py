@@ -19,7 +19,7 @@ from stylegan.io.load import load_generator
 from stylegan.networks.stylegan3 import Generator3
 from stylegan.tools.export import SamplingGenerator, example_inputs, run_exported
 from stylegan.tools.generate import generate_images, seed_ws
-from stylegan.tools.images import to_uint8
+from stylegan.io.images import to_uint8
 from stylegan.tools.layers import style_ranges
 from stylegan.tools.mixing import mix_styles
 from stylegan.tools.transform import input_transform

@@ -38,7 +38,7 @@ def test_dry_run_resolves_preset_and_overrides(data, tmp_path, capsys):
     fast = dry_run(capsys, data, tmp_path, "--compile", "--channels-last")
     assert (fast["compile"], fast["channels_last"]) == ("default", True)
     assert dry_run(capsys, data, tmp_path, "--compile=max-autotune")["compile"] == "max-autotune"
-    default = dry_run(capsys, data, tmp_path)  # left to the automatic path choice (tools/speed_path.py)
+    default = dry_run(capsys, data, tmp_path)  # left to the automatic path choice (runtime/choice.py)
     assert (default["precision"], default["channels_last"], default["compile"]) == ("auto", None, "auto")
     assert dry_run(capsys, data, tmp_path, "--compile", "off", "--nhwc=0")["channels_last"] is False
     assert dry_run(capsys, data, tmp_path, "--nhwc=1")["channels_last"] is True

@@ -115,10 +115,10 @@ def test_conditional_cmap():
 def test_reference_resampling_path_matches_too(case):
     # The plain reference resampling (upsample, filter, convolve at full resolution) gives the same networks.
     import copy
-    from stylegan.networks.layers import set_resample_impl
+    from stylegan.runtime.path import FAST, apply_path
     _, G, D, io = case
-    G_ref = set_resample_impl(copy.deepcopy(G), "reference")
-    D_ref = set_resample_impl(copy.deepcopy(D), "reference")
-    assert all(m.resample_impl == "reference" for m in G_ref.modules() if hasattr(m, "resample_impl"))
+    reference_resampling = FAST.replace(ops={"conv2d_resample": "reference"})
+    G_ref, D_ref = (apply_path(copy.deepcopy(m), reference_resampling) for m in (G, D))
+    assert all(m.conv2d_resample_impl == "reference" for m in G_ref.modules() if hasattr(m, "conv2d_resample_impl"))
     torch.testing.assert_close(G_ref.synthesis(io["ws"], noise_mode="const"), io["img_const"], **IMG_TOL)
     torch.testing.assert_close(D_ref(io["img_const"], io.get("c")), io["d_fake"], **IMG_TOL)

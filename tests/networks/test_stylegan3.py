@@ -9,7 +9,8 @@ import torch
 from stylegan.cli.main import run
 from stylegan.networks.alias_free_filters import layer_geometry, lowpass_filter
 from stylegan.networks.registry import build_network
-from stylegan.networks.stylegan3 import Generator3, make_transform, set_filtered_lrelu_impl
+from stylegan.networks.stylegan3 import Generator3, make_transform
+from stylegan.runtime.path import FAST, apply_path
 from stylegan.presets import resolve_preset
 
 
@@ -135,7 +136,7 @@ def test_fast_path_gradients_match_reference():
     grads = {}
     for impl in ("reference", "fast"):
         G.zero_grad()
-        set_filtered_lrelu_impl(G, impl)
+        apply_path(G, FAST.replace(ops={"filtered_lrelu": impl}))
         img = G(z, None)
         (img * torch.linspace(-1, 1, img.numel()).reshape(img.shape)).sum().backward()
         grads[impl] = {n: p.grad.clone() for n, p in G.named_parameters() if p.grad is not None}

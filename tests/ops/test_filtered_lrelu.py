@@ -122,9 +122,9 @@ def test_bad_arguments():
 @pytest.mark.parametrize("up,down,fu_taps,fd_taps,radial,padding,flip,clamp", CASES)
 def test_fast_inference_works_in_place_but_never_on_its_input(up, down, fu_taps, fd_taps, radial, padding, flip,
                                                               clamp):
-    """Without gradients the fast op applies the activation in place on its own upsampled tensor: the same values
-    as the reference, and the caller's input untouched, with and without a bias (no bias, no filter, no
-    upsampling and no padding pass the input itself through to the activation)."""
+    """`fast_inplace` applies the activation in place on its own upsampled tensor: the same values as the reference,
+    and the caller's input untouched, with and without a bias (no bias, no filter, no upsampling and no padding
+    pass the input itself through to the activation); asked for gradients it refuses."""
     g = torch.Generator().manual_seed(up * 100 + down * 10 + fu_taps)
     x = torch.randn([2, 3, 30, 27], dtype=torch.float64, generator=g)
     fu, fd = _filters(fu_taps, fd_taps, radial, torch.float64, g)
@@ -134,10 +134,12 @@ def test_fast_inference_works_in_place_but_never_on_its_input(up, down, fu_taps,
         given = x.clone()
         with torch.no_grad():
             ref = filtered_lrelu(x, fu, fd, b, impl="reference", **kwargs)
-            fast = filtered_lrelu(x, fu, fd, b, impl="fast", **kwargs)
+            fast = filtered_lrelu(x, fu, fd, b, impl="fast_inplace", **kwargs)
         assert torch.equal(x, given)
         torch.testing.assert_close(fast, ref, atol=1e-12, rtol=1e-12)
     with torch.no_grad():  # the pass-through case with an active activation: still not in place on the input
         given = x.clone()
-        y = filtered_lrelu(x, None, None, None, gain=2.0, slope=0.2, clamp=0.5, impl="fast")
+        y = filtered_lrelu(x, None, None, None, gain=2.0, slope=0.2, clamp=0.5, impl="fast_inplace")
     assert torch.equal(x, given) and torch.equal(y, (F.leaky_relu(x, 0.2) * 2).clamp(-0.5, 0.5))
+    with pytest.raises(RuntimeError, match="computes no gradients"):
+        filtered_lrelu(x.requires_grad_(True), fu, fd, impl="fast_inplace", up=up, down=down, padding=padding)

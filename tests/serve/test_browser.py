@@ -21,7 +21,7 @@ pytest.importorskip("starlette", reason="the explorer needs starlette (pip insta
 pytest.importorskip("uvicorn", reason="the explorer needs uvicorn (pip install starlette uvicorn)")
 
 from stylegan.serve.app import create_app  # noqa: E402
-from stylegan.tools.images import to_uint8  # noqa: E402
+from stylegan.io.images import to_uint8  # noqa: E402
 from stylegan.tools.layers import style_ranges  # noqa: E402
 
 from patience import patience  # noqa: E402

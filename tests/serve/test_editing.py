@@ -17,7 +17,7 @@ from stylegan.serve.editing import Editor, EditRequest  # noqa: E402
 from stylegan.serve.renderer import Renderer, RenderRequest, RequestError  # noqa: E402
 from stylegan.tools.directions import ganspace, label_directions, sefa  # noqa: E402
 from stylegan.tools.generate import seed_ws  # noqa: E402
-from stylegan.tools.images import to_uint8  # noqa: E402
+from stylegan.io.images import to_uint8  # noqa: E402
 from stylegan.tools.layers import style_ranges  # noqa: E402
 
 from serve_testing import decode, fixture_generator, http, live_server, tiny_generator  # noqa: E402

@@ -16,7 +16,7 @@ from stylegan.serve.renderer import (
     parse_request,
 )
 from stylegan.tools.generate import generate_images
-from stylegan.tools.images import to_uint8
+from stylegan.io.images import to_uint8
 from stylegan.tools.layers import style_ranges
 from stylegan.tools.mixing import mix_styles
 
@@ -35,8 +35,9 @@ def test_seed_and_truncation_match_generate(G):
 
 
 def test_the_inference_path_runs_the_synthesis_and_only_the_synthesis(G):
-    from stylegan.tools.speed_path import SpeedPath
-    plain, bf16 = Renderer(G), Renderer(G, path=SpeedPath("bf16", False, "off", "flags"))
+    from stylegan.runtime.choice import PathChoice
+    from stylegan.runtime.path import FAST
+    plain, bf16 = Renderer(G), Renderer(G, path=PathChoice(FAST.replace(precision="bf16"), "flags"))
     req = plain.parse({"seed": 5, "psi": 0.7})
     assert torch.equal(bf16.compute_ws(req), plain.compute_ws(req))  # ws (and their downloads) stay float32
     exact, rounded = plain.render_image(req), bf16.render_image(req)

@@ -13,7 +13,7 @@ from stylegan.networks.stylegan3 import Generator3, make_transform  # noqa: E402
 from stylegan.serve.app import create_app  # noqa: E402
 from stylegan.serve.renderer import Renderer, RenderRequest, RequestError, network_info, parse_request  # noqa: E402
 from stylegan.tools.generate import seed_ws  # noqa: E402
-from stylegan.tools.images import to_uint8  # noqa: E402
+from stylegan.io.images import to_uint8  # noqa: E402
 
 from serve_testing import http, live_server, tiny_generator  # noqa: E402
 

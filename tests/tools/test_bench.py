@@ -10,7 +10,8 @@ import torch
 
 from stylegan import errors as stylegan_errors
 from stylegan.cli.main import run
-from stylegan.tools import bench, hardware
+from stylegan.runtime import hardware
+from stylegan.tools import bench
 from stylegan.tools.bench import psnr, run_benchmarks
 
 CPU = torch.device("cpu")
@@ -234,7 +235,7 @@ def test_small_case_networks():
 
 
 def test_cli_loop_case_calls_the_loop_benchmark(monkeypatch, capsys, tmp_path):
-    import stylegan.tools.bench_loop as bench_loop
+    import stylegan.cli.bench_loop as bench_loop
 
     calls = []
     monkeypatch.setattr(bench_loop, "run_loop_case",

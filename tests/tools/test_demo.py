@@ -7,7 +7,7 @@ from stylegan.data.dataset_tool import convert_dataset
 from stylegan.io.load import load_generator
 from stylegan.presets import resolve_preset
 from stylegan.tools import demo
-from stylegan.tools.hardware import native_bf16
+from stylegan.runtime.hardware import native_bf16
 
 from patience import patience
 from train_helpers import capture_compiles, make_dataset

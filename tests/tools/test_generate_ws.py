@@ -5,7 +5,7 @@ import torch
 
 from stylegan.errors import UserInputError
 from stylegan.tools.generate import generate_images, render_ws, seed_to_z, seed_ws, write_images
-from stylegan.tools.images import to_uint8
+from stylegan.io.images import to_uint8
 from stylegan.tools.ws_io import load_ws, save_ws
 
 

@@ -5,7 +5,7 @@ import torch
 
 from stylegan.errors import UserInputError
 from stylegan.tools.generate import seed_ws
-from stylegan.tools.images import to_uint8
+from stylegan.io.images import to_uint8
 from stylegan.tools.layers import style_ranges
 from stylegan.tools.mixing import mix_styles, style_mixing_grid, style_mixing_images
 

@@ -8,7 +8,7 @@ from stylegan.errors import UserInputError
 from stylegan.networks.stylegan3 import Generator3, make_transform
 from stylegan.tools.export import SamplingGenerator, example_inputs, export_generator, run_exported, verify_export
 from stylegan.tools.generate import generate_images, seed_ws
-from stylegan.tools.images import to_uint8
+from stylegan.io.images import to_uint8
 from stylegan.tools.layers import parse_layers, style_ranges, ws_resolutions
 from stylegan.tools.mixing import mix_styles, style_mixing_images
 from stylegan.tools.noise import noise_figure, noise_variation

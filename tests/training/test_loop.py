@@ -119,10 +119,21 @@ def test_resume_refuses_another_dataset(data, tmp_path):
         train(tiny_options(other, tmp_path, config=tiny_config(total_kimg=0.016), resume="auto"))
 
 
-def test_reference_resampling_path_trains(data, tmp_path):
+def test_reference_resampling_path_trains(data, tmp_path, monkeypatch):
+    """--resample reference trains on the reference ops, and only on them: every op call of every phase ran the
+    implementation named 'reference' (the registry's entries are replaced by recorders)."""
+    from stylegan.ops.registry import OPS
+    ran = set()
+    for op in ("bias_act", "conv2d_resample"):
+        for impl, fn in list(OPS[op].items()):
+            def recorder(*args, _key=(op, impl), _fn=fn, **kwargs):
+                ran.add(_key)
+                return _fn(*args, **kwargs)
+            monkeypatch.setitem(OPS[op], impl, recorder)
     run_dir = train(tiny_options(data, tmp_path, config=tiny_config(total_kimg=0.016), resample="reference"))
+    assert ran == {("bias_act", "reference"), ("conv2d_resample", "reference")}
     options = json.loads((run_dir / "training_options.json").read_text())
-    assert options["resample"] == "reference"
+    assert options["resample"] == "reference" and set(options["speed_path"]["ops"].values()) == {"reference"}
     G = stylegan.load_generator(next(run_dir.glob("network-snapshot-*")))
     assert torch.isfinite(G(torch.randn(2, 16), None)).all()
 
@@ -132,15 +143,15 @@ def test_compiled_and_channels_last_paths_train_like_eager(data, tmp_path, monke
     must reproduce eager bit for bit; Inductor's kernels are checked in tests/networks/test_fast_paths.py);
     --channels-last changes only the memory layout (float32 rounding)."""
     from safetensors.torch import load_file
-    import stylegan.training.loop as loop
-    from stylegan.networks.fast_paths import set_channels_last
+    import stylegan.runtime.path as runtime_path
+    from stylegan.runtime.path import set_channels_last
     compiled, graph_runs = capture_compiles(monkeypatch)
     layouts = []
 
     def record_layout(module, enabled):
         layouts.append((type(module).__name__, enabled))
         return set_channels_last(module, enabled)
-    monkeypatch.setattr(loop, "set_channels_last", record_layout)
+    monkeypatch.setattr(runtime_path, "set_channels_last", record_layout)
     config = tiny_config(total_kimg=0.016)
 
     def final_state(name, **overrides):
@@ -176,11 +187,11 @@ def test_compile_and_channels_last_refuse_what_they_cannot_do(data, tmp_path):
 def test_adam_is_fused_with_lazy_regularisation_scaling():
     """One fused Adam kernel per update on the CPU (the per-tensor loop cost ~4% of a small step), with lr and
     betas scaled by interval / (interval + 1) for lazy regularisation, and the same update as the plain Adam."""
-    from stylegan.training.loop import _make_optimizer
+    from stylegan.training.setup import make_optimizer
     torch.manual_seed(0)
     a, b = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
     b.load_state_dict(a.state_dict())
-    opt = _make_optimizer(a, 0.002, (0.0, 0.99), 1e-8, reg_interval=4)
+    opt = make_optimizer(a, 0.002, (0.0, 0.99), 1e-8, reg_interval=4)
     assert opt.defaults["fused"] is True
     assert opt.defaults["lr"] == pytest.approx(0.002 * 0.8) and opt.defaults["betas"][1] == pytest.approx(0.99 ** 0.8)
     plain = torch.optim.Adam(b.parameters(), lr=0.002 * 0.8, betas=(0.0, 0.99 ** 0.8), eps=1e-8, foreach=False)

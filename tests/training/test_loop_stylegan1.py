@@ -54,10 +54,31 @@ def test_exact_resume_across_a_fade_in(data, tmp_path):
             assert torch.equal(value, b["modules"][role][key]), f"{role}.{key}"
 
 
-def test_wgan_gp_loss_trains(data, tmp_path):
-    run_dir = train(tiny_options(data, tmp_path, config=v1_config(total_kimg=0.024, loss="wgan-gp")))
+def test_wgan_gp_loss_trains(data, tmp_path, monkeypatch):
+    """--loss wgan-gp trains D with training.wgan_gp's critic loss in every step and G with its generator loss, and
+    never with the logistic losses or R1; the logged D loss is the critic loss's mean."""
+    import stylegan.training.phases as phases
+    from stylegan.training import losses
+    calls, d_losses = [], []
+
+    def recording(name, fn):
+        def call(*args, **kwargs):
+            out = fn(*args, **kwargs)
+            calls.append(name)
+            if name == "wgan_gp_d_losses":
+                d_losses.append(float(out[0].mean()))
+            return out
+        return call
+    for name in ("wgan_gp_d_losses", "wgan_g_loss"):
+        monkeypatch.setattr(phases, name, recording(name, getattr(phases, name)))
+    for name in ("d_logistic_loss_fake", "g_nonsaturating_loss", "r1_penalty"):
+        monkeypatch.setattr(losses, name, lambda *a: pytest.fail(f"{name} called in a WGAN-GP run"))
+    run_dir = train(tiny_options(data, tmp_path, config=v1_config(total_kimg=0.024, loss="wgan-gp"),
+                                 tick_kimg=0.008))
+    assert calls == ["wgan_g_loss", "wgan_gp_d_losses"] * 3  # 3 steps of 8 images: G main, then Dboth
     stats = [json.loads(line) for line in (run_dir / "stats.jsonl").read_text().splitlines()]
-    assert all("Loss/r1_penalty" not in s and "Loss/D/loss" in s for s in stats)
+    assert [s["Loss/D/loss"] for s in stats] == pytest.approx(d_losses, rel=1e-6)
+    assert all("Loss/r1_penalty" not in s for s in stats)
 
 
 def test_ada_adjusts_p_in_the_combined_d_pass(data, tmp_path):

@@ -179,13 +179,13 @@ def test_magnitude_emas_update_only_in_the_d_pass(data, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("name", ["stylegan3-t", "stylegan3-r"])
 def test_cli_trains_loads_and_generates(data, tmp_path, capsys, monkeypatch, name):
-    import stylegan.training.loop as loop
+    import stylegan.training.phases as phases
     sigmas = []
 
     def record_blur(img, sigma):
         sigmas.append(sigma)
         return blur_images(img, sigma)
-    monkeypatch.setattr(loop, "blur_images", record_blur)
+    monkeypatch.setattr(phases, "blur_images", record_blur)
     code = run(["train", f"--cfg={name}", "--data", str(data), "--outdir", str(tmp_path / "runs"), "--gpus=1",
                 "--batch=8", "--gamma=1", "--cbase=256", "--cmax=16", "--kimg=0.016", "--tick=0.016", "--snap=1",
                 "--workers=0", "--no-progress", "--metrics=none"])

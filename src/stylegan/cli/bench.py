@@ -3,7 +3,7 @@
     stylegan bench --cfg stylegan2 --resolution 32          # quick: about two minutes on two CPU cores
     stylegan bench --cfg stylegan2 --resolution 32 --full   # batch 1/8/16, training batch 8, >= 2 s each
     stylegan bench --cfg stylegan3-t --resolution 32 --cbase 2048 --cmax 64   # a StyleGAN3 small enough for a CPU
-    stylegan bench --case small --full --paths reference,fast,channels_last   # issue #15's small CPU network
+    stylegan bench --case small --full --paths reference,fast,channels_last   # NVIDIA's small CPU network
     stylegan bench --case loop --kimg 0.768                 # whole `stylegan train` ticks (s/kimg) per path
 """
 from __future__ import annotations
@@ -25,10 +25,10 @@ CASE_NAMES = ("seed", "small", "loop")  # tools.bench.CASES plus tools.bench.LOO
 
 @click.command("bench")
 @click.option("--case", type=click.Choice(CASE_NAMES), default="seed", show_default=True,
-              help="seed: the preset (--cfg, --resolution) as given; small: issue #15's CPU network (stylegan2, "
+              help="seed: the preset (--cfg, --resolution) as given; small: NVIDIA's small CPU network (stylegan2, "
                    "--cbase 2048 --cmax 64 --map-depth 2, 32x32, 1 channel; inference batch 16, training batch 32; "
                    "flags given override it); loop: whole `stylegan train` ticks of the small config per path "
-                   "(s/kimg, tools.bench_loop).")
+                   "(s/kimg, cli.bench_loop).")
 @click.option("--cfg", type=click.Choice(PRESET_NAMES), default=None, help="Preset [stylegan2].")
 @click.option("--resolution", type=int, default=None, help="[32]")
 @click.option("--device", default="cuda" if __import__("torch").cuda.is_available() else "cpu", show_default=True)
@@ -119,9 +119,9 @@ def command(case, cfg, resolution, device, full, batches, train_batch, paths, se
 
 
 def _loop_case(device: str, paths, kimg, out) -> None:
-    """`--case loop`: tools.bench_loop.run_loop_case (imported here: it is the training loop's benchmark) prints
+    """`--case loop`: cli.bench_loop.run_loop_case (imported here: it is the training loop's benchmark) prints
     one JSON line per path and round, like the network rows."""
-    from ..tools.bench_loop import run_loop_case
+    from .bench_loop import run_loop_case
 
     kwargs = {"device": device, "out": out}
     if paths is not None:

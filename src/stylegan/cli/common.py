@@ -8,7 +8,7 @@ import click
 
 from ..errors import UserInputError
 from ..io.fetch import network_source, resolve_network
-from ..networks.fast_paths import COMPILE_MODES
+from ..runtime.compile import COMPILE_MODES
 
 # What every --network option reads (io.load.load_network; docs/pretrained.md lists the sources).
 NETWORK_FILES = ("our .safetensors export, an NVIDIA .pkl (PyTorch snapshot or TensorFlow pickle) or a "
@@ -66,7 +66,7 @@ def bool_option(*param_decls, help: str, default=False, **kwargs):
                         show_default=default is not None, metavar="[BOOL]", help=help, **kwargs)
 
 
-# Options of the commands that render with a generator: the inference path (tools/speed_path.py chooses 'auto').
+# Options of the commands that render with a generator: the inference path (runtime/choice.py chooses 'auto').
 channels_last_option = bool_option(
     "--channels-last", default=None,
     help="Channels-last (NHWC) layout (StyleGAN2/v1); default: where a quick probe measures it faster.")

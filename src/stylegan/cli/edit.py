@@ -19,7 +19,7 @@ from ..networks.synthesis import NOISE_MODES
 from ..tools.directions import Directions
 from ..tools.edit import edit_grid, parse_strengths, resolve_layers
 from ..tools.generate import check_batch_size, parse_range_list, seed_ws
-from ..tools.images import make_grid, save_image
+from ..io.images import make_grid, save_image
 from ..tools.ws_io import load_ws, save_ws
 from .common import CliError, network_option, user_errors
 

@@ -12,7 +12,7 @@ import click
 from ..io.load import load_generator
 from ..networks.synthesis import NOISE_MODES
 from ..tools.generate import class_labels, generate_images, parse_range_list, render_ws, write_images
-from ..tools.speed_path import prepare_inference
+from ..runtime.choice import prepare_inference
 from ..tools.ws_io import load_ws
 from .common import (CliError, batch_device_options, compile_option, latent_options, network_option, path_options,
                      say_path, user_errors)

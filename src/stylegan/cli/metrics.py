@@ -87,7 +87,7 @@ def command(network_path, fakes, data, resolution, transform, resize_filter, mir
         if network_path is not None:
             from stylegan import load_generator
 
-            from ..tools.speed_path import prepare_inference
+            from ..runtime.choice import prepare_inference
 
             generator = load_generator(network_path, device=device)
             # float32 always (metric values stay comparable); the layout is chosen for the images of all metrics

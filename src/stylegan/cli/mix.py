@@ -6,9 +6,9 @@ import click
 from ..io.load import load_generator
 from ..networks.synthesis import NOISE_MODES
 from ..tools.generate import parse_range_list
-from ..tools.images import save_image
+from ..io.images import save_image
 from ..tools.mixing import style_mixing_grid
-from ..tools.speed_path import prepare_inference
+from ..runtime.choice import prepare_inference
 from ..tools.transform import apply_transform, parse_translate
 from .common import (CliError, batch_device_options, compile_option, latent_options, network_option, path_options,
                      say_path, user_errors)

@@ -5,7 +5,7 @@ import click
 
 from ..io.load import load_generator
 from ..tools.generate import parse_range_list
-from ..tools.images import save_image
+from ..io.images import save_image
 from ..tools.noise import noise_figure
 from .common import CliError, batch_device_options, latent_options, network_option, user_errors
 

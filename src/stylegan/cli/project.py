@@ -8,7 +8,7 @@ import click
 
 from ..io.atomic import atomic_path
 from ..io.load import load_generator
-from ..tools.images import save_image
+from ..io.images import save_image
 from ..tools.projector import (
     PROJECTION_DISTANCES,
     ProjectionConfig,
@@ -19,7 +19,7 @@ from ..tools.projector import (
 )
 from ..tools.video import check_video_output, write_video
 from ..tools.ws_io import save_ws
-from ..tools.speed_path import prepare_inference
+from ..runtime.choice import prepare_inference
 from .common import CliError, channels_last_option, network_option, say_path, user_errors
 
 
@@ -76,7 +76,8 @@ def command(network_path, targets, w_plus, num_steps, seed, distance, learning_r
             loaded.append(image)
         dist = load_distance(distance)
         # float32 always (the optimisation runs through G); the layout is chosen: one G call per step, batch 1
-        prepare_inference(G, 1, num_steps * len(targets), "fp32", channels_last, allow_bf16=False, say=say_path)
+        prepare_inference(G, 1, num_steps * len(targets), "fp32", channels_last, allow_bf16=False, say=say_path,
+                          gradients=True)
         for name, path, target in zip(names, targets, loaded):
             ws_history, info = project(G, target, config=config, distance=dist, class_idx=class_idx,
                                        return_history=True, progress=True)

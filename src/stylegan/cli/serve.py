@@ -8,7 +8,7 @@ import click
 from .common import CliError, network_option, path_options, say_path, user_errors
 
 # An explorer session renders one image per request, hundreds of them: the inference path is chosen (and probed,
-# tools/speed_path.py, at most 1/50 of the session) as for a job of this many single-image renders.
+# runtime/choice.py, at most 1/50 of the session) as for a job of this many single-image renders.
 SESSION_RENDERS = 1000
 
 
@@ -60,7 +60,7 @@ def command(network_path, host, port, device, directions_path, precision, channe
         raise CliError(f"stylegan serve needs starlette and uvicorn ({exc}); install them with "
                        f"pip install \"stylegan[serve]\" (\"stylegan[all]\": every optional feature)") from None
     from ..io.load import load_generator
-    from ..tools.speed_path import prepare_inference
+    from ..runtime.choice import prepare_inference
 
     with user_errors():
         G = load_generator(network_path, device=device)

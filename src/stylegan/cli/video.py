@@ -17,7 +17,7 @@ from ..tools.video import (
     split_seeds,
     write_video,
 )
-from ..tools.speed_path import prepare_inference
+from ..runtime.choice import prepare_inference
 from .common import (CliError, batch_device_options, compile_option, latent_options, network_option, path_options,
                      say_path, user_errors)
 

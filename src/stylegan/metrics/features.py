@@ -185,9 +185,3 @@ def extract_features(net: torch.nn.Module, images: Iterable, batch_size: int = 6
     if logits:
         return features, (torch.cat(logs).numpy() if logs else np.zeros((0, getattr(net, "num_classes", 0))))
     return features
-
-
-def weights_search_paths_hint() -> str:
-    """Where user-supplied weights files are looked for, for docs and messages."""
-    env = os.environ.get("STYLEGAN_WEIGHTS")
-    return (f"$STYLEGAN_WEIGHTS ({env})" if env else "$STYLEGAN_WEIGHTS") + f", {Path.home() / '.cache/stylegan/weights'}"

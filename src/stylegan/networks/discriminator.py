@@ -14,7 +14,7 @@ import math
 import torch
 from torch import nn
 
-from ..ops.misc import assert_shape
+from ..ops.misc import assert_dtype, assert_shape
 from ..ops.upfirdn2d import downsample2d, setup_filter
 from .layers import (
     Conv2dLayer,
@@ -103,6 +103,7 @@ class DiscriminatorBlock(nn.Module):
         else:
             x = self.conv0(x)
             x = self.conv1(x)
+        assert_dtype(x, dtype, "x")
         return x, img
 
     def extra_repr(self) -> str:

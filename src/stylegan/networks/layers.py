@@ -12,12 +12,12 @@ from typing import Optional, Sequence
 import torch
 from torch import nn
 
-from ..ops.bias_act import BIAS_ACT_IMPLS, activation_gain, bias_act
+from ..ops.bias_act import activation_gain, bias_act
 from ..ops.conv2d_resample import conv2d_resample
 from ..ops.misc import assert_shape
 from ..ops.upfirdn2d import setup_filter
 
-DEFAULT_BIAS_ACT_IMPL = "fused"
+DEFAULT_BIAS_ACT_IMPL = "fast"
 
 
 def check_resolution(img_resolution: int) -> int:
@@ -49,7 +49,7 @@ class FullyConnectedLayer(nn.Module):
         self.bias = nn.Parameter(torch.full([out_features], float(bias_init))) if bias else None
         self.weight_gain = lr_multiplier / math.sqrt(in_features)
         self.bias_gain = lr_multiplier
-        self.bias_act_impl = DEFAULT_BIAS_ACT_IMPL  # see set_bias_act_impl
+        self.bias_act_impl = DEFAULT_BIAS_ACT_IMPL  # ops.registry; set by runtime.path.apply_path
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         assert_shape(x, [None, self.in_features], "x")
@@ -95,8 +95,8 @@ class Conv2dLayer(nn.Module):
         self.down = down
         self.conv_clamp = conv_clamp
         self.trainable = trainable
-        self.resample_impl = "fast"  # see set_resample_impl
-        self.bias_act_impl = DEFAULT_BIAS_ACT_IMPL  # see set_bias_act_impl
+        self.conv2d_resample_impl = "fast"  # ops.registry; set by runtime.path.apply_path
+        self.bias_act_impl = DEFAULT_BIAS_ACT_IMPL  # ops.registry; set by runtime.path.apply_path
         self.register_buffer("resample_filter", setup_filter(list(resample_filter)))
         self.padding = kernel_size // 2
         self.weight_gain = 1 / math.sqrt(in_channels * kernel_size ** 2)
@@ -112,7 +112,7 @@ class Conv2dLayer(nn.Module):
         b = self.bias.to(x.dtype) if self.bias is not None else None
         # Official layers correlate except when upsampling, where they truly convolve.
         x = conv2d_resample(x, w.to(x.dtype), self.resample_filter, up=self.up, down=self.down,
-                            padding=self.padding, flip_weight=(self.up == 1), impl=self.resample_impl)
+                            padding=self.padding, flip_weight=(self.up == 1), impl=self.conv2d_resample_impl)
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
         return bias_act(x, b, act=self.activation, gain=self.act_gain * gain, clamp=clamp, impl=self.bias_act_impl)
 
@@ -149,27 +149,3 @@ class MinibatchStdLayer(nn.Module):
 
     def extra_repr(self) -> str:
         return f"group_size={self.group_size}, num_channels={self.num_channels}"
-
-
-def _set_impl(module: nn.Module, attribute: str, impl: str, choices) -> nn.Module:
-    if impl not in choices:
-        raise ValueError(f"impl must be one of {choices}, got {impl!r}")
-    for m in module.modules():
-        if hasattr(m, attribute):
-            setattr(m, attribute, impl)
-    return module
-
-
-def set_resample_impl(module: nn.Module, impl: str) -> nn.Module:
-    """Choose the conv2d_resample implementation ('fast' or 'reference') of every layer in `module`.
-
-    The reference upsamples and filters at full resolution before convolving (4x the arithmetic of an
-    upsampling layer); benchmarks measure the fast paths against it. Returns `module`.
-    """
-    from ..ops.conv2d_resample import RESAMPLE_IMPLS
-    return _set_impl(module, "resample_impl", impl, RESAMPLE_IMPLS)
-
-
-def set_bias_act_impl(module: nn.Module, impl: str) -> nn.Module:
-    """Choose the bias_act implementation ('fused' or 'reference') of every layer in `module`. Returns `module`."""
-    return _set_impl(module, "bias_act_impl", impl, BIAS_ACT_IMPLS)

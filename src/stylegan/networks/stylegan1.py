@@ -126,7 +126,7 @@ class SynthesisLayer1(nn.Module):
             self.register_buffer("noise_const", torch.randn([resolution, resolution]))
             self.noise_strength = nn.Parameter(torch.zeros([out_channels]))
         self.bias = nn.Parameter(torch.zeros([out_channels]))
-        self.bias_act_impl = DEFAULT_BIAS_ACT_IMPL  # see layers.set_bias_act_impl
+        self.bias_act_impl = DEFAULT_BIAS_ACT_IMPL  # ops.registry; set by runtime.path.apply_path
         self.style = FullyConnectedLayer(w_dim, 2 * out_channels)  # bias 0: styles start at (1 + 0, 0)
 
     def forward(self, x: Optional[torch.Tensor], w: torch.Tensor, noise_mode: str = "random") -> torch.Tensor:

@@ -22,11 +22,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..ops.filtered_lrelu import FILTERED_LRELU_IMPLS, filtered_lrelu
+from ..ops.filtered_lrelu import filtered_lrelu
 from ..ops.misc import assert_shape
 from ..ops.modulated_conv2d import fused_by_default, modulated_conv2d
 from .alias_free_filters import layer_geometry, lowpass_filter
-from .layers import FullyConnectedLayer, _set_impl
+from .layers import FullyConnectedLayer
 from .generator import StyleGenerator
 from .mapping import MappingNetwork
 from .synthesis import NOISE_MODES, block_dtype
@@ -160,7 +160,8 @@ class SynthesisLayer3(nn.Module):
         self.conv_kernel = 1 if is_torgb else conv_kernel
         self.conv_clamp = conv_clamp
         self.magnitude_ema_beta = magnitude_ema_beta
-        self.filtered_lrelu_impl = "fast"  # see set_filtered_lrelu_impl
+        self.filtered_lrelu_impl = "fast"  # ops.registry; set by runtime.path.apply_path
+        self.conv2d_resample_impl = "fast"
 
         self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
         self.weight = nn.Parameter(torch.randn([out_channels, in_channels, self.conv_kernel, self.conv_kernel]))
@@ -228,7 +229,7 @@ class SynthesisLayer3(nn.Module):
         # map and brings it to unit mean square first. "Full" convolution (padding k-1): the filters crop.
         x = x.to(dtype) * input_gain.to(dtype)
         x = modulated_conv2d(x, weight, styles, padding=self.conv_kernel - 1, demodulate=not self.is_torgb,
-                             fused_modconv=fused_modconv)
+                             fused_modconv=fused_modconv, conv2d_resample_impl=self.conv2d_resample_impl)
         gain, slope = (1, 1) if self.is_torgb else (np.sqrt(2), 0.2)
         x = filtered_lrelu(x, self.up_filter, self.down_filter, self.bias.to(dtype), up=self.up_factor,
                            down=self.down_factor, padding=self.padding, gain=gain, slope=slope,
@@ -367,8 +368,3 @@ class Generator3(StyleGenerator):
         """Translate (in image widths) and rotate (degrees) the output, as gen_images.py's --translate/--rotate."""
         with torch.no_grad():
             self.synthesis.input.transform.copy_(torch.linalg.inv(make_transform(translate, angle)))
-
-
-def set_filtered_lrelu_impl(module: nn.Module, impl: str) -> nn.Module:
-    """Choose the filtered_lrelu implementation ('fast' or 'reference') of every StyleGAN3 layer. Returns `module`."""
-    return _set_impl(module, "filtered_lrelu_impl", impl, FILTERED_LRELU_IMPLS)

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..ops.bias_act import activation_gain, bias_act
-from ..ops.misc import assert_shape
+from ..ops.misc import assert_dtype, assert_shape
 from ..ops.modulated_conv2d import fused_by_default, modulated_conv2d
 from ..ops.upfirdn2d import setup_filter, upsample2d
 from .layers import DEFAULT_BIAS_ACT_IMPL, Conv2dLayer, FullyConnectedLayer, check_resolution
@@ -56,8 +56,8 @@ class SynthesisLayer(nn.Module):
         self.use_noise = use_noise
         self.activation = activation
         self.conv_clamp = conv_clamp
-        self.resample_impl = "fast"  # see layers.set_resample_impl
-        self.bias_act_impl = DEFAULT_BIAS_ACT_IMPL  # see layers.set_bias_act_impl
+        self.conv2d_resample_impl = "fast"  # ops.registry; set by runtime.path.apply_path
+        self.bias_act_impl = DEFAULT_BIAS_ACT_IMPL  # ops.registry; set by runtime.path.apply_path
         self.register_buffer("resample_filter", setup_filter(list(resample_filter)))
         self.padding = kernel_size // 2
         self.act_gain = activation_gain(activation)
@@ -86,7 +86,7 @@ class SynthesisLayer(nn.Module):
 
         x = modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
                              resample_filter=self.resample_filter, flip_weight=(self.up == 1),
-                             fused_modconv=fused_modconv, resample_impl=self.resample_impl)
+                             fused_modconv=fused_modconv, conv2d_resample_impl=self.conv2d_resample_impl)
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
         return bias_act(x, self.bias.to(x.dtype), act=self.activation, gain=self.act_gain * gain, clamp=clamp,
                         impl=self.bias_act_impl)
@@ -114,7 +114,8 @@ class ToRGBLayer(nn.Module):
         self.out_channels = out_channels
         self.w_dim = w_dim
         self.conv_clamp = conv_clamp
-        self.bias_act_impl = DEFAULT_BIAS_ACT_IMPL  # see layers.set_bias_act_impl
+        self.bias_act_impl = DEFAULT_BIAS_ACT_IMPL  # ops.registry; set by runtime.path.apply_path
+        self.conv2d_resample_impl = "fast"
         self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.weight = nn.Parameter(torch.randn([out_channels, in_channels, kernel_size, kernel_size]).to(
@@ -124,7 +125,8 @@ class ToRGBLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, fused_modconv: bool = True) -> torch.Tensor:
         styles = self.affine(w) * self.weight_gain
-        x = modulated_conv2d(x, self.weight, styles, demodulate=False, fused_modconv=fused_modconv)
+        x = modulated_conv2d(x, self.weight, styles, demodulate=False, fused_modconv=fused_modconv,
+                             conv2d_resample_impl=self.conv2d_resample_impl)
         return bias_act(x, self.bias.to(x.dtype), clamp=self.conv_clamp, impl=self.bias_act_impl)
 
     def extra_repr(self) -> str:
@@ -227,6 +229,9 @@ class SynthesisBlock(nn.Module):
         if self.is_last or self.architecture == "skip":
             y = self.torgb(x, next(w_iter), fused_modconv=fused_modconv).to(torch.float32)
             img = img.add_(y) if img is not None else y
+        assert_dtype(x, dtype, "x")
+        if img is not None:
+            assert_dtype(img, torch.float32, "img")
         return x, img
 
     def extra_repr(self) -> str:

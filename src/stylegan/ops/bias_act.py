@@ -4,10 +4,10 @@
 equal to the input's for unit-Gaussian inputs (He et al. 2015), e.g. sqrt(2) for (leaky) ReLU.
 
 Two implementations: `reference` (one PyTorch op per step; autograd keeps the input of the activation and of
-the clamp) and `fused` for the piecewise-linear activations StyleGAN uses (linear, relu, lrelu): computed in
+the clamp) and `fast` for the piecewise-linear activations StyleGAN uses (linear, relu, lrelu): computed in
 place and differentiated from the output alone, as NVIDIA's CUDA kernel does. The derivative of
 clamp(gain * act(x + b)) is gain * slope where |y| < clamp and 0 elsewhere, and the slope (1 or alpha) is
-read from the sign of y, so the fused op keeps one tensor for backward instead of two or three, and its
+read from the sign of y, so the fast op keeps one tensor for backward instead of two or three, and its
 backward is itself differentiable (R1 and path length need double backward). Reading the clamp from y treats
 an output equal to +-clamp as clamped (zero gradient), as NVIDIA's kernel does; the reference passes gradient
 there. In float16/bf16 this includes unclamped values that round to the clamp: a measure-zero difference in
@@ -20,6 +20,8 @@ from typing import Callable, Dict, NamedTuple, Optional
 
 import torch
 import torch.nn.functional as F
+
+from .misc import check_output, pick_impl
 
 
 class Activation(NamedTuple):
@@ -56,8 +58,7 @@ def _lookup(name: str) -> Activation:
         raise ValueError(f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}") from None
 
 
-BIAS_ACT_IMPLS = ("fused", "reference")
-_NEGATIVE_SLOPES = {"linear": 1.0, "relu": 0.0, "lrelu": 0.2}  # the activations the fused path implements
+_NEGATIVE_SLOPES = {"linear": 1.0, "relu": 0.0, "lrelu": 0.2}  # the activations the fast path implements
 
 
 def _bias_shape(x: torch.Tensor, dim: int):
@@ -134,22 +135,50 @@ class _FusedBiasActGrad(torch.autograd.Function):
         return _FusedBiasActGrad.apply(ddx, y, *ctx.config), None, None, None, None
 
 
-def fused_lrelu(x: torch.Tensor, slope: float, gain: float, clamp: Optional[float] = None,
-                inplace: bool = False) -> torch.Tensor:
-    """`clamp(gain * leaky_relu(x, slope), -clamp, clamp)` for any slope >= 0 (1: linear) and gain > 0, computed
-    as the fused bias_act (in place after at most one copy; backward from the output, differentiable again).
-
-    inplace: `x` is the caller's own temporary and is overwritten where nothing is differentiated through it
-             (grad mode off or x not requiring grad): no copy at all, which for large activations saves more than
-             the arithmetic costs (a fresh 50 MB tensor is mostly page faults on a CPU). With gradients the op
-             always copies first and keeps only its output for backward.
-    """
+def lrelu_inplace(x: torch.Tensor, slope: float, gain: float, clamp: Optional[float] = None,
+                  inplace: bool = True) -> torch.Tensor:
+    """`clamp(gain * leaky_relu(x, slope), -clamp, clamp)` for any slope >= 0 (1: linear) and gain > 0, without
+    gradients: written over `x` (the caller's own temporary) where `inplace`, else over one copy. For large
+    activations skipping the new tensor saves more than the arithmetic costs (a fresh 50 MB tensor is mostly page
+    faults on a CPU). Asking it for gradients is an error: differentiable paths use bias_act."""
     if not slope >= 0 or not gain > 0:
         raise ValueError(f"need slope >= 0 and gain > 0, got {slope} and {gain}")
+    if torch.is_grad_enabled() and x.requires_grad:
+        raise RuntimeError("lrelu_inplace computes no gradients, and this input needs them: run the network with the "
+                           "'fast' or 'reference' implementation (runtime.path.apply_path) to differentiate it")
     clamp = float(clamp) if clamp is not None and clamp >= 0 else None
-    if not torch.is_grad_enabled() or not x.requires_grad:
-        return _fused_forward(x, None, 1, float(slope), float(gain), clamp, inplace=inplace)
-    return _FusedBiasAct.apply(x, None, 1, float(slope), float(gain), clamp)
+    return _fused_forward(x, None, 1, float(slope), float(gain), clamp, inplace=inplace)
+
+
+def bias_act_reference(x: torch.Tensor, b: Optional[torch.Tensor], dim: int, act: str, gain: float,
+                       clamp: Optional[float]) -> torch.Tensor:
+    """One PyTorch op per step: add, activate, scale, clamp."""
+    if b is not None:
+        x = x + b.reshape(_bias_shape(x, dim))
+    x = _lookup(act).fn(x)
+    if gain != 1:
+        x = x * gain
+    if clamp is not None and clamp >= 0:
+        x = x.clamp(-clamp, clamp)
+    return x
+
+
+def bias_act_fast(x: torch.Tensor, b: Optional[torch.Tensor], dim: int, act: str, gain: float,
+                  clamp: Optional[float]) -> torch.Tensor:
+    """linear/relu/lrelu with gain > 0 in place after one copy, differentiated from the output (the reference
+    for other activations)."""
+    slope = _NEGATIVE_SLOPES.get(act)
+    if slope is None or not gain > 0:
+        return bias_act_reference(x, b, dim, act, gain, clamp)
+    clamp = float(clamp) if clamp is not None and clamp >= 0 else None
+    if b is None and slope == 1.0 and gain == 1 and clamp is None:
+        return x
+    if not torch.is_grad_enabled() or not (x.requires_grad or (b is not None and b.requires_grad)):
+        return _fused_forward(x, b, dim, slope, gain, clamp)  # the Function's own forward, without its node
+    return _FusedBiasAct.apply(x, b, dim, slope, gain, clamp)
+
+
+IMPLS = {"reference": bias_act_reference, "fast": bias_act_fast}
 
 
 def bias_act(x: torch.Tensor, b: Optional[torch.Tensor] = None, dim: int = 1, act: str = "linear",
@@ -162,26 +191,11 @@ def bias_act(x: torch.Tensor, b: Optional[torch.Tensor] = None, dim: int = 1, ac
     act:   activation name, see ACTIVATIONS.
     gain:  output scale; None uses the activation's default gain.
     clamp: clamp the output to [-clamp, clamp]; None or negative disables.
-    impl:  'reference', or 'fused' (linear/relu/lrelu; other activations use the reference).
+    impl:  a name in IMPLS: 'reference', or 'fast' (linear/relu/lrelu; other activations use the reference).
     """
     spec = _lookup(act)
-    if impl not in BIAS_ACT_IMPLS:
-        raise ValueError(f"impl must be one of {BIAS_ACT_IMPLS}, got {impl!r}")
+    fn = pick_impl(IMPLS, "bias_act", impl)
     if b is not None and (b.ndim != 1 or b.shape[0] != x.shape[dim]):
         raise ValueError(f"bias of shape {list(b.shape)} does not match dim {dim} of input {list(x.shape)}")
     gain = spec.gain if gain is None else float(gain)
-    if impl == "fused" and act in _NEGATIVE_SLOPES and gain > 0:
-        clamp = float(clamp) if clamp is not None and clamp >= 0 else None
-        if b is None and act == "linear" and gain == 1 and clamp is None:
-            return x
-        if not torch.is_grad_enabled() or not (x.requires_grad or (b is not None and b.requires_grad)):
-            return _fused_forward(x, b, dim, _NEGATIVE_SLOPES[act], gain, clamp)  # nothing to differentiate
-        return _FusedBiasAct.apply(x, b, dim, _NEGATIVE_SLOPES[act], gain, clamp)
-    if b is not None:
-        x = x + b.reshape(_bias_shape(x, dim))
-    x = spec.fn(x)
-    if gain != 1:
-        x = x * gain
-    if clamp is not None and clamp >= 0:
-        x = x.clamp(-clamp, clamp)
-    return x
+    return check_output(fn(x, b, dim, act, gain, clamp), x, "bias_act")

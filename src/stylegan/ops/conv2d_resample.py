@@ -15,6 +15,7 @@ from typing import List, Optional
 import torch
 import torch.nn.functional as F
 
+from .misc import check_output, pick_impl
 from .upfirdn2d import IntOrPair, filter_size, parse_padding, upfirdn2d
 from .upfirdn2d_fast import upfirdn2d_fast
 
@@ -60,9 +61,6 @@ def conv2d_resample_reference(x: torch.Tensor, w: torch.Tensor, f: Optional[torc
     return x
 
 
-RESAMPLE_IMPLS = ("fast", "reference")
-
-
 def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: Optional[torch.Tensor] = None, up: int = 1, down: int = 1,
                     padding: IntOrPair = 0, groups: int = 1, flip_weight: bool = True,
                     flip_filter: bool = False, impl: str = "fast") -> torch.Tensor:
@@ -74,13 +72,16 @@ def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: Optional[torch.Tensor] 
     groups:      grouped convolution (the fused modulated convolution uses one group per sample).
     flip_weight: True = correlation (as F.conv2d), False = true convolution.
     flip_filter: passed to upfirdn2d.
-    impl:        'fast' (strided / transposed convolutions at the lower resolution, FIR passes through
-                 upfirdn2d_fast, whose double backward avoids PyTorch's per-group loop) or 'reference'.
+    impl:        a name in IMPLS: 'fast' (strided / transposed convolutions at the lower resolution, FIR passes
+                 through upfirdn2d_fast, whose double backward avoids PyTorch's per-group loop) or 'reference'.
     """
-    if impl == "reference":
-        return conv2d_resample_reference(x, w, f, up, down, padding, groups, flip_weight, flip_filter)
-    if impl != "fast":
-        raise ValueError(f"impl must be one of {RESAMPLE_IMPLS}, got {impl!r}")
+    fn = pick_impl(IMPLS, "conv2d_resample", impl)
+    return check_output(fn(x, w, f, up, down, padding, groups, flip_weight, flip_filter), x, "conv2d_resample")
+
+
+def conv2d_resample_fast(x: torch.Tensor, w: torch.Tensor, f: Optional[torch.Tensor], up: int, down: int,
+                         padding: IntOrPair, groups: int, flip_weight: bool, flip_filter: bool) -> torch.Tensor:
+    """Resampling folded into strided / transposed convolutions. Arguments as conv2d_resample."""
     _check(x, w, groups, up, down)
     kh, kw = int(w.shape[2]), int(w.shape[3])
     px0, px1, py0, py1 = _total_padding(f, up, down, padding)
@@ -117,3 +118,6 @@ def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: Optional[torch.Tensor] 
     if down > 1:
         x = upfirdn2d_fast(x, f, down=down, flip_filter=flip_filter)
     return x
+
+
+IMPLS = {"reference": conv2d_resample_reference, "fast": conv2d_resample_fast}

@@ -13,12 +13,14 @@ higher sampling rate:
 Filters are 1-D (separable, one pass per axis) or 2-D (the radial down filter of StyleGAN3-R); None is the
 identity. Padding is `[x0, x1, y0, y1]` applied after zero insertion, as in upfirdn2d.
 
-Two implementations with the same signature:
+Three implementations with the same signature (`IMPLS`):
 - `reference`: exactly the formulation above, on top of upfirdn2d (every zero inserted by the upsampling is
   filtered, every output of the down filter is computed and then discarded);
 - `fast`: the upsampling as a depthwise transposed convolution with stride `up` (polyphase: the zeros are never
   multiplied) and the downsampling as a depthwise convolution with stride `down` (the discarded samples are never
   computed). Plain autograd ops, so backward and double backward come for free; tested against the reference.
+- `fast_inplace`: `fast` for inference: the activation is applied in place on the largest tensor of the layer
+  (the upsampled one, this op's own) instead of three out-of-place ops. No gradients: asking for them raises.
 """
 from __future__ import annotations
 
@@ -28,11 +30,9 @@ from typing import List, Optional
 import torch
 import torch.nn.functional as F
 
-from .bias_act import fused_lrelu
+from .bias_act import lrelu_inplace
+from .misc import check_output, pick_impl
 from .upfirdn2d import IntOrPair, filter_size, parse_padding, upfirdn2d
-
-FILTERED_LRELU_IMPLS = ("fast", "reference")
-
 
 def output_size(in_size: int, up: int, down: int, pad0: int, pad1: int, fu_taps: int, fd_taps: int) -> int:
     """Output length along one axis: upsampled, padded, shortened by both filters, decimated (rounded up)."""
@@ -149,26 +149,40 @@ def _downsample(x: torch.Tensor, f: Optional[torch.Tensor], down: int, flip_filt
     return F.conv2d(x, _depthwise(f, c, 2, x.dtype), stride=(down, 1), groups=c)
 
 
-def filtered_lrelu_fast(x: torch.Tensor, fu: Optional[torch.Tensor] = None, fd: Optional[torch.Tensor] = None,
-                        b: Optional[torch.Tensor] = None, up: int = 1, down: int = 1, padding: IntOrPair = 0,
-                        gain: float = math.sqrt(2), slope: float = 0.2, clamp: Optional[float] = None,
-                        flip_filter: bool = False) -> torch.Tensor:
-    """Polyphase up/downsampling (strided transposed / strided convolutions). Arguments as filtered_lrelu."""
+def _filtered_lrelu_fast(x: torch.Tensor, fu, fd, b, up: int, down: int, padding: IntOrPair, gain: float,
+                         slope: float, clamp: Optional[float], flip_filter: bool, inplace: bool) -> torch.Tensor:
     pad = _check(x, fu, fd, b, up, down, padding, gain, slope, clamp)
     if b is not None:
         x = x + b.to(x.dtype).reshape(1, -1, 1, 1)
     x = _upsample(x, fu, up, pad, flip_filter)
-    if torch.is_grad_enabled() and x.requires_grad:
-        # PyTorch's ops, differentiated by autograd. (The fused op's output-based backward inside compiled
-        # StyleGAN3 graphs did not train bit for bit like eager; tests/training/test_stylegan3_training.py.)
-        x = _activation(x, gain, slope, clamp)
+    if inplace:
+        # The upsampled tensor is this op's own unless the caller's input passed through unchanged (no bias,
+        # filter, upsampling or padding): only then is it copied.
+        x = lrelu_inplace(x, slope, gain, clamp, inplace=b is not None or fu is not None or up > 1 or any(pad))
     else:
-        # Inference: the activation works on the largest tensor of the layer (the upsampled one), in place where
-        # that tensor is this op's own, i.e. anything but the caller's input passed through unchanged (no bias,
-        # filter, upsampling or padding): no new 50 MB tensors, whose page faults cost more than the arithmetic.
-        own = b is not None or fu is not None or up > 1 or any(pad)
-        x = fused_lrelu(x, slope, gain, clamp, inplace=own)
+        x = _activation(x, gain, slope, clamp)
     return _downsample(x, fd, down, flip_filter)
+
+
+def filtered_lrelu_fast(x: torch.Tensor, fu: Optional[torch.Tensor] = None, fd: Optional[torch.Tensor] = None,
+                        b: Optional[torch.Tensor] = None, up: int = 1, down: int = 1, padding: IntOrPair = 0,
+                        gain: float = math.sqrt(2), slope: float = 0.2, clamp: Optional[float] = None,
+                        flip_filter: bool = False) -> torch.Tensor:
+    """Polyphase up/downsampling (strided transposed / strided convolutions), the activation as PyTorch's ops
+    differentiated by autograd. Arguments as filtered_lrelu."""
+    return _filtered_lrelu_fast(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip_filter, inplace=False)
+
+
+def filtered_lrelu_fast_inplace(x: torch.Tensor, fu: Optional[torch.Tensor] = None, fd: Optional[torch.Tensor] = None,
+                                b: Optional[torch.Tensor] = None, up: int = 1, down: int = 1,
+                                padding: IntOrPair = 0, gain: float = math.sqrt(2), slope: float = 0.2,
+                                clamp: Optional[float] = None, flip_filter: bool = False) -> torch.Tensor:
+    """As filtered_lrelu_fast, the activation in place on the upsampled tensor; no gradients."""
+    return _filtered_lrelu_fast(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip_filter, inplace=True)
+
+
+IMPLS = {"reference": filtered_lrelu_reference, "fast": filtered_lrelu_fast,
+         "fast_inplace": filtered_lrelu_fast_inplace}
 
 
 def filtered_lrelu(x: torch.Tensor, fu: Optional[torch.Tensor] = None, fd: Optional[torch.Tensor] = None,
@@ -188,10 +202,9 @@ def filtered_lrelu(x: torch.Tensor, fu: Optional[torch.Tensor] = None, fd: Optio
     slope:       negative-side slope of the leaky ReLU (1 = linear).
     clamp:       clamp the activations to +-clamp, or None.
     flip_filter: False = true convolution with the filters, True = correlation.
-    impl:        'fast' or 'reference' (see the module docstring).
+    impl:        a name in IMPLS (see the module docstring).
     """
-    if impl not in FILTERED_LRELU_IMPLS:
-        raise ValueError(f"impl must be one of {FILTERED_LRELU_IMPLS}, got {impl!r}")
-    fn = filtered_lrelu_fast if impl == "fast" else filtered_lrelu_reference
-    return fn(x, fu, fd, b, up=up, down=down, padding=padding, gain=gain, slope=slope, clamp=clamp,
-              flip_filter=flip_filter)
+    fn = pick_impl(IMPLS, "filtered_lrelu", impl)
+    y = fn(x, fu, fd, b, up=up, down=down, padding=padding, gain=gain, slope=slope, clamp=clamp,
+           flip_filter=flip_filter)
+    return check_output(y, x, "filtered_lrelu")

@@ -37,20 +37,21 @@ def demodulation_coefficients(weight: torch.Tensor, styles: torch.Tensor, eps: f
 def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, noise: Optional[torch.Tensor] = None,
                      up: int = 1, down: int = 1, padding: IntOrPair = 0,
                      resample_filter: Optional[torch.Tensor] = None, demodulate: bool = True,
-                     flip_weight: bool = True, fused_modconv: bool = True, resample_impl: str = "fast") -> torch.Tensor:
+                     flip_weight: bool = True, fused_modconv: bool = True,
+                     conv2d_resample_impl: str = "fast") -> torch.Tensor:
     """Modulated (and demodulated) convolution.
 
-    x:               input [N, I, H, W].
-    weight:          shared weight [O, I, kh, kw].
-    styles:          per-sample input-channel scales [N, I].
-    noise:           added after demodulation, broadcastable to the output, or None.
-    up, down:        resampling factors (see conv2d_resample).
-    padding:         convolution padding.
-    resample_filter: FIR filter for resampling.
-    demodulate:      apply eq. 3 (False for toRGB layers).
-    flip_weight:     False = true convolution (official layers use it when upsampling).
-    fused_modconv:   True = grouped convolution with per-sample weights; False = scale activations.
-    resample_impl:   conv2d_resample implementation, 'fast' or 'reference'.
+    x:                    input [N, I, H, W].
+    weight:               shared weight [O, I, kh, kw].
+    styles:               per-sample input-channel scales [N, I].
+    noise:                added after demodulation, broadcastable to the output, or None.
+    up, down:             resampling factors (see conv2d_resample).
+    padding:              convolution padding.
+    resample_filter:      FIR filter for resampling.
+    demodulate:           apply eq. 3 (False for toRGB layers).
+    flip_weight:          False = true convolution (official layers use it when upsampling).
+    fused_modconv:        True = grouped convolution with per-sample weights; False = scale activations.
+    conv2d_resample_impl: conv2d_resample implementation, a name in ops.conv2d_resample.IMPLS.
     """
     n = x.shape[0]
     out_c, in_c, kh, kw = weight.shape
@@ -66,7 +67,7 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     if not fused_modconv:
         x = x * styles.to(x.dtype).reshape(n, -1, 1, 1)
         x = conv2d_resample(x, weight.to(x.dtype), resample_filter, up=up, down=down, padding=padding,
-                            flip_weight=flip_weight, impl=resample_impl)
+                            flip_weight=flip_weight, impl=conv2d_resample_impl)
         if demodulate:
             coefficients = demodulation_coefficients(weight, styles).to(x.dtype).reshape(n, -1, 1, 1)
             if noise is not None:  # demodulation and noise in one pass instead of two
@@ -81,7 +82,7 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
         w = w * (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt().reshape(n, -1, 1, 1, 1)
     x = x.reshape(1, -1, *x.shape[2:])
     x = conv2d_resample(x, w.reshape(-1, in_c, kh, kw).to(x.dtype), resample_filter, up=up, down=down,
-                        padding=padding, groups=n, flip_weight=flip_weight, impl=resample_impl)
+                        padding=padding, groups=n, flip_weight=flip_weight, impl=conv2d_resample_impl)
     x = x.reshape(n, -1, *x.shape[2:])
     if noise is not None:
         x = x + noise.to(x.dtype)

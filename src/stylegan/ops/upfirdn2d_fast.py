@@ -78,5 +78,5 @@ def upfirdn2d_fast(x: torch.Tensor, f: Optional[torch.Tensor], up: IntOrPair = 1
         f = torch.ones([1, 1], dtype=torch.float32, device=x.device)
     config = (_pair(up), _pair(down), parse_padding(padding), bool(flip_filter), float(gain))
     if not (torch.is_grad_enabled() and x.requires_grad):
-        return _forward(x, f, *config)
+        return _forward(x, f, *config)  # the Function's own forward, without the autograd node (tracers need this)
     return _UpFirDn2d.apply(x, f, *config)

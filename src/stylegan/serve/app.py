@@ -33,7 +33,7 @@ from starlette.staticfiles import StaticFiles
 from torch import nn
 
 from ..errors import UserInputError
-from ..tools.speed_path import SpeedPath
+from ..runtime.choice import PathChoice
 from .editing import Editor
 from .renderer import Renderer, RequestError
 
@@ -171,7 +171,7 @@ def _editor(G: nn.Module, directions) -> Editor:
 
 
 def create_app(network: Union[nn.Module, str, os.PathLike], device: str = "cpu", name: Optional[str] = None,
-               cache_size: int = 64, directions=None, path: Optional[SpeedPath] = None) -> Starlette:
+               cache_size: int = 64, directions=None, path: Optional[PathChoice] = None) -> Starlette:
     """The explorer app for generator `network` (a module, or a network file to load).
 
     network:    a generator module, or the path of a .safetensors export / NVIDIA .pkl; a file that fails
@@ -181,7 +181,7 @@ def create_app(network: Union[nn.Module, str, os.PathLike], device: str = "cpu",
     cache_size: how many recent images to keep.
     directions: directions to offer as editing method 'file': a tools.directions.Directions or the path of its
                 .npz; UserInputError when it was made for another network (checked by its fingerprint).
-    path:       the inference path chosen for G (tools.speed_path.prepare_inference, which also put G in its
+    path:       the inference path chosen for G (runtime.choice.prepare_inference, which also put G in its
                 layout): renders run under its autocast. None: G as it is, float32.
     """
     if isinstance(network, nn.Module):

@@ -35,10 +35,10 @@ from torch import nn
 from ..errors import UserInputError
 from ..networks.synthesis import NOISE_MODES
 from ..tools.generate import MAX_SEED, seed_ws
-from ..tools.images import to_uint8
+from ..io.images import to_uint8
 from ..tools.layers import parse_layers, style_ranges, ws_resolutions
 from ..tools.mixing import mix_styles
-from ..tools.speed_path import SpeedPath
+from ..runtime.choice import PathChoice
 from ..tools.transform import has_input_transform, input_transform
 from .editing import EditError, Editor, EditRequest, edit_layers
 
@@ -320,12 +320,12 @@ class Renderer:
     cache_size: how many recent images to keep (0 disables the cache).
     editor:     the directions on offer for edits (serve/editing.py); None = Editor(G) (sefa, ganspace; labels
                 on conditional networks).
-    path:       the inference path chosen for G (tools.speed_path): the synthesis runs under its autocast (the
+    path:       the inference path chosen for G (runtime.choice): the synthesis runs under its autocast (the
                 mapping, the ws and their downloads stay float32); None: float32. The page's info names it.
     """
 
     def __init__(self, G: nn.Module, cache_size: int = 64, editor: Optional[Editor] = None,
-                 path: Optional[SpeedPath] = None):
+                 path: Optional[PathChoice] = None):
         self.G = G.eval().requires_grad_(False)
         self.device = next(G.parameters()).device
         self.path = path

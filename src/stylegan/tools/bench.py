@@ -41,9 +41,10 @@ StyleGAN3 (bf16 autocast and torch.compile included); the D blur of StyleGAN3-R 
 `map_depth` and `img_channels` override G's mapping depth and the image channels.
 
 Named cases (`CASES`, `stylegan bench --case`): `seed` (the preset as above, the sweep's batch sizes) and `small`
-(issue #15: `--cfg stylegan2 --cbase 2048 --cmax 64 --map-depth 2`, 32x32 grayscale, 64 channels everywhere;
+(NVIDIA's small CPU command line: `--cfg stylegan2 --cbase 2048 --cmax 64 --map-depth 2`, 32x32 grayscale, 64
+channels everywhere;
 inference batch 16, training batch 32). The `loop` case (`LOOP_CASE`) times whole `stylegan train` ticks instead
-(`tools.bench_loop`).
+(`cli.bench_loop`).
 """
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ import dataclasses
 import math
 import resource
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -61,41 +62,52 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..errors import UserInputError
-from ..networks.fast_paths import check_compile_support, compile_module, set_channels_last
-from ..networks.layers import set_bias_act_impl, set_resample_impl
+from ..io.images import psnr
 from ..networks.registry import build_network
-from ..networks.stylegan3 import set_filtered_lrelu_impl
-from ..presets import resolve_preset
-from ..training import losses
-from .hardware import ISA_FLAGS, machine_description, native_bf16
-from .images import psnr
+from ..presets import TrainingConfig, resolve_preset
+from ..runtime.compile import check_compile_support, compile_module
+from ..runtime.hardware import ISA_FLAGS, machine_description, native_bf16
+from ..runtime.path import FAST, REFERENCE, ExecutionPath, apply_path
+from ..training.phases import Phase, PhaseInputs, PhaseNetworks, phase_backward
 
 @dataclass(frozen=True)
 class PathSpec:
-    resample_impl: str = "fast"
-    bias_act_impl: str = "fused"
-    filtered_lrelu_impl: str = "fast"  # StyleGAN3 layers only
-    # None: the network's own choice (per-sample scaling on the CPU; on CUDA NVIDIA's: fused in inference,
-    # per-sample in training), what the tools and `stylegan train` run
+    """A bench path: the execution path (runtime.path) and the modulation form.
+
+    fused_modconv: None for the network's own choice (per-sample scaling on the CPU; on CUDA NVIDIA's: fused in
+                   inference, per-sample in training), what the tools and `stylegan train` run; True for NVIDIA's
+                   grouped convolutions (the reference path).
+    """
+
+    path: ExecutionPath = FAST
     fused_modconv: Optional[bool] = None
-    precision: str = "fp32"  # 'bf16': autocast; 'fp16': the preset's float16 blocks (CUDA only)
-    channels_last: bool = False
-    compile: bool = False
+
+    @property
+    def precision(self) -> str:  # 'fp32', 'bf16' (autocast) or 'fp16' (the preset's float16 blocks, CUDA only)
+        return self.path.precision
+
+    @property
+    def compile(self) -> bool:
+        return self.path.compile != "off"
+
+
+def _spec(**changes) -> PathSpec:
+    return PathSpec(FAST.replace(**changes))
 
 
 PATH_SPECS: Dict[str, PathSpec] = {
-    "reference": PathSpec("reference", "reference", "reference", fused_modconv=True),
+    "reference": PathSpec(REFERENCE, fused_modconv=True),
     "fast": PathSpec(),
-    "fast_plain_bias_act": PathSpec(bias_act_impl="reference"),
-    "fast_bf16": PathSpec(precision="bf16"),
-    "channels_last": PathSpec(channels_last=True),
-    "channels_last_bf16": PathSpec(precision="bf16", channels_last=True),
-    "compiled": PathSpec(compile=True),
-    "compiled_bf16": PathSpec(precision="bf16", compile=True),
-    "compiled_channels_last": PathSpec(channels_last=True, compile=True),
-    "compiled_channels_last_bf16": PathSpec(precision="bf16", channels_last=True, compile=True),
-    "fp16": PathSpec(precision="fp16"),
-    "compiled_fp16": PathSpec(precision="fp16", compile=True),
+    "fast_plain_bias_act": _spec(ops={"bias_act": "reference"}),
+    "fast_bf16": _spec(precision="bf16"),
+    "channels_last": _spec(channels_last=True),
+    "channels_last_bf16": _spec(precision="bf16", channels_last=True),
+    "compiled": _spec(compile="default"),
+    "compiled_bf16": _spec(precision="bf16", compile="default"),
+    "compiled_channels_last": _spec(channels_last=True, compile="default"),
+    "compiled_channels_last_bf16": _spec(precision="bf16", channels_last=True, compile="default"),
+    "fp16": _spec(precision="fp16"),
+    "compiled_fp16": _spec(precision="fp16", compile="default"),
 }
 PATHS = tuple(PATH_SPECS)
 DEFAULT_PATHS = ("reference", "fast", "fast_bf16")  # fast_bf16 only where bf16 is native: see default_paths
@@ -136,11 +148,11 @@ CASES: Dict[str, BenchCase] = {
     # The preset's networks at 32x32 (512 channels), the sweep's batch sizes: what `stylegan bench` always measured.
     "seed": BenchCase(),
     # The network a CPU user trains with NVIDIA's command line (--cfg stylegan2 --cbase 2048 --cmax 64
-    # --map-depth 2, Fashion-MNIST 32x32 grayscale): 64 channels at every resolution; issue #15's batch sizes.
+    # --map-depth 2, Fashion-MNIST 32x32 grayscale): 64 channels at every resolution; inference batch 16, training batch 32.
     "small": BenchCase(channel_base=2048, channel_max=64, map_depth=2, img_channels=1, batch_sizes=(16,),
                        train_batch=32),
 }
-LOOP_CASE = "loop"  # `stylegan train` ticks on generated data (tools.bench_loop.run_loop_case)
+LOOP_CASE = "loop"  # `stylegan train` ticks on generated data (cli.bench_loop.run_loop_case)
 
 
 def default_paths(device: torch.device) -> Tuple[str, ...]:
@@ -156,9 +168,7 @@ def emulated_bf16_paths(paths: Sequence[str], device: torch.device) -> List[str]
 
 
 def _autocast(device: torch.device, spec: PathSpec):
-    if spec.precision != "bf16":
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return spec.path.autocast(device)
 
 
 def _sync(device: torch.device) -> None:
@@ -254,13 +264,16 @@ def build_networks(cfg_name: str, resolution: int, device: torch.device, seed: i
 @dataclass
 class PathNetworks:
     """The networks of one path (copies of the float32 originals with the path's switches) and what calls them:
-    `G_fast`/`D_fast` are compiled for compiled paths, the modules themselves otherwise."""
+    `G_fast`/`D_fast` are compiled for compiled paths, the modules themselves otherwise; `mains` the compiled
+    mapping, synthesis and D the training phases' main passes call, as in `stylegan train` (empty: eager)."""
 
     spec: PathSpec
     G: nn.Module
     D: nn.Module
     G_fast: Callable
     D_fast: Callable
+    cfg: TrainingConfig
+    mains: Dict[str, Callable] = field(default_factory=dict)
 
 
 def check_path(path: str, device: torch.device) -> PathSpec:
@@ -276,7 +289,7 @@ def check_path(path: str, device: torch.device) -> PathSpec:
 
 def has_g_reg(cfg: str, resolution: int) -> bool:
     """Whether the bench's training cycle has the lazy G regularisation (path length): not for StyleGAN3, which
-    trains without it (pl_weight 0, no G reg phase); StyleGAN2/1 presets keep StyleGAN2's cycle, as before."""
+    trains without it (pl_weight 0, no G reg phase); StyleGAN2/1 presets keep StyleGAN2's cycle."""
     return resolve_preset(cfg, resolution).network.arch != "stylegan3"
 
 
@@ -294,12 +307,8 @@ def path_networks(path: str, G: nn.Module, D: nn.Module, cfg: str, resolution: i
     else:
         G, D = copy.deepcopy(G), copy.deepcopy(D)
     for module in (G, D):
-        set_resample_impl(module, spec.resample_impl)
-        set_bias_act_impl(module, spec.bias_act_impl)
-        set_filtered_lrelu_impl(module, spec.filtered_lrelu_impl)  # no-op without StyleGAN3 layers
-        if spec.channels_last:
-            set_channels_last(module, True)
-    G_fast, D_fast = G, D
+        apply_path(module, spec.path)
+    G_fast, D_fast, mains = G, D, {}
     if spec.compile:
         check_compile_support(device)
         # Compiled code is cached per Python function, with a limit on variants (then it silently runs eagerly):
@@ -307,7 +316,9 @@ def path_networks(path: str, G: nn.Module, D: nn.Module, cfg: str, resolution: i
         if reset_compiler:
             torch._dynamo.reset()
         G_fast, D_fast = compile_module(G), compile_module(D)
-    return PathNetworks(spec, G, D, G_fast, D_fast)
+        mains = dict(G_mapping_main=compile_module(G.mapping), G_synthesis_main=compile_module(G.synthesis),
+                     D_main=D_fast)
+    return PathNetworks(spec, G, D, G_fast, D_fast, resolve_preset(cfg, resolution), mains)
 
 
 @contextlib.contextmanager
@@ -361,7 +372,8 @@ def inference_rows(G: nn.Module, D: nn.Module, batch_sizes: Sequence[int], devic
                             if spec.compile:
                                 row["compile_s"] = round(timed_call(lambda: call(nets.G_fast), device), 2)
                             outputs[path] = call(nets.G_fast).float()  # the warm-up call, the images PSNR compares
-                            key = (spec.resample_impl, spec.filtered_lrelu_impl, spec.fused_modconv)
+                            key = (spec.path.ops["conv2d_resample"], spec.path.ops["filtered_lrelu"],
+                                   spec.fused_modconv)
                             if key not in flops_of:
                                 flops_of[key] = count_flops(lambda: call(nets.G)) / batch
                             row["gflop_per_img"] = flops_of[key] / 1e9
@@ -399,52 +411,46 @@ def phases_per_cycle(g_reg: bool = True) -> Dict[str, int]:
     return counts
 
 
-def _inputs(nets: PathNetworks, batch: int, device: torch.device):
+def _phase_inputs(nets: PathNetworks, batch: int, device: torch.device) -> PhaseInputs:
     z = torch.randn(batch, nets.G.z_dim, device=device)
     real = torch.randn(batch, nets.D.img_channels, nets.D.img_resolution, nets.D.img_resolution, device=device)
-    return z, real
+    c = torch.zeros([batch, 0], device=device)
+    return PhaseInputs(real, c, z, c)
+
+
+def _run_phases(nets: PathNetworks, names: Sequence[str], batch: int, device: torch.device,
+                pl_mean: Optional[torch.Tensor] = None) -> None:
+    """The gradients of the training loop's phases `names` (training.phases) for one round of `batch` images:
+    optimizer updates cost the same on every path and are left out. G main and D main call `nets.G_fast`/`nets.D_fast`
+    (compiled on compiled paths); the regularisers (double backward) the modules."""
+    G, D = nets.G, nets.D
+    synthesis = {"fused_modconv": nets.spec.fused_modconv} if nets.spec.fused_modconv is not None else {}
+    runner = PhaseNetworks(G, D, style_mixing_prob=nets.cfg.style_mixing_prob, synthesis_kwargs=synthesis,
+                           **nets.mains)
+    x = _phase_inputs(nets, batch, device)
+    pl_mean = torch.zeros([], device=device) if pl_mean is None else pl_mean
+    intervals = {"Gmain": 1, "Greg": G_REG_INTERVAL, "Dmain": 1, "Dreg": D_REG_INTERVAL}
+    for name in names:
+        module = G if name.startswith("G") else D
+        module.requires_grad_(True)
+        phase_backward(Phase(name, module, None, intervals[name]), runner, nets.cfg, [x], pl_mean,
+                       lambda *args: None, lambda: _autocast(device, nets.spec))
+        module.requires_grad_(False)
 
 
 def main_phases(nets: PathNetworks, batch: int, device: torch.device) -> None:
-    """G main (non-saturating loss) and D main (logistic loss on fakes and reals), gradients only: optimizer
-    updates cost the same on every path. Calls `nets.G_fast`/`nets.D_fast` (compiled on compiled paths)."""
-    G, D, fused = nets.G, nets.D, nets.spec.fused_modconv
-    z, real = _inputs(nets, batch, device)
-    with _autocast(device, nets.spec):
-        G.requires_grad_(True)
-        D.requires_grad_(False)
-        losses.g_nonsaturating_loss(nets.D_fast(nets.G_fast(z, None, fused_modconv=fused))).float().mean().backward()
-        G.requires_grad_(False)
-        D.requires_grad_(True)
-        with torch.no_grad():
-            fake = nets.G_fast(z, None, fused_modconv=fused)
-        loss = losses.d_logistic_loss_fake(nets.D_fast(fake)) + losses.d_logistic_loss_real(nets.D_fast(real))
-        loss.float().mean().backward()
-    D.requires_grad_(False)
+    """G main (non-saturating loss) and D main (logistic loss on fakes and reals), gradients only."""
+    _run_phases(nets, ("Gmain", "Dmain"), batch, device)
 
 
 def g_reg_phase(nets: PathNetworks, batch: int, device: torch.device, pl_mean: torch.Tensor) -> None:
-    """Path length regularisation on half the batch (double backward: runs the eager modules)."""
-    G, fused = nets.G, nets.spec.fused_modconv
-    z, _ = _inputs(nets, max(batch // 2, 1), device)
-    G.requires_grad_(True)
-    with _autocast(device, nets.spec):
-        ws = G.mapping(z, None)
-        img = G.synthesis(ws, fused_modconv=fused).float()
-        penalty, _ = losses.path_length_penalty(losses.path_lengths(img, ws), pl_mean, 0.01)
-        (penalty.mean() * 2 * G_REG_INTERVAL).backward()
-    G.requires_grad_(False)
+    """Path length regularisation (on the batch shrunk by the preset's pl_batch_shrink, as in training)."""
+    _run_phases(nets, ("Greg",), batch, device, pl_mean)
 
 
 def d_reg_phase(nets: PathNetworks, batch: int, device: torch.device) -> None:
-    """R1 on the reals (double backward: runs the eager module)."""
-    D = nets.D
-    _, real = _inputs(nets, batch, device)
-    D.requires_grad_(True)
-    with _autocast(device, nets.spec):
-        x = real.requires_grad_(True)
-        (losses.r1_penalty(x, D(x).float()).mean() * D_REG_INTERVAL).backward()
-    D.requires_grad_(False)
+    """R1 on the reals."""
+    _run_phases(nets, ("Dreg",), batch, device)
 
 
 def training_rows(G: nn.Module, D: nn.Module, batch: int, device: torch.device, min_seconds: float,
@@ -468,9 +474,9 @@ def training_rows(G: nn.Module, D: nn.Module, batch: int, device: torch.device, 
                       "g_reg": lambda nets=nets: g_reg_phase(nets, batch, device, pl_mean),
                       "d_reg": lambda nets=nets: d_reg_phase(nets, batch, device)}
             phases = {phase: fn for phase, fn in phases.items() if phase in counts}
-            impls = (nets.spec.resample_impl, nets.spec.filtered_lrelu_impl)
+            impls = (nets.spec.path.ops["conv2d_resample"], nets.spec.path.ops["filtered_lrelu"])
             if impls not in flops_of:  # per image, counted on one (training modulates per sample)
-                eager = dataclasses.replace(nets, G_fast=nets.G, D_fast=nets.D)
+                eager = dataclasses.replace(nets, G_fast=nets.G, D_fast=nets.D, mains={})
                 flops_of[impls] = count_flops(lambda: main_phases(eager, 1, device))
             row["gflop_per_img_main_phases"] = flops_of[impls] / 1e9
             setups[path] = (nets, row, phases)

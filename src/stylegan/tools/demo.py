@@ -10,7 +10,7 @@ from typing import Optional, Union
 
 from ..presets import TrainingConfig, resolve_preset
 from .generate import generate_images
-from .images import make_grid, save_image
+from ..io.images import make_grid, save_image
 
 
 def run_demo(outdir: Union[str, os.PathLike] = "demo-out", minutes: float = 10.0, kimg: Optional[float] = None,
@@ -22,9 +22,8 @@ def run_demo(outdir: Union[str, os.PathLike] = "demo-out", minutes: float = 10.0
     minutes:  training time budget (the run stops at the first tick after it).
     kimg:     optional cap on training length in thousands of images.
     seed:     random seed.
-    workers:  data loader processes; 0 decodes in the training process (32 small PNGs a step, ~0.3% of it),
-              which on 2 busy cores trained 1.2-1.3x faster than 2 workers competing with the training threads
-              (docs/performance.md, Whole loop; 1 worker, the earlier default, was not measured).
+    workers:  data loader processes; 0 decodes in the training process (32 small PNGs a step), faster on 2 cores
+              than workers competing with the training threads (docs/performance.md, Whole loop).
     progress: progress bar (default: when stdout is a terminal).
     fast:     train on the fastest path measured: channels-last; where the hardware has bf16, bf16 autocast and
               torch.compile (compiled bf16 trained the `cpu` preset 1.8x faster than eager bf16, which pays back
@@ -99,8 +98,8 @@ def _fast_options() -> dict:
     import torch
 
     from ..errors import UserInputError
-    from ..networks.fast_paths import check_compile_support
-    from .hardware import native_bf16
+    from ..runtime.compile import check_compile_support
+    from ..runtime.hardware import native_bf16
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     bf16 = native_bf16(device)  # emulated bf16 (no AVX-512-BF16/AMX) would be hundreds of times slower
     compile_mode = "off"

@@ -34,9 +34,9 @@ from torch import nn
 
 from ..errors import UserInputError
 from ..io.atomic import atomic_path
-from ..networks.layers import set_bias_act_impl
 from ..networks.stylegan3 import SynthesisNetwork3
 from ..networks.synthesis import SynthesisNetwork
+from ..runtime.path import FAST, apply_path
 from .generate import seed_to_z
 
 FORMATS = ("onnx", "torchscript")
@@ -57,7 +57,7 @@ class SamplingGenerator(nn.Module):
         if not hasattr(G.mapping, "w_avg"):
             raise UserInputError("this generator tracks no w_avg, so truncation (psi) cannot be exported")
         self.G = copy.deepcopy(G).eval().requires_grad_(False).float()
-        set_bias_act_impl(self.G, "reference")  # plain ops: exporters cannot look inside a Python autograd op
+        apply_path(self.G, FAST.replace(ops={"bias_act": "reference"}))  # exporters cannot look into autograd ops
         self.z_dim, self.c_dim, self.num_ws = G.z_dim, G.c_dim, G.num_ws
         if truncation_cutoff is not None and not 0 <= truncation_cutoff <= G.num_ws:
             raise UserInputError(f"truncation cutoff {truncation_cutoff} is out of range: this network has "

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..errors import UserInputError
-from .images import make_grid, save_image, to_uint8
+from ..io.images import make_grid, save_image, to_uint8
 
 MAX_SEED = 2 ** 32 - 1
 

@@ -17,7 +17,7 @@ from torch import nn
 
 from ..errors import UserInputError
 from .generate import check_batch_size, seed_ws
-from .images import to_uint8
+from ..io.images import to_uint8
 from .layers import parse_layers
 
 

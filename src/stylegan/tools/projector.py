@@ -39,7 +39,7 @@ from torch import nn
 from ..errors import UserInputError
 from ..metrics.features import to_device
 from .generate import class_labels, progress_bar
-from .images import to_uint8
+from ..io.images import to_uint8
 
 W_STATS_SEED = 123  # seed of the z samples that estimate w_avg and sigma_w (NVIDIA projector.py uses 123)
 

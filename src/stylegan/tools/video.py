@@ -25,7 +25,7 @@ from torch import nn
 from ..errors import UserInputError
 from ..io.atomic import atomic_path
 from .generate import check_batch_size, class_labels, progress_bar, seed_to_z, seed_ws
-from .images import make_grid, save_image, to_uint8
+from ..io.images import make_grid, save_image, to_uint8
 
 SPACES = ("w", "z")
 EASINGS = ("linear", "smoothstep", "cubic")

@@ -29,7 +29,7 @@ class RunOptions:
     workers:     data loader worker processes.
     device:      'auto', 'cpu', 'cuda', 'cuda:N'.
     precision:   'auto' (float16 blocks on CUDA as the official code; on a CPU bf16 where it is native, faster in a
-                 quick probe and holds quality, else float32: tools/speed_path.py), 'fp32', or 'bf16'
+                 quick probe and holds quality, else float32: runtime/choice.py), 'fp32', or 'bf16'
                  (bfloat16 autocast of the network passes, for CPUs with AMX/AVX-512-BF16 and recent GPUs).
     desc:        extra words in the run folder name.
     progress:    show a progress bar (default: when stdout is a terminal).
@@ -42,9 +42,9 @@ class RunOptions:
                  (upsample and filter at full resolution before convolving, one op per bias/activation step):
                  the plain reference ops, which exist to check the fast ones.
     channels_last: keep activations and convolution weights in channels-last (NHWC) layout (StyleGAN2 networks);
-                 None: where the probe measures it faster (tools/speed_path.py).
+                 None: where the probe measures it faster (runtime/choice.py).
     compile:     'auto' (compile where the toolchain works and the run is long enough to pay the compile time
-                 back, tools/speed_path.py), 'off', or a torch.compile mode ('default', 'reduce-overhead' = also
+                 back, runtime/choice.py), 'off', or a torch.compile mode ('default', 'reduce-overhead' = also
                  CUDA graphs, 'max-autotune'):
                  the G main and D main passes run compiled; the regularisation passes (double backward) stay eager,
                  and so does the combined D pass (logistic/WGAN loss with R1/GP in one step, e.g. --loss wgan-gp).

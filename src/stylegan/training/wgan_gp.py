@@ -12,16 +12,16 @@ critic's output near zero. The losses below average over the batch.
 """
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Callable, Optional, Tuple
 
 import torch
 
 Critic = Callable[[torch.Tensor, Optional[torch.Tensor]], torch.Tensor]
 
 
-def wgan_g_loss(D: Critic, fake: torch.Tensor, c: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """Generator loss -E[D(G(z))] (official G_wgan); `fake` must carry G's graph."""
-    return -D(fake, c).mean()
+def wgan_g_loss(fake_scores: torch.Tensor) -> torch.Tensor:
+    """Per-sample generator loss -D(G(z)) (official G_wgan); the scores must carry G's graph."""
+    return -fake_scores
 
 
 def drift_penalty(real_scores: torch.Tensor) -> torch.Tensor:
@@ -53,10 +53,11 @@ def gradient_penalty(D: Critic, real: torch.Tensor, fake: torch.Tensor, c: Optio
     return (norms - target).square()
 
 
-def wgan_gp_d_loss(D: Critic, real: torch.Tensor, fake: torch.Tensor, c: Optional[torch.Tensor] = None,
-                   gp_lambda: float = 10.0, drift: float = 0.001, target: float = 1.0,
-                   generator: Optional[torch.Generator] = None) -> torch.Tensor:
-    """Critic loss E[D(fake) - D(real)] + gp_lambda / target**2 * E[GP] + drift * E[D(real)**2] (official D_wgan_gp).
+def wgan_gp_d_losses(D: Critic, real: torch.Tensor, fake: torch.Tensor, c: Optional[torch.Tensor] = None,
+                     gp_lambda: float = 10.0, drift: float = 0.001, target: float = 1.0,
+                     generator: Optional[torch.Generator] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(per-sample critic loss, D(real) scores [N, 1]): D(fake) - D(real) + gp_lambda / target**2 * GP
+    + drift * D(real)**2 (official D_wgan_gp). D sees the fakes, the reals, then the interpolates.
 
     D:         critic.
     real:      real images [N, C, H, W].
@@ -67,12 +68,18 @@ def wgan_gp_d_loss(D: Critic, real: torch.Tensor, fake: torch.Tensor, c: Optiona
     target:    gradient-norm target (1).
     generator: random generator for the interpolation factors.
     """
-    real_scores = D(real.detach(), c).flatten()
-    fake_scores = D(fake.detach(), c).flatten()
-    loss = fake_scores - real_scores
+    fake_scores = D(fake.detach(), c)
+    real_scores = D(real.detach(), c)
+    loss = fake_scores.flatten() - real_scores.flatten()
     if gp_lambda != 0:
         gp = gradient_penalty(D, real, fake, c, target=target, generator=generator)
         loss = loss + gp * (gp_lambda / target ** 2)
     if drift != 0:
         loss = loss + drift_penalty(real_scores) * drift
-    return loss.mean()
+    return loss, real_scores
+
+
+def wgan_gp_d_loss(D: Critic, real: torch.Tensor, fake: torch.Tensor, c: Optional[torch.Tensor] = None,
+                   **kwargs) -> torch.Tensor:
+    """The batch mean of wgan_gp_d_losses (same arguments)."""
+    return wgan_gp_d_losses(D, real, fake, c, **kwargs)[0].mean()

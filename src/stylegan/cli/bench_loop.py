@@ -2,7 +2,7 @@
 
 The networks alone (`stylegan bench`) leave out what the loop adds around them: the ADA augmentation pipe, data
 loading, the G EMA, statistics and logging, the ADA p updates. This case runs the real command, NVIDIA's command
-line for a small CPU run (issue #15):
+line for a small CPU run:
 
     stylegan train --cfg stylegan2 --cbase 2048 --cmax 64 --map-depth 2 --batch 32 --gamma 0.1 --mirror 1 \
         --data DATA.zip   (ADA on, the default)
@@ -31,10 +31,10 @@ import numpy as np
 import torch
 
 from ..errors import UserInputError
-from .hardware import machine_description
+from ..runtime.hardware import machine_description
 
 SMALL_CONFIG = ("--cfg", "stylegan2", "--cbase", "2048", "--cmax", "64", "--map-depth", "2", "--batch", "32",
-                "--gamma", "0.1", "--mirror", "1")  # NVIDIA's command line for a small CPU run (issue #15)
+                "--gamma", "0.1", "--mirror", "1")  # NVIDIA's command line for a small CPU run
 LOOP_PATHS: Dict[str, Tuple[str, ...]] = {  # extra `stylegan train` flags of each path
     "reference": ("--resample", "reference", "--precision", "fp32", "--channels-last", "0", "--compile", "off"),
     "default": (),
@@ -66,7 +66,7 @@ def synthetic_dataset(path: Path, count: int = 512, resolution: int = 32, seed: 
 def _train_once(config: Sequence[str], data: Path, outdir: Path, path: str, kimg: float, tick_kimg: float,
                 aug_p: Optional[float], workers: int, seed: int) -> dict:
     """One `stylegan train` run of the small config on `path`; its ticks from stats.jsonl and the wall time."""
-    from ..cli.train import command
+    from .train import command
     args = [*config, "--data", str(data), "--outdir", str(outdir), "--kimg", str(kimg), "--tick", str(tick_kimg),
             "--snap", "100000", "--seed", str(seed), "--workers", str(workers), "--no-progress", *LOOP_PATHS[path]]
     if aug_p is not None:

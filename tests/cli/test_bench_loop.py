@@ -5,7 +5,7 @@ import zipfile
 import pytest
 
 from stylegan.errors import UserInputError
-from stylegan.tools.bench_loop import LOOP_PATHS, SMALL_CONFIG, run_loop_case, synthetic_dataset
+from stylegan.cli.bench_loop import LOOP_PATHS, SMALL_CONFIG, run_loop_case, synthetic_dataset
 
 # NVIDIA's small command line with tiny widths and batch, so a run takes seconds.
 TINY = (*SMALL_CONFIG, "--cbase", "128", "--cmax", "16", "--batch", "8")

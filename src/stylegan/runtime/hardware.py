@@ -1,9 +1,9 @@
-"""What the machine offers: CPU model, the instruction sets that matter for speed, and whether bfloat16 is native.
+"""What the machine offers: CPU model, the instruction sets that matter for speed, whether bfloat16 is native, the
+GPU's CUDA capability and whether Triton (the GPU kernels' compiler) is there.
 
 bfloat16 matmuls and convolutions are fast only where the CPU has bf16 instructions (AVX-512-BF16 or AMX);
-elsewhere oneDNN emulates them, hundreds of times slower than float32 (measured on an AVX2-only setting of this
-project's CPU: 0.9 GFLOP/s against 140 for float32). Code that picks bf16 on its own (the demo, the default
-benchmark) asks `native_bf16` first.
+elsewhere oneDNN emulates them, hundreds of times slower than float32 (docs/performance.md). Code that picks bf16
+on its own (the demo, the default benchmark, the automatic path choice) asks `native_bf16` first.
 
 `native_bf16` needs both the CPU flag (from /proc/cpuinfo) and oneDNN's own check, which honours
 `ONEDNN_MAX_CPU_ISA`: run with `ONEDNN_MAX_CPU_ISA=AVX2` (and `ATEN_CPU_CAPABILITY=avx2`) to see what a machine
@@ -11,10 +11,11 @@ without AVX-512 gets.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import platform
 from pathlib import Path
-from typing import Dict, FrozenSet
+from typing import Dict, FrozenSet, Optional, Tuple
 
 import torch
 
@@ -63,6 +64,18 @@ def onednn_bf16() -> bool:
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
+def cuda_capability(device: torch.device) -> Optional[Tuple[int, int]]:
+    """(major, minor) CUDA compute capability of `device`, or None where it is not a CUDA device."""
+    if device.type != "cuda" or not torch.cuda.is_available():
+        return None
+    return tuple(torch.cuda.get_device_capability(device))
+
+
+def triton_available() -> bool:
+    """Whether the `triton` package imports (it ships with CUDA builds of PyTorch; torch.compile needs it on GPUs)."""
+    return importlib.util.find_spec("triton") is not None
+
+
 def machine_description(device: torch.device) -> Dict[str, object]:
     """CPU model, cores, the ISA flags that matter, the effective limits and native bf16: for benchmark records."""
     flags = cpu_flags()
@@ -74,4 +87,6 @@ def machine_description(device: torch.device) -> Dict[str, object]:
     info["native_bf16"] = native_bf16(device)
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
+        info["cuda_capability"] = ".".join(map(str, cuda_capability(device)))
+    info["triton"] = triton_available()
     return info

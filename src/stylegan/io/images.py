@@ -1,4 +1,4 @@
-"""Image conversions and writing shared by the tools: float NCHW in [-1, 1] <-> uint8, grids, PNG files."""
+"""Image conversions and writing shared by training and the tools: float NCHW in [-1, 1] <-> uint8, grids, PNG files."""
 from __future__ import annotations
 
 import math
@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..io.atomic import atomic_path
+from .atomic import atomic_path
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -1,4 +1,4 @@
-"""The faster network paths against the reference, forward and gradients (whole G and D).
+"""Execution paths (runtime.path, runtime.compile) against the reference, forward and gradients (whole G and D).
 
 The networks compute in float32 (the mapping and synthesis cast their inputs, as the official ones do), so the
 comparisons allow float32 rounding: atol scaled to each gradient's magnitude.
@@ -10,9 +10,9 @@ import torch
 
 from stylegan.errors import UserInputError
 from stylegan.networks.discriminator import Discriminator
-from stylegan.networks.fast_paths import compile_module, set_channels_last
-from stylegan.networks.layers import set_bias_act_impl, set_resample_impl
 from stylegan.networks.stylegan2 import Generator
+from stylegan.runtime.compile import compile_module
+from stylegan.runtime.path import FAST, apply_path, set_channels_last
 
 
 def tiny_pair(architecture):
@@ -51,8 +51,7 @@ def test_fast_resampling_matches_reference(architecture):
     G, D = tiny_pair(architecture)
     z = torch.randn(3, 8)
     img_fast, g_fast = grads(G, D, z, fused=False, with_r1=True)
-    G_ref = set_resample_impl(copy.deepcopy(G), "reference")
-    D_ref = set_resample_impl(copy.deepcopy(D), "reference")
+    G_ref, D_ref = (apply_path(copy.deepcopy(m), FAST.replace(ops={"conv2d_resample": "reference"})) for m in (G, D))
     img_ref, g_ref = grads(G_ref, D_ref, z, fused=False, with_r1=True)
     close(img_fast, img_ref, "image")
     assert g_fast.keys() == g_ref.keys() and len(g_fast) > 20
@@ -64,9 +63,9 @@ def test_fast_resampling_matches_reference(architecture):
 def test_fused_bias_act_matches_reference_in_images_and_gradients(architecture):
     G, D = tiny_pair(architecture)
     z = torch.randn(3, 8)
-    assert {m.bias_act_impl for m in G.modules() if hasattr(m, "bias_act_impl")} == {"fused"}  # the default
+    assert {m.bias_act_impl for m in G.modules() if hasattr(m, "bias_act_impl")} == {"fast"}  # the default
     img_fused, g_fused = grads(G, D, z, fused=False, with_r1=True)
-    G_ref, D_ref = (set_bias_act_impl(copy.deepcopy(m), "reference") for m in (G, D))
+    G_ref, D_ref = (apply_path(copy.deepcopy(m), FAST.replace(ops={"bias_act": "reference"})) for m in (G, D))
     img_ref, g_ref = grads(G_ref, D_ref, z, fused=False, with_r1=True)
     close(img_fused, img_ref, "image")
     assert g_fused.keys() == g_ref.keys()
@@ -200,15 +199,15 @@ def test_float16_blocks_with_clamping(monkeypatch):
 
 
 def test_compiling_without_a_cpp_compiler_says_what_to_install(monkeypatch):
-    import stylegan.networks.fast_paths as fast_paths
-    from stylegan.networks.fast_paths import check_compile_support
+    import stylegan.runtime.compile as fast_paths
+    from stylegan.runtime.compile import check_compile_support
     monkeypatch.setattr(fast_paths.shutil, "which", lambda name: None)
     with pytest.raises(UserInputError, match="apt-get install g\\+\\+"):
         check_compile_support(torch.device("cpu"))
 
 
 def test_a_broken_compiler_toolchain_is_reported_in_one_line(monkeypatch):
-    import stylegan.networks.fast_paths as fast_paths
+    import stylegan.runtime.compile as fast_paths
 
     def broken(fn, **kwargs):
         def call(*args):
@@ -241,3 +240,55 @@ def test_cpu_modulation_is_per_sample_by_default(modconv_choices, default):
     seen.clear()
     G.eval()(torch.randn(3, 8), None, noise_mode="const", fused_modconv=True)  # an explicit choice is kept
     assert set(seen) == {True}
+
+
+def _three_generations():
+    """(name, network, call) for a StyleGAN2 G and D, a StyleGAN3 G and a StyleGAN (v1) G: every op the networks
+    select is called by one of them."""
+    from stylegan.networks.stylegan1 import Generator1
+    from stylegan.networks.stylegan3 import Generator3
+    G2, D2 = tiny_pair("skip")
+    G3 = Generator3(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=1, channel_base=256, channel_max=8,
+                    num_layers=4, mapping_kwargs=dict(num_layers=1))
+    G1 = Generator1(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=1, fmap_base=32, fmap_max=8,
+                    mapping_kwargs=dict(num_layers=1))
+    z = torch.randn(2, 8)
+    return [("G2", G2, lambda: G2(z, None)), ("D2", D2, lambda: D2(torch.randn(2, 3, 16, 16), None)),
+            ("G3", G3, lambda: G3(z, None)), ("G1", G1, lambda: G1(z, None))]
+
+
+@pytest.mark.parametrize("name", ["REFERENCE", "FAST", "INFERENCE"])
+def test_each_path_runs_the_implementations_it_names(monkeypatch, name):
+    """Every op call of every network runs the implementation the path names, and no other (the registry's entries
+    are replaced by recorders: what ran is what the registry served)."""
+    import stylegan.runtime.path as runtime_path
+    from stylegan.ops.registry import OPS
+    path = getattr(runtime_path, name)
+    ran = []
+    for op in runtime_path.NETWORK_OPS:
+        for impl, fn in list(OPS[op].items()):
+            def recorder(*args, _op=op, _impl=impl, _fn=fn, **kwargs):
+                ran.append((_op, _impl))
+                return _fn(*args, **kwargs)
+            monkeypatch.setitem(OPS[op], impl, recorder)
+    for label, module, call in _three_generations():
+        apply_path(module.requires_grad_(False), path)
+        assert runtime_path.op_impls(module) and all(impls == {path.ops[op]}
+                                                     for op, impls in runtime_path.op_impls(module).items())
+        ran.clear()
+        with torch.no_grad():
+            call()
+        used = {op for op, _ in ran}
+        assert used, label
+        assert set(ran) == {(op, path.ops[op]) for op in used}, label
+    assert {op for op, _ in ran} == {"bias_act", "conv2d_resample"}  # G1 last: no filtered_lrelu, no surprises
+
+
+def test_paths_refuse_unknown_ops_and_implementations():
+    from stylegan.runtime.path import ExecutionPath
+    with pytest.raises(ValueError, match="no implementation 'triton'"):
+        FAST.replace(ops={"bias_act": "triton"})
+    with pytest.raises(ValueError, match="unknown op"):
+        ExecutionPath(ops={"upfirdn3d": "fast"})
+    with pytest.raises(ValueError, match="precision"):
+        FAST.replace(precision="fp8")

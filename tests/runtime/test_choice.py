@@ -1,4 +1,4 @@
-"""The automatic path choice (tools/speed_path.py): rules with injected timings, the probe on tiny networks, and
+"""The automatic path choice (runtime/choice.py): rules with injected timings, the probe on tiny networks, and
 one real `stylegan train` run that prints the choice and records it in training_options.json."""
 import json
 
@@ -7,9 +7,10 @@ import torch
 from click.testing import CliRunner
 
 from stylegan.cli.main import cli
-from stylegan.tools import speed_path
-from stylegan.tools.speed_path import (BF16_MIN_PSNR_DB, COMPILE_COST_S, COMPILE_PAYBACK, PROBE_REPEATS, PROBE_SHARE,
-                                       Candidate, EagerFallback, Job, SpeedPath, choose_inference_path, choose_path)
+from stylegan.runtime import choice as speed_path
+from stylegan.runtime.choice import (BF16_MIN_PSNR_DB, COMPILE_COST_S, COMPILE_PAYBACK, PROBE_REPEATS, PROBE_SHARE,
+                                     Candidate, Job, PathChoice, choose_inference_path, choose_path)
+from stylegan.runtime.compile import EagerFallback
 
 CPU = torch.device("cpu")
 LONG = 10 ** 6  # network calls of a job long enough to probe and to compile
@@ -127,7 +128,7 @@ def test_tools_compile_the_synthesis_for_their_batch_size(tmp_path, monkeypatch)
 
     from official_helpers import OFFICIAL_SNAPSHOT
     from train_helpers import capture_compiles
-    compiled, runs = capture_compiles(monkeypatch, where=speed_path)
+    compiled, runs = capture_compiles(monkeypatch)
     runner = CliRunner()
     base = ["generate", "--network", str(OFFICIAL_SNAPSHOT), "--seeds", "0-4", "--batch", "2", "--precision", "fp32",
             "--channels-last", "0"]
@@ -148,7 +149,7 @@ def test_cuda_keeps_nvidias_path_without_probing():
     path = choose_path(Job("train", 8, LONG), torch.device("cuda"), native_bf16=True,
                        measure=lambda c: pytest.fail("probed"), bf16_psnr=lambda: pytest.fail("probed"),
                        compile_check=lambda: pytest.fail("checked"))
-    assert (path.precision, path.channels_last, path.compile) == ("auto", False, "off")
+    assert (path.precision, path.channels_last, path.compile) == ("fp16", False, "off")
 
 
 def test_inference_probe_on_a_tiny_generator(monkeypatch):
@@ -166,24 +167,29 @@ def test_inference_probe_on_a_tiny_generator(monkeypatch):
     assert choose_inference_path(G, CPU, 2, 16).probe_img_per_s == {}  # 8 calls: too short to probe
 
 
-def test_probe_runs_g_as_the_job_does():
-    """The training probe runs G in training mode, as the loop does, and inference in eval mode: a network's
-    'inference_only' modulation follows the mode, and timing the wrong one ranked the layouts wrongly."""
+def test_probe_runs_g_as_the_job_does(monkeypatch):
+    """The training probe runs the training phases with G in training mode, as the loop does, and inference in
+    eval mode: a network's 'inference_only' modulation follows the mode, and timing the wrong one ranked the layouts
+    wrongly. The originals keep their mode and layout."""
     from train_helpers import tiny_config
 
     from stylegan.networks.registry import build_network
+    from stylegan.runtime.path import FAST
+    from stylegan.training.setup import _training_probe
     net = tiny_config().network
     G = build_network(net.generator_class, net.generator_kwargs(16, 1, 0)).eval()
     D = build_network(net.discriminator_class, net.discriminator_kwargs(16, 1, 0))
-    probe = speed_path._Probe(G, D, 2, CPU)
+    modes = []
+    G.synthesis.register_forward_pre_hook(lambda module, args: modes.append(module.training))  # copies keep it
+    measure, _ = _training_probe(G, D, tiny_config(), FAST, 2, CPU)
     for channels_last in (False, True):
-        modes = []
-        probe._nets(channels_last)[0].register_forward_pre_hook(lambda module, args: modes.append(module.training))
-        probe.training(Candidate("fp32", channels_last))
-        probe.inference(Candidate("fp32", channels_last))
-        probe.training(Candidate("fp32", channels_last))
-        assert modes == [True, False, True]
-    assert not G.training  # the original keeps its mode
+        measure(Candidate("fp32", channels_last))
+    assert modes == [True, True, True, True]  # G main and D main per candidate
+    modes.clear()
+    monkeypatch.setattr(speed_path.hardware, "native_bf16", lambda device: False)
+    choose_inference_path(G, CPU, 2, LONG)
+    assert modes and not any(modes)
+    assert not G.training and not any(getattr(m, "channels_last", False) for m in G.modules())
 
 
 def test_eager_fallback_says_one_line_and_continues():
@@ -216,7 +222,7 @@ def test_train_prints_and_records_the_choice(tmp_path):
     assert (options["precision"], options["channels_last"], options["compile"]) == ("auto", None, "auto")
     assert options["speed_path"]["precision"] == "fp32" and options["speed_path"]["compile"] == "off"
     assert options["speed_path"]["reason"] == "job too short to probe"
-    assert isinstance(SpeedPath(**{k: v for k, v in options["speed_path"].items()}).summary(), str)
+    assert PathChoice.from_json(options["speed_path"]).to_json() == options["speed_path"]
 
 
 def test_tool_flags_override_the_choice(tmp_path):
