@@ -157,10 +157,6 @@ def with_fixes(pl_mean_gradient: bool = True, reference_bias_act: bool = True):
         yield
 
 
-XFAIL_PL = pytest.mark.xfail(strict=True, reason="our path-length penalty detaches the running mean (1% of the "
-                             "gradient here) and the fast bias_act gives ToRGB biases a zero gradient in Greg")
-
-
 def test_initial_weights_are_nvidias_for_the_same_seed():
     """NVIDIA's loop creates its DataLoader iterator (one int64 draw for the workers' base seed) before the
     networks; with that draw skipped, our constructors draw the same numbers in the same order."""
@@ -214,9 +210,8 @@ def check_step1_phase(fx: ParityFixture, phase: str) -> None:
             assert_close_rel(p.grad, ref, 1e-4, f"{fx.name} {phase} grad {key}", floor=1e-6 * largest)
 
 
-STEP1_CASES = [("sg2_noaug", "Gmain"), ("sg2_noaug", "Dmain"), ("sg2_noaug", "Dreg"),
-               pytest.param("sg2_noaug", "Greg", marks=XFAIL_PL), pytest.param("sg2", "Greg", marks=XFAIL_PL),
-               pytest.param("sg2_cond", "Greg", marks=XFAIL_PL),
+STEP1_CASES = [("sg2_noaug", "Gmain"), ("sg2_noaug", "Dmain"), ("sg2_noaug", "Dreg"), ("sg2_noaug", "Greg"),
+               ("sg2", "Greg"), ("sg2_cond", "Greg"),
                ("sg3t", "Gboth"), ("sg3t", "Dmain"), ("sg3t", "Dreg")]
 
 
@@ -232,16 +227,16 @@ def test_step1_path_length_with_fixes(name):
         check_step1_phase(ParityFixture(name), "Greg")
 
 
-@pytest.mark.xfail(strict=True, reason="losses.path_length_penalty detaches the running mean; NVIDIA's gradient "
-                   "flows through it (loss.py: pl_mean = self.pl_mean.lerp(pl_lengths.mean(), pl_decay))")
 def test_step1_path_length_running_mean_gradient():
+    """Fixed: the gradient flows through the running mean, as NVIDIA's (loss.py: pl_mean = self.pl_mean.lerp(
+    pl_lengths.mean(), pl_decay))."""
     with with_fixes(pl_mean_gradient=False):
         check_step1_phase(ParityFixture("sg2_noaug"), "Greg")
 
 
-@pytest.mark.xfail(strict=True, reason="ops.bias_act's fast path returns a zero bias gradient where NVIDIA's "
-                   "autograd has none (ToRGB biases in G reg), so Adam counts a step for them")
 def test_step1_path_length_bias_gradients_absent():
+    """Fixed: ops.bias_act's fast path leaves ToRGB biases without a gradient in G reg, as NVIDIA's autograd does
+    (a zero gradient would count as an Adam step for them)."""
     with with_fixes(reference_bias_act=False):
         check_step1_phase(ParityFixture("sg2_noaug"), "Greg")
 
@@ -289,7 +284,7 @@ def check_state(fx: ParityFixture, steps: int) -> None:
 
 
 @pytest.mark.parametrize("steps", [1, 20])
-@pytest.mark.parametrize("name", ["sg3t", pytest.param("sg2_noaug", marks=XFAIL_PL)])
+@pytest.mark.parametrize("name", ["sg3t", "sg2_noaug"])
 def test_state_after_steps(name, steps):
     check_state(ParityFixture(name), steps)
 

@@ -104,11 +104,22 @@ class _FusedBiasAct(torch.autograd.Function):
         if alpha != 1.0 or clamp is not None:  # a linear, unclamped op needs nothing for its backward
             ctx.save_for_backward(y)
         ctx.config = (dim, alpha, gain, clamp, b is not None)
+        ctx.set_materialize_grads(False)
         return y
 
     @staticmethod
     def backward(ctx, dy):
         dim, alpha, gain, clamp, has_bias = ctx.config
+        if dy is None:
+            # Reached in a double backward without a gradient (R1, path length). PyTorch's own ops, which NVIDIA's
+            # reference runs, give the bias a zero gradient after a (leaky) ReLU, whose backward has a defined zero
+            # derivative by its input, and none after a linear op, clamped or not (clamp's backward has none).
+            # Adam counts a zero gradient as a step, so the difference shows in training.
+            db = None
+            if has_bias and ctx.needs_input_grad[1] and alpha != 1.0:
+                y = ctx.saved_tensors[0]
+                db = y.new_zeros([y.shape[dim]])
+            return None, db, None, None, None, None
         if ctx.saved_tensors:
             dx = _FusedBiasActGrad.apply(dy, ctx.saved_tensors[0], alpha, gain, clamp)
         else:
@@ -127,10 +138,13 @@ class _FusedBiasActGrad(torch.autograd.Function):
     def forward(ctx, dy, y, alpha: float, gain: float, clamp: Optional[float]):
         ctx.save_for_backward(y)
         ctx.config = (alpha, gain, clamp)
+        ctx.set_materialize_grads(False)
         return _grad_from_output(dy, y, alpha, gain, clamp)
 
     @staticmethod
     def backward(ctx, ddx):
+        if ddx is None:
+            return None, None, None, None, None
         (y,) = ctx.saved_tensors
         return _FusedBiasActGrad.apply(ddx, y, *ctx.config), None, None, None, None
 

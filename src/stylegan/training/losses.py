@@ -49,8 +49,11 @@ def path_lengths(img: torch.Tensor, ws: torch.Tensor, noise: Optional[torch.Tens
 
 
 def path_length_penalty(lengths: torch.Tensor, pl_mean: torch.Tensor, decay: float) -> Tuple[torch.Tensor, torch.Tensor]:
-    """(per-sample (length - a)^2, updated a) where a is the exponential moving average of lengths."""
-    new_mean = pl_mean.lerp(lengths.mean().detach(), decay)
+    """(per-sample (length - a)^2, updated a) where a is the exponential moving average of lengths.
+
+    As NVIDIA's StyleGAN2 loss, the gradient also flows through this batch's share of a (decay * mean length); the
+    caller stores a detached copy of the updated a."""
+    new_mean = pl_mean.lerp(lengths.mean(), decay)
     return (lengths - new_mean).square(), new_mean
 
 
