@@ -190,3 +190,15 @@ def test_fingerprint_tracks_content_not_container(tmp_path):
     assert dataset_fingerprint(changed) != fp
     with pytest.raises(UserInputError):
         dataset_fingerprint(tmp_path / "missing.zip")
+
+
+def test_a_folder_of_tfrecords_points_to_the_dataset_tool(tmp_path):
+    from stylegan.data.dataset import ImageDataset
+    from stylegan.errors import FormatError
+    (tmp_path / "ffhq-r02.tfrecords").write_bytes(b"\0" * 16)
+    with pytest.raises(FormatError, match="holds TF-era .tfrecords: convert it first with `stylegan dataset"):
+        ImageDataset(tmp_path)
+    (tmp_path / "ffhq-r02.tfrecords").unlink()
+    (tmp_path / "data.mdb").write_bytes(b"\0" * 16)
+    with pytest.raises(FormatError, match="LMDB database"):
+        ImageDataset(tmp_path)

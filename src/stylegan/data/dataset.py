@@ -103,7 +103,8 @@ class ImageDataset(torch.utils.data.Dataset):
         self._has_json = "dataset.json" in all_names
         if not self._image_names:
             self.close()
-            raise FormatError(f"no image files found in {self._path}; expected .png/.jpg/.webp/.bmp/.tif files")
+            raise FormatError(f"no image files found in {self._path}; expected .png/.jpg/.webp/.bmp/.tif files"
+                              + _foreign_hint(all_names))
 
         # Shape comes from the first image; every later image is checked against it when read.
         first = self._read_image(0, check=False)
@@ -300,6 +301,17 @@ class ImageDataset(torch.utils.data.Dataset):
             f"ImageDataset({str(self._path)!r}, len={len(self)}, shape={self._image_shape}, "
             f"label_dim={self.label_dim})"
         )
+
+
+def _foreign_hint(names) -> str:
+    """A pointer to `stylegan dataset` where a folder holds a dataset format it converts (TF-era tfrecords, LSUN
+    LMDB), else ''."""
+    suffixes = {Path(n).suffix.lower() for n in names}
+    if ".tfrecords" in suffixes or "data.mdb" in {Path(n).name for n in names}:
+        kind = "TF-era .tfrecords" if ".tfrecords" in suffixes else "an LMDB database (LSUN)"
+        return (f"; it holds {kind}: convert it first with `stylegan dataset --source FOLDER --dest data.zip` and "
+                f"train on the zip")
+    return ""
 
 
 def dataset_fingerprint(path: str | os.PathLike) -> str:
