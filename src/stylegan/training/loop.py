@@ -79,7 +79,7 @@ def training_step(run: Run, loader, batch_size: int, batch_gpu: int, lod: float,
         rounds = [PhaseInputs(*x, blur=blur, lod=lod) for x in zip(
             real_img.split(batch_gpu), real_c.split(batch_gpu), all_z[idx, mine].to(device).split(batch_gpu),
             all_c[idx, mine].to(device).split(batch_gpu))]
-        trainable = run.frozen_free_D if phase.module is run.D else list(run.G.parameters())
+        trainable = run.trainable_D if phase.module is run.D else list(run.G.parameters())
         run_phase(phase, run.nets, cfg, rounds, run.pl_mean, report, run.precision_ctx, dist.world_size, run.ada,
                   trainable, batch_rank)
         if device.type == "cuda":

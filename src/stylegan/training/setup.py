@@ -73,7 +73,7 @@ class Run:
     phases: List[Phase]
     opt_G: torch.optim.Optimizer
     opt_D: torch.optim.Optimizer
-    frozen_free_D: List[nn.Parameter]  # D's parameters that train (frozen layers left out)
+    trainable_D: List[nn.Parameter]  # D's parameters that train (frozen layers left out)
     augment_pipe: Optional[nn.Module]
     ada: Optional[AdaController]
     schedule: Optional[LodSchedule]
@@ -341,7 +341,7 @@ def setup_run(opts: RunOptions, say=print) -> Run:
     pl_mean = torch.tensor(state.pl_mean, dtype=torch.float32, device=device)
     return Run(opts=opts, requested=requested, dist=dist, device=device, dataset=dataset, c_dim=c_dim, G=G, D=D,
                G_ema=G_ema, nets=nets, phases=phases, opt_G=opt_G, opt_D=opt_D,
-               frozen_free_D=trainable_parameters(D), augment_pipe=augment_pipe, ada=ada, schedule=schedule,
+               trainable_D=trainable_parameters(D), augment_pipe=augment_pipe, ada=ada, schedule=schedule,
                choice=choice, gen=gen, state=state, pl_mean=pl_mean, resume_dir=resume_dir)
 
 
