@@ -48,7 +48,8 @@ README_LINES = [
           metrics=["fid50k_full", "kid50k_full"])),
     # stylegan3 README / train.py --help, --cfg=stylegan2
     ("python train.py --outdir=OUT --cfg=stylegan2 --data=DATA --gpus=8 --batch=32 --gamma=10 --mirror=1 --aug=noaug",
-     dict(num_processes=8, cfg="stylegan2", batch=32, gamma=10.0, mirror=True, aug="noaug", ema_kimg=10.0)),
+     dict(num_processes=8, cfg="stylegan2", batch=32, gamma=10.0, mirror=True, aug="noaug", ema_kimg=10.0,
+          ema_rampup=0.05)),  # stylegan3's train.py keeps training_loop's ramp-up for --cfg=stylegan2
     ("python train.py --outdir=OUT --cfg=stylegan2 --data=DATA --gpus=2 --batch=16 --gamma=6.6 --batch-gpu=4 "
      "--cbase=16384 --cmax=256 --glr=0.0025 --dlr=0.002 --map-depth=2 --mbstd-group=4 --tick=1 --snap=5 "
      "--desc=test --mirror=1 --cond=True",
@@ -56,7 +57,7 @@ README_LINES = [
           map_depth=2, tick_kimg=1.0, snap_ticks=5, desc="test", mirror=True, cond=True, ema_kimg=5.0)),
     # stylegan3 README / train.py --help, --cfg=stylegan3-t/-r
     ("python train.py --outdir=OUT --cfg=stylegan3-t --data=DATA --gpus=8 --batch=32 --gamma=8.2 --mirror=1",
-     dict(num_processes=8, cfg="stylegan3-t", batch=32, gamma=8.2, mirror=True, ema_kimg=10.0)),
+     dict(num_processes=8, cfg="stylegan3-t", batch=32, gamma=8.2, mirror=True, ema_kimg=10.0, ema_rampup=0.05)),
     ("python train.py --outdir=OUT --cfg=stylegan3-r --data=DATA --gpus=8 --batch=32 --gamma=6.6 --mirror=1 "
      "--kimg=5000 --snap=5",
      dict(num_processes=8, cfg="stylegan3-r", batch=32, gamma=6.6, mirror=True, snap_ticks=5)),
@@ -76,7 +77,8 @@ def _resolved(opts, key):
     table = dict(cfg=cfg["name"], batch=cfg["batch_size"], gamma=cfg["r1_gamma"], aug=cfg["aug"],
                  aug_p=cfg["aug_p"], augpipe=cfg["augpipe"], freezed=cfg["network"]["freeze_d_layers"],
                  channel_base=cfg["network"]["channel_base"], channel_max=cfg["network"]["channel_max"],
-                 map_depth=cfg["network"]["map_depth"], g_lr=cfg["g_lr"], ema_kimg=cfg["ema_kimg"])
+                 map_depth=cfg["network"]["map_depth"], g_lr=cfg["g_lr"], ema_kimg=cfg["ema_kimg"],
+                 ema_rampup=cfg["ema_rampup"])
     return table[key] if key in table else opts[key]
 
 

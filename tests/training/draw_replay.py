@@ -3,26 +3,28 @@
 scripts/make_training_parity.py ran NVIDIA's training loop and recorded every random draw, the loss reports, the
 step-1 gradients and the states after steps 1 and 20 (read its README and config.json). Here:
 
-- `ParityFixture(name)` reads one configuration: the networks as ours (`build('G', 'init')`), the latents,
-  labels and real batches of each step, the draws of each phase and round, the reports;
-- `DrawReplay(draws, routes)` answers our code's torch.randn / randn_like / rand / randint calls with the
-  recorded values, in NVIDIA's order per kind of draw, and checks that every recorded draw was used.
+- `ParityFixture(name)` reads one configuration: the networks as ours (`build('G', 'init')`), the real batches,
+  latents and labels of each step, the draws of each step or phase, the reports; `write_dataset(folder)` writes
+  its images as a dataset folder our `ImageDataset` reads item for item as NVIDIA's loop did;
+- `DrawReplay(draws, STEP_ROUTES)` answers our code's torch.randn / randn_like / rand / randint calls with the
+  recorded draws, routed by which of our functions calls, and checks that every recorded draw was used.
 
     fx = ParityFixture("sg2_noaug")
-    G = fx.build("G", "init")
-    with DrawReplay(fx.draws(0, "Gmain", 0, group="G"), G_PASS_ROUTES):
-        img = G.synthesis(...)
+    with DrawReplay(fx.step_draws(0), STEP_ROUTES):
+        training_step(run, ...)
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import math
+import sys
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Dict, List, Optional
 
+import numpy as np
+import PIL.Image
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
@@ -30,11 +32,23 @@ from safetensors.torch import load_file
 from stylegan.networks.registry import OFFICIAL_CLASS_NAMES, build_network
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "training_parity"
-CONFIGS = ("sg2", "sg2_cond", "sg2_noaug", "sg3t")
+CONFIGS = ("sg2", "sg2_cond", "sg2_noaug", "sg2_cond_noaug", "sg3t")
 
-# Our generator pass (mapping, a second mapping for style mixing, losses.mix_styles, synthesis noise inputs):
-# which recorded tag answers each kind of call.
-G_PASS_ROUTES = {"randn_like": "mix_z", "randint": "mix_cutoff", "rand": "mix_gate", "randn": "noise:"}
+# Which recorded draws answer our training step's random calls: 'op@function' for a torch function called by one
+# of our functions (training.loop.training_step: latents; training.setup.label_draws: label items;
+# PhaseNetworks.run_G: the second latent of style mixing; losses.mix_styles: its cutoff and gate;
+# losses.path_lengths: the path-length noise), a bare op for every other caller (the synthesis noise inputs).
+# NVIDIA draws the mixing cutoff, gate and second latent in another order than ours: each route keeps its own
+# recorded order.
+STEP_ROUTES = {
+    "randn@training_step": "gen_z",
+    "randint@label_draws": "gen_c_index",
+    "randn_like@run_G": "mix_z",
+    "randint@mix_styles": "mix_cutoff",
+    "rand@mix_styles": "mix_gate",
+    "randn_like@path_lengths": "pl_noise",
+    "randn": "noise:",
+}
 
 
 @dataclass
@@ -113,9 +127,10 @@ class ParityFixture:
                 out.append(Draw(step, phase, rnd, group, subject, tag, op, shape, value.reshape(shape)))
         return out
 
-    def draws(self, step: int, phase: str, round: Optional[int] = None, group: Optional[str] = None,
-              tag: Optional[str] = None) -> List[Draw]:
-        return [d for d in self.all_draws if d.step == step and d.phase == phase
+    def draws(self, step: int, phase: Optional[str] = None, round: Optional[int] = None,
+              group: Optional[str] = None, tag: Optional[str] = None) -> List[Draw]:
+        """The draws of `step` (all of them, or those of one phase, round, group or tag prefix), in order."""
+        return [d for d in self.all_draws if d.step == step and (phase is None or d.phase == phase)
                 and (round is None or d.round == round) and (group is None or d.group == group)
                 and (tag is None or d.tag.startswith(tag))]
 
@@ -145,8 +160,29 @@ class ParityFixture:
         img[flip] = img[flip].flip(-1)
         return img.float() / 127.5 - 1, self._labels(items)
 
+    def write_dataset(self, folder: Path) -> Path:
+        """The fixture's images as PNGs in `folder` (dataset.json with their labels where conditional): read with
+        x-flips, its items are NVIDIA's dataset items (item i >= 24: image i - 24 mirrored)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        data = self.tensors("data")
+        names = []
+        for i, image in enumerate(data["images"].numpy()):
+            names.append(f"img{i:08d}.png")
+            PIL.Image.fromarray(image[0] if image.shape[0] == 1 else np.ascontiguousarray(image.transpose(1, 2, 0))
+                                ).save(folder / names[-1])
+        if self.loop_kwargs["training_set_kwargs"]["use_labels"]:
+            labels = [[n, int(c)] for n, c in zip(names, data["labels"])]
+            (folder / "dataset.json").write_text(json.dumps({"labels": labels}))
+        return folder
+
+    def report_rows(self, step: int, phase: Optional[str] = None, round: Optional[int] = None) -> List[list]:
+        """NVIDIA's loss reports of `step` (or of one phase and round), in order: [step, phase, round, name,
+        per-sample values]."""
+        return [r for r in self.config["reports"]["rows"]
+                if r[0] == step and (phase is None or r[1] == phase) and (round is None or r[2] == round)]
+
     def reports(self, step: int, phase: str, round: int, name: str) -> torch.Tensor:
-        rows = [r for r in self.config["reports"]["rows"] if r[:4] == [step, phase, round, name]]
+        rows = [r for r in self.report_rows(step, phase, round) if r[3] == name]
         assert len(rows) == 1, (step, phase, round, name, len(rows))
         return torch.tensor(rows[0][4])
 
@@ -154,23 +190,34 @@ class ParityFixture:
 class DrawReplay:
     """While active, answer torch.randn / randn_like / rand / randint with recorded draws.
 
-    routes: our call ('randn', 'randn_like', 'rand', 'randint') -> the tag prefix of the recorded draws that answer
-    it, taken in their recorded order (e.g. 'noise:' answers the synthesis layers one after another). A call with
-    no route raises. The number of values must match the recorded draw; on exit every draw must have been used.
+    routes: our call -> the tag prefix of the recorded draws that answer it, taken in their recorded order (e.g.
+    'noise:' answers the synthesis layers one after another). A call is 'op@function' (torch.op called by our
+    function of that name, e.g. 'randn_like@path_lengths') or a bare op (any other caller). A call with no route
+    raises. The number of values must match the recorded draw; on exit every draw must have been used.
     """
 
     def __init__(self, draws: List[Draw], routes: Dict[str, str]):
-        self.queues = {op: [d for d in draws if d.tag.startswith(prefix)] for op, prefix in routes.items()}
+        self.queues = {call: [d for d in draws if d.tag.startswith(prefix)] for call, prefix in routes.items()}
         routed = {id(d) for q in self.queues.values() for d in q}
         unrouted = [d.tag for d in draws if id(d) not in routed]
         assert not unrouted, f"recorded draws no route answers: {unrouted}"
         self.originals = {}
 
+    @staticmethod
+    def _caller() -> str:
+        """The name of the function that called torch (the first frame outside this file)."""
+        frame = sys._getframe(1)
+        while frame.f_globals is globals():
+            frame = frame.f_back
+        return frame.f_code.co_name
+
     def _serve(self, op: str, shape, dtype=None, device=None) -> torch.Tensor:
-        queue = self.queues.get(op)
-        assert queue, f"our code called torch.{op}{list(shape)} where NVIDIA drew nothing (or no more)"
+        call = f"{op}@{self._caller()}"
+        queue = self.queues.get(call if call in self.queues else op)
+        assert queue, f"our code called torch.{op}{list(shape)} ({call}) where NVIDIA drew nothing (or no more)"
         draw = queue.pop(0)
-        assert draw.value.numel() == math.prod(shape), f"torch.{op}{list(shape)} answered by {draw.tag}{draw.shape}"
+        assert draw.value.numel() == math.prod(shape), \
+            f"torch.{op}{list(shape)} ({call}) answered by {draw.tag}{draw.shape}"
         value = draw.value.reshape(shape)
         if dtype is not None or not value.is_floating_point():
             value = value.to(dtype or torch.int64)
@@ -196,16 +243,6 @@ class DrawReplay:
         for name, fn in self.originals.items():
             setattr(torch, name, fn)
         if exc_type is None:
-            left = {op: [d.tag for d in q] for op, q in self.queues.items() if q}
+            left = {call: [d.tag for d in q] for call, q in self.queues.items() if q}
             assert not left, f"NVIDIA drew these, our code did not ask for them: {left}"
         return False
-
-
-@contextlib.contextmanager
-def trainable(module: torch.nn.Module):
-    """requires_grad on `module`'s parameters for one phase, as NVIDIA's loop does."""
-    module.requires_grad_(True)
-    try:
-        yield module
-    finally:
-        module.requires_grad_(False)

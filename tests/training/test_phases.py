@@ -1,5 +1,7 @@
 """The training phases (training/phases.py): which phases a config runs, and each phase's loss against its written
 definition on tiny networks (fixed draws, so the same random numbers reach both)."""
+import contextlib
+
 import pytest
 import torch
 
@@ -107,13 +109,47 @@ def test_dmain_tracks_w_and_ada_signs():
     pipe = make_augment_pipe("bgc")
     ada = AdaController(pipe, target=0.6, ada_interval=4, ada_kimg=0.1)
     nets, x = PhaseNetworks(G, D, augment_pipe=pipe), _inputs(G)
-    w_sum = torch.zeros([G.w_dim])
+    w_means = []
     torch.manual_seed(5)
-    phase_loss("Dmain", nets, cfg, x, torch.zeros([]), lambda *a: None, ada, w_sum)
+    phase_loss("Dmain", nets, cfg, x, torch.zeros([]), lambda *a: None, ada, w_means)
     torch.manual_seed(5)
-    expected = G.mapping(x.z, x.c)[:, 0].sum(dim=0)
-    torch.testing.assert_close(w_sum, expected)
+    expected = G.mapping(x.z, x.c)[:, 0].mean(dim=0)
+    assert len(w_means) == 1
+    torch.testing.assert_close(w_means[0], expected)
     assert ada.state_dict()["sign_count"] == 4  # one sign per real image
+
+
+def test_dreg_feeds_ada_and_reports_real_scores():
+    """As NVIDIA's loop, whose ADA statistic collects `Loss/signs/real` from D main and D reg alike."""
+    from stylegan.training.ada import AdaController
+    cfg = tiny_config()
+    G, D = _nets(cfg)
+    pipe = torch.nn.Module()
+    pipe.register_buffer("p", torch.tensor(0.0))
+    ada = AdaController(pipe, target=0.6, ada_interval=1, ada_kimg=0.1)
+    seen = {}
+    x = _inputs(G)
+    phase_loss("Dreg", PhaseNetworks(G, D), cfg, x, torch.zeros([]), lambda k, v: seen.setdefault(k, v), ada)
+    logits = D(x.real_img, x.real_c).detach()
+    torch.testing.assert_close(seen["Loss/scores/real"], logits)
+    state = ada.state_dict()
+    assert (state["sign_sum"], state["sign_count"]) == (float(logits.sign().sum()), 4.0)
+
+
+def test_w_avg_follows_each_round():
+    """As NVIDIA's mapping in the D pass: w_avg moves once per round, towards that round's mean w."""
+    from stylegan.training.phases import Phase, run_phase
+    cfg = tiny_config(style_mixing_prob=0.0)
+    G, D = _nets(cfg)
+    x = _inputs(G)
+    rounds = [PhaseInputs(*(t[i:i + 2] for t in (x.real_img, x.real_c, x.z, x.c))) for i in (0, 2)]
+    beta = G.mapping.w_avg_beta
+    expected = G.mapping.w_avg.clone()
+    for r in rounds:
+        expected = G.mapping(r.z, r.c)[:, 0].mean(dim=0).lerp(expected, beta)
+    phase = Phase("Dmain", D, torch.optim.Adam(D.parameters()), 1)
+    run_phase(phase, PhaseNetworks(G, D), cfg, rounds, torch.zeros([]), lambda *a: None, contextlib.nullcontext)
+    torch.testing.assert_close(G.mapping.w_avg, expected)
 
 
 @pytest.mark.parametrize("name", ["Gmain", "Dmain"])

@@ -81,7 +81,7 @@ def training_step(run: Run, loader, batch_size: int, batch_gpu: int, lod: float,
             all_c[idx, mine].to(device).split(batch_gpu))]
         trainable = run.trainable_D if phase.module is run.D else list(run.G.parameters())
         run_phase(phase, run.nets, cfg, rounds, run.pl_mean, report, run.precision_ctx, dist.world_size, run.ada,
-                  trainable, batch_rank)
+                  trainable)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         report.phase_time[phase.name] += time.time() - t0

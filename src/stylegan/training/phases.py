@@ -119,13 +119,14 @@ class PhaseInputs:
 
 
 def phase_loss(name: str, nets: PhaseNetworks, cfg: TrainingConfig, x: PhaseInputs, pl_mean: torch.Tensor,
-               report: Report, ada: Optional[AdaController] = None, w_sum: Optional[torch.Tensor] = None
+               report: Report, ada: Optional[AdaController] = None, w_means: Optional[List[torch.Tensor]] = None
                ) -> torch.Tensor:
     """The per-sample loss of phase `name` for one round, reporting its statistics through `report`.
 
     pl_mean: the path-length running mean, updated in place by G reg.
-    ada:     accumulates the signs of D's real logits (D main and Dboth).
-    w_sum:   accumulates the sum of the D pass's w (for the w_avg update), where given.
+    ada:     accumulates the signs of D's real logits (D main, D reg and Dboth: every real pass, as NVIDIA's
+             loop collects `Loss/signs/real` from all of them).
+    w_means: gets the mean w of the D pass's images appended (for the w_avg update), where given.
     """
     if name == "Gmain":
         img, _ = nets.run_G(x.z, x.c, main=True, lod=x.lod)
@@ -144,15 +145,20 @@ def phase_loss(name: str, nets: PhaseNetworks, cfg: TrainingConfig, x: PhaseInpu
         return penalty * cfg.pl_weight
     if name == "Dreg":
         r_img = x.real_img.detach().requires_grad_(True)
-        penalty = losses.r1_penalty(r_img, nets.run_D(r_img, x.real_c, blur=x.blur).float())
+        real_logits = nets.run_D(r_img, x.real_c, blur=x.blur)
+        report("Loss/scores/real", real_logits)
+        report("Loss/signs/real", real_logits.sign())
+        if ada is not None:
+            ada.accumulate(real_logits)
+        penalty = losses.r1_penalty(r_img, real_logits.float())
         report("Loss/r1_penalty", penalty)
         return penalty * (cfg.r1_gamma / 2)
 
     # D main and Dboth: fakes from a G pass that updates the StyleGAN3 magnitude EMAs.
     main = name == "Dmain"
     img, ws = nets.run_G(x.z, x.c, main=main, update_emas=True, lod=x.lod)
-    if w_sum is not None:
-        w_sum += ws[:, 0].detach().float().sum(dim=0)
+    if w_means is not None:
+        w_means.append(ws[:, 0].detach().float().mean(dim=0))
     fake = img.detach()
     if name == "Dboth" and cfg.loss == "wgan-gp":
         loss, real_logits = wgan_gp_d_losses(lambda im, c: nets.run_D(im, c, blur=x.blur), x.real_img, fake, x.c)
@@ -184,16 +190,15 @@ def phase_loss(name: str, nets: PhaseNetworks, cfg: TrainingConfig, x: PhaseInpu
 
 def phase_backward(phase: Phase, nets: PhaseNetworks, cfg: TrainingConfig, rounds: Sequence[PhaseInputs],
                    pl_mean: torch.Tensor, report: Report, precision_ctx: Callable, ada=None,
-                   w_sum: Optional[torch.Tensor] = None) -> None:
+                   w_means: Optional[List[torch.Tensor]] = None) -> None:
     """The gradients of one phase over a step's rounds, accumulated in the parameters' .grad.
 
-    Each round's loss is a mean over its images: dividing by the rounds makes the sum a mean over the batch
-    (NVIDIA sums per-round means; under Adam the two differ only through eps)."""
-    gain = phase.interval / len(rounds)
+    As NVIDIA's loop: each round's mean loss times the phase's interval, summed over the rounds (so the gradient
+    grows with the number of rounds; Adam notices only through its eps: docs/training_parity.md, row 5)."""
     for x in rounds:
         with precision_ctx():
-            loss = phase_loss(phase.name, nets, cfg, x, pl_mean, report, ada, w_sum)
-        loss.float().mean().mul(gain).backward()
+            loss = phase_loss(phase.name, nets, cfg, x, pl_mean, report, ada, w_means)
+        loss.float().mean().mul(phase.interval).backward()
 
 
 def trainable_parameters(module: nn.Module) -> List[torch.nn.Parameter]:
@@ -209,22 +214,20 @@ def trainable_parameters(module: nn.Module) -> List[torch.nn.Parameter]:
 
 def run_phase(phase: Phase, nets: PhaseNetworks, cfg: TrainingConfig, rounds: Sequence[PhaseInputs],
               pl_mean: torch.Tensor, report: Report, precision_ctx: Callable, world_size: int = 1,
-              ada: Optional[AdaController] = None, trainable: Optional[List[torch.nn.Parameter]] = None,
-              batch_rank: Optional[int] = None) -> None:
+              ada: Optional[AdaController] = None, trainable: Optional[List[torch.nn.Parameter]] = None) -> None:
     """One phase of one step: gradients over the rounds, averaged over the processes, made finite, an optimizer
     step; after a D phase the w_avg tracking and the StyleGAN3 magnitude EMAs are averaged over the processes.
 
     trainable:  the parameters to update (default: trainable_parameters(phase.module)).
-    batch_rank: images of this process in the step (for the w_avg update of D phases).
     """
     d_pass = phase.name in ("Dmain", "Dboth")
     G = nets.G
-    w_sum = torch.zeros([G.w_dim], device=rounds[0].z.device) if d_pass else None
+    w_means: Optional[List[torch.Tensor]] = [] if d_pass else None
     params = trainable if trainable is not None else trainable_parameters(phase.module)
     phase.opt.zero_grad(set_to_none=True)
     for p in params:
         p.requires_grad_(True)
-    phase_backward(phase, nets, cfg, rounds, pl_mean, report, precision_ctx, ada, w_sum)
+    phase_backward(phase, nets, cfg, rounds, pl_mean, report, precision_ctx, ada, w_means)
     for p in params:
         p.requires_grad_(False)
     grads = [p.grad for p in params if p.grad is not None]
@@ -233,11 +236,13 @@ def run_phase(phase: Phase, nets: PhaseNetworks, cfg: TrainingConfig, rounds: Se
         torch.nan_to_num_(g, nan=0.0, posinf=1e5, neginf=-1e5)
     phase.opt.step()
     if d_pass and G.mapping.w_avg_beta is not None:
-        # Track the average w for truncation over the whole global batch, identically on every rank (once per step
-        # from the D pass; NVIDIA updates it on every training mapping pass of its rank).
-        all_reduce_mean_([w_sum], world_size)
-        w_mean = w_sum / batch_rank
-        G.mapping.w_avg.copy_(w_mean.lerp(G.mapping.w_avg, G.mapping.w_avg_beta))
+        # Track the average w for truncation as NVIDIA's mapping does in the D pass: one update per round, from
+        # that round's images (here the round's images of every rank, so that all ranks keep the same w_avg;
+        # NVIDIA's ranks each track their own and rank 0's is saved).
+        means = torch.stack(w_means)  # [rounds, w_dim]
+        all_reduce_mean_([means], world_size)
+        for w_mean in means:
+            G.mapping.w_avg.copy_(w_mean.lerp(G.mapping.w_avg, G.mapping.w_avg_beta))
     if d_pass:
         # Each rank updated its magnitude EMAs from its own images; the lerp is linear, so their mean is the update
         # from the whole batch (NVIDIA lets the ranks drift apart and snapshots rank 0's).
