@@ -1,14 +1,19 @@
-"""AugmentPipe (ADA paper appendix B): identity at p=0, firing rates, alignment, colour algebra, gradients."""
+"""AugmentPipe (ADA paper appendix B): identity at p=0, firing rates and draw distributions, alignment, colour algebra,
+gradients, and the cost-saving execution (untouched samples bit-identical, a batch as its samples one by one, the
+matrix form of the filters equal to the convolutions)."""
 import math
 
 import numpy as np
 import pytest
+import scipy.stats
 import torch
 import torch.nn.functional as F
 
 from stylegan.errors import UserInputError
+from stylegan.training import augment_ops
 from stylegan.training.augment import (AUGPIPE_PRESETS, TRANSFORMS, AugmentPipe, bilinear_sample, filter_bank,
                                        make_augment_pipe, resampling_filter)
+from stylegan.training.augment_filters import mirror
 
 H = W = 16
 
@@ -105,6 +110,163 @@ def test_probability_scales_with_multiplier():
     assert abs(fired.float().mean().item() - 0.4) < 4 * math.sqrt(0.24 / 2000)
 
 
+def one_transform_params(name, n, p=0.5, seed=0, h=H, w=W):
+    torch.manual_seed(seed)
+    pipe = pipe_with(p, **{name: 1})
+    return pipe.sample_params(n, h, w)
+
+
+def assert_follows(values, cdf):
+    """Kolmogorov-Smirnov distance below its 0.1% critical value (fixed seeds: the same verdict every run)."""
+    values = values.double().numpy()
+    assert len(values) > 300
+    assert scipy.stats.kstest(values, cdf).statistic < 1.95 / math.sqrt(len(values))
+
+
+@pytest.mark.parametrize("name, value, cdf", [
+    ("scale", lambda q: -torch.log2(q.geom[:, 0, 0]), scipy.stats.norm(0, 0.2).cdf),
+    ("aniso", lambda q: torch.log2(q.geom[:, 1, 1]), scipy.stats.norm(0, 0.2).cdf),
+    ("xfrac", lambda q: -q.geom[:, 0, 2] / W, scipy.stats.norm(0, 0.125).cdf),
+    ("xfrac", lambda q: -q.geom[:, 1, 2] / H, scipy.stats.norm(0, 0.125).cdf),
+    ("rotate", lambda q: torch.atan2(q.geom[:, 0, 1], q.geom[:, 0, 0]), scipy.stats.uniform(-math.pi, 2 * math.pi).cdf),
+    ("brightness", lambda q: q.color[:, 0, 3], scipy.stats.norm(0, 0.2).cdf),
+    ("contrast", lambda q: torch.log2(q.color[:, 0, 0]), scipy.stats.norm(0, 0.5).cdf),
+    ("saturation", lambda q: torch.log2((q.color[:, 0, 0] - 1 / 3) * 1.5), scipy.stats.norm(0, 1).cdf),
+    ("hue", lambda q: torch.atan2((q.color[:, 1, 0] - q.color[:, 0, 1]) * math.sqrt(3) / 2,
+                                  (q.color[:, 0, 0] - 1 / 3) * 1.5), scipy.stats.uniform(-math.pi, 2 * math.pi).cdf),
+    ("noise", lambda q: q.noise_std / 0.1, scipy.stats.halfnorm().cdf),
+    ("cutout", lambda q: q.cutout_center[:, 0], scipy.stats.uniform().cdf),
+])
+def test_each_fired_transform_draws_its_parameter_distribution(name, value, cdf):
+    """What each sample draws (the constructor's distributions, as before the pipe's cost followed p): the
+    parameter of every fired sample, recovered from its matrix, against the distribution's CDF."""
+    params = one_transform_params(name, 20000)
+    fired = params.fired[name]
+    assert abs(fired.float().mean().item() - 0.5) < 4 * math.sqrt(0.25 / 20000)
+    # rotate: one angle, or the sum of two where both chances fired, which is uniform on the circle as well
+    assert_follows(value(params)[fired], cdf)
+    if name != "cutout":  # the cutout centre is drawn for every sample; the other transforms are off: identity
+        assert torch.equal(value(params)[~fired], value(params)[~fired][:1].expand(int((~fired).sum())))
+
+
+@pytest.mark.parametrize("name, values", [("xflip", (1.0, -1.0)), ("rotate90", (0, 1, 2, 3)), ("lumaflip", (0, 1))])
+def test_discrete_transforms_draw_each_value_equally_often(name, values):
+    params = one_transform_params(name, 8000, p=1.0)
+    if name == "xflip":
+        drawn = params.blit[:, 0, 0]
+    elif name == "rotate90":
+        drawn = torch.round(torch.atan2(params.blit[:, 0, 1], params.blit[:, 0, 0]) / (math.pi / 2)) % 4
+    else:
+        drawn = torch.round((1 - params.color[:, 0, 0]) * 1.5)  # 1 - 2/3 * flip on the diagonal
+    counts = torch.stack([(drawn == v).sum() for v in values]).float()
+    assert counts.sum() == 8000
+    expected = 8000 / len(values)
+    assert ((counts - expected).abs() < 4 * math.sqrt(expected)).all(), counts
+
+
+def test_gates_are_independent_across_transforms_and_samples():
+    """Every transform fires with probability p independently of the others and of the other samples."""
+    torch.manual_seed(2)
+    n, p = 6000, 0.4
+    params = pipe_with(p, **AUGPIPE_PRESETS["bgc"]).sample_params(n, H, W)
+    names = [t for t in AUGPIPE_PRESETS["bgc"] if t != "rotate"]
+    fired = torch.stack([params.fired[t] for t in names], dim=1).float()  # [n, transforms]
+    tolerance = 4 * math.sqrt(p * (1 - p) / n)
+    assert ((fired.mean(dim=0) - p).abs() < tolerance).all()
+    joint = (fired.T @ fired) / n  # P(both fire)
+    off_diagonal = ~torch.eye(len(names), dtype=torch.bool)
+    assert ((joint - p * p)[off_diagonal].abs() < 4 * math.sqrt(p * p * (1 - p * p) / n)).all()
+    neighbours = (fired[1:] * fired[:-1]).mean(dim=0)  # the next sample's draw is independent too
+    assert ((neighbours - p * p).abs() < 4 * math.sqrt(p * p * (1 - p * p) / n)).all()
+
+
+# ---- the cost follows p ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("p", [0.02, 0.1])
+def test_samples_that_drew_nothing_come_out_bit_identical(p):
+    """In a batch where other samples are transformed, a sample whose transforms all stayed off is its input,
+    exactly, and so is one whose transforms fired but compose to the identity (an x-flip drawing no flip)."""
+    torch.manual_seed(4)
+    n = 96
+    pipe = pipe_with(p, **AUGPIPE_PRESETS["bgcfnc"])
+    x = images(n, seed=5)
+    params = pipe.sample_params(n, H, W)
+    y = pipe.apply(x, params)
+    none_fired = ~torch.stack(list(params.fired.values())).any(dim=0)
+    assert 0 < none_fired.sum() < n
+    assert torch.equal(y[none_fired], x[none_fired])
+    assert not torch.equal(y[~none_fired], x[~none_fired])
+
+    flip = pipe_with(1.0, xflip=1, lumaflip=1)
+    params = flip.sample_params(n, H, W)
+    y = flip.apply(x, params)
+    kept = (params.blit[:, 0, 0] == 1) & (params.color[:, 0, 0] == 1)
+    assert params.fired["xflip"].all() and 0 < kept.sum() < n
+    assert torch.equal(y[kept], x[kept])
+
+
+def test_a_batch_is_its_samples_one_by_one():
+    """Running each stage on the subset of samples it changes gives every sample what it gives that sample
+    alone: the other samples' draws do not matter."""
+    torch.manual_seed(6)
+    n = 24
+    pipe = pipe_with(0.35, **AUGPIPE_PRESETS["bgcf"], cutout=1)
+    x = images(n, seed=7, dtype=torch.float64)
+    params = pipe.sample_params(n, H, W)
+    y = pipe.apply(x, params)
+    for k in range(n):
+        one = type(params)(**{f: (getattr(params, f)[k:k + 1] if torch.is_tensor(getattr(params, f)) else
+                                  getattr(params, f)) for f in ("blit", "geom", "color", "filter_gains",
+                                                                "noise_std", "cutout_center", "cutout_size")},
+                           fired={t: v[k:k + 1] for t, v in params.fired.items()})
+        torch.testing.assert_close(pipe.apply(x[k:k + 1], one), y[k:k + 1], rtol=0, atol=1e-12)
+
+
+def test_a_stage_runs_on_the_samples_it_changes_only():
+    x = torch.arange(5.0)[:, None]
+    calls = []
+
+    def stage(images, index):
+        calls.append(images.clone())
+        return images + 10 * (torch.arange(5.0)[index][:, None] + 1)
+
+    assert augment_ops.on_samples(x, torch.zeros(5, dtype=torch.bool), stage) is x and not calls
+    active = torch.tensor([False, True, False, True, False])
+    y = augment_ops.on_samples(x, active, stage)
+    assert torch.equal(calls[0], x[active]) and torch.equal(y[:, 0], torch.tensor([0.0, 21, 2, 43, 4]))
+    assert torch.equal(augment_ops.on_samples(x, torch.ones(5, dtype=torch.bool), stage)[:, 0],
+                       torch.arange(5.0) * 11 + 10)
+
+
+@pytest.mark.parametrize("h, w", [(16, 16), (8, 12), (5, 7)])
+def test_filters_as_matrices_equal_the_convolutions(h, w):
+    """The warp's up/downsampling and the band filter as matrix products (images up to DENSE_MAX_SIDE a side)
+    against the convolutions (larger images): values and gradients, in float64, borders included (the band
+    filter's 43 taps fold over a 5-pixel image several times)."""
+    torch.manual_seed(8)
+    pipe = pipe_with(1.0, **AUGPIPE_PRESETS["bgcf"])
+    params = pipe.sample_params(3, h, w)
+    x = images(3, c=2, h=h, w=w, seed=9, dtype=torch.float64).requires_grad_(True)
+    weight = torch.randn(3, 2, h, w, dtype=torch.float64)
+    for stage in (lambda m: augment_ops.warp(x, params.geom, pipe.geom_filter, m),
+                  lambda m: augment_ops.band_filter(x, params.filter_gains, pipe.band_filters, m)):
+        outs = [stage(m) for m in (augment_ops.FilterMatrices(), None)]
+        torch.testing.assert_close(outs[0], outs[1], rtol=0, atol=1e-12)
+        grads = [torch.autograd.grad((out * weight).sum(), x)[0] for out in outs]
+        torch.testing.assert_close(grads[0], grads[1], rtol=0, atol=1e-12)
+
+
+def test_matrix_form_is_chosen_by_image_size(monkeypatch):
+    small, large = torch.zeros(1, 1, 8, 8), torch.zeros(1, 1, 8, augment_ops.DENSE_MAX_SIDE + 1)
+    assert augment_ops.use_matrices(small) and not augment_ops.use_matrices(large)
+    pipe = pipe_with(1.0, scale=1)
+    pipe(images(2))
+    pipe(images(2, dtype=torch.float64))
+    assert sorted((kind, size, str(dtype)) for kind, size, dtype, _ in pipe.matrices._built) == [
+        ("down", H, "torch.float32"), ("down", H, "torch.float64"), ("up", H, "torch.float32"),
+        ("up", H, "torch.float64")]
+
+
 # ---- gradients ------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", TRANSFORMS)
@@ -118,8 +280,12 @@ def test_gradients_reach_input_through_each_transform(name):
     assert (x.grad.flatten(1).abs().sum(dim=1) > 0).all()
 
 
-def test_second_order_gradients_through_full_pipe():
-    """R1 differentiates D(augment(reals)) w.r.t. the reals and backprops again: check both orders in float64."""
+@pytest.mark.parametrize("form", ["matrices", "convolutions"])
+def test_second_order_gradients_through_full_pipe(form, monkeypatch):
+    """R1 differentiates D(augment(reals)) w.r.t. the reals and backprops again: check both orders in float64,
+    with the separable filters as matrices (small images) and as convolutions (large ones)."""
+    if form == "convolutions":
+        monkeypatch.setattr(augment_ops, "DENSE_MAX_SIDE", 4)
     torch.manual_seed(7)
     pipe = pipe_with(1.0, **AUGPIPE_PRESETS["bgcfnc"])
     x = images(2, h=8, w=8, seed=3, dtype=torch.float64).requires_grad_(True)
@@ -202,19 +368,43 @@ def test_fractional_translation_by_whole_pixels_matches_blit_shift_on_smooth_ima
     params = pipe.sample_params(1, h, w, debug_percentile=1.0)
     xs, ys = centred_coordinates(h, w)
     smooth = (torch.cos(2 * math.pi * xs / 20) + torch.sin(2 * math.pi * ys / 24))[None, None]
-    shift = pipe._blit(smooth, params.blit)          # integer shift of (4, 4) pixels
+    shift = augment_ops.blit(smooth, params.blit)    # integer shift of (4, 4) pixels
     frac = pipe._warp(smooth, params.blit.double())  # the same matrix through the resampling path
     assert (shift - frac)[..., 8:-8, 8:-8].abs().max() < 1e-3
 
 
-def test_bilinear_sample_matches_grid_sample_with_reflection():
-    x = images(2, h=7, w=9, dtype=torch.float64)
+def bilinear_sample_reference(x, px, py):
+    """Bilinear sampling of x [N, C, H, W] at pixel coordinates px, py [N, Ho, Wo] (pixel i centred at i) with the
+    signal extended symmetrically about the border, in plain gather ops."""
+    h, w = x.shape[2:]
+    x0, y0 = px.floor(), py.floor()
+    fx, fy = (px - x0)[:, None].to(x.dtype), (py - y0)[:, None].to(x.dtype)
+    ix = (mirror(x0.long(), w), mirror(x0.long() + 1, w))
+    iy = (mirror(y0.long(), h), mirror(y0.long() + 1, h))
+    pick = augment_ops.gather_pixels
+    top = pick(x, iy[0], ix[0]) * (1 - fx) + pick(x, iy[0], ix[1]) * fx
+    bottom = pick(x, iy[1], ix[0]) * (1 - fx) + pick(x, iy[1], ix[1]) * fx
+    return top * (1 - fy) + bottom * fy
+
+
+def test_bilinear_sample_is_symmetric_extension_with_double_backward():
+    """Far outside the image too (several periods of the extension): values, gradients and second-order gradients
+    of the grid_sample-based sampling equal the plain-ops reference."""
+    x = images(2, h=7, w=9, dtype=torch.float64).requires_grad_(True)
     g = torch.Generator().manual_seed(0)
-    px = torch.rand(2, 5, 6, generator=g, dtype=torch.float64) * 30 - 10
-    py = torch.rand(2, 5, 6, generator=g, dtype=torch.float64) * 25 - 9
+    px = torch.rand(2, 5, 6, generator=g, dtype=torch.float64) * 40 - 15
+    py = torch.rand(2, 5, 6, generator=g, dtype=torch.float64) * 35 - 14
     grid = torch.stack([(px + 0.5) / 9 * 2 - 1, (py + 0.5) / 7 * 2 - 1], dim=-1)
-    ref = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
-    assert torch.allclose(bilinear_sample(x, px, py), ref, atol=1e-12)
+    out = bilinear_sample(x, grid)
+    ref = bilinear_sample_reference(x, px, py)
+    assert torch.allclose(out, ref, atol=1e-12)
+    weight = torch.randn(out.shape, generator=g, dtype=torch.float64).requires_grad_(True)
+    grads = [torch.autograd.grad((y * weight).sum(), x, create_graph=True)[0] for y in (out, ref)]
+    assert torch.allclose(grads[0], grads[1], atol=1e-12)
+    probe = torch.randn(x.shape, generator=g, dtype=torch.float64)
+    second = [torch.autograd.grad((gr * probe).sum(), weight)[0] for gr in grads]  # through the backward
+    assert torch.allclose(second[0], second[1], atol=1e-12)
+    assert torch.autograd.gradgradcheck(lambda inp: bilinear_sample(inp, grid), (x,))
 
 
 def test_resampling_filter_reproduces_polynomials():
