@@ -9,7 +9,7 @@ fixture: the initial weights (NVIDIA's loop draws one number more before constru
 row 10) and every random draw (latents, label items, mixing cutoffs and gates, second latents, noise inputs,
 path-length noise), which draw_replay.DrawReplay hands to our calls. Checked: every per-sample loss report of every
 step, the step-1 gradients and the state after each step-1 phase, and G, D, G_ema, both Adam states and pl_mean
-after 1 and 20 steps. Configurations with augmentation (sg2, sg2_cond) cannot run whole steps: our AugmentPipe is
+after 1 and 20 steps (StyleGAN2 networks also channels-last). Configurations with augmentation (sg2, sg2_cond) cannot run whole steps: our AugmentPipe is
 not NVIDIA's (docs/training_parity.md, "Augmentation"); their path-length phase, their D main phase (the pipe's
 recorded outputs standing in for it) and ADA's p are checked.
 
@@ -17,7 +17,8 @@ Tolerances (float32; what sets them): the same arithmetic in a different order (
 resampling, modulation written differently) differs by a few ulp per op, so step-1 losses agree to 1e-5 and
 gradients to 1e-4 of each tensor's largest value (R1's near-zero bias gradients: 1e-6 of the phase's largest).
 Adam divides by sqrt(v) + 1e-8, which magnifies such differences where a gradient is small, and they compound
-over the steps: weights after 20 steps within ATOL_WEIGHTS, Adam moments within RTOL_MOMENTS of their tensor's
+over the steps: weights after 20 steps within ATOL_WEIGHTS (channels-last networks, whose convolutions round
+differently again: ATOL_WEIGHTS_CHANNELS_LAST), Adam moments within RTOL_MOMENTS of their tensor's
 largest value, the losses of later steps within RTOL_LATER_REPORTS (measured values beside the constants).
 """
 from __future__ import annotations
@@ -55,12 +56,17 @@ RTOL_GRADS = 1e-4          # step-1 gradients, of the largest |value| per tensor
                            # measured 2.3e-5 (sg3t), R1's near-zero bias gradients 1.1e-9 of the phase's largest
 RTOL_LATER_REPORTS = 1e-4  # losses of steps 2-20; measured 1.6e-5 (sg3t step 19; the same with AVX2)
 ATOL_WEIGHTS = 2e-5        # G, D, G_ema after 1 and 20 steps; measured 3.6e-7 after 1, 3.8e-6 (7.6e-6) after 20
-RTOL_MOMENTS = 5e-3        # Adam moments, of the largest |value| per tensor; measured 7.0e-4 (1.4e-3) after step
-                           # 1 (D's exp_avg of a bias whose R1 gradient is near zero), 5.4e-4 after 20 (sg3t)
+ATOL_WEIGHTS_CHANNELS_LAST = 5e-5  # the same with channels-last networks (oneDNN's NHWC convolutions round
+                           # differently); measured 1.5e-5 after 20 (sg2_cond_noaug D.mapping.fc5.weight, both ISAs)
+RTOL_MOMENTS = 2e-3        # Adam moments, of the largest |value| per tensor (+ 1e-6 of the largest of that moment in
+                           # the optimizer, for D's biases whose R1 gradients are near zero); measured: 5.4e-4 of
+                           # the tensor (sg3t after 20), and at most 0.28 of this limit (channels-last, step 1)
 # NVIDIA's statistics that ours does not report (the same values times a weight, or the fakes' signs).
 NOT_REPORTED = {"Loss/signs/fake", "Loss/G/reg", "Loss/D/reg"}
 # Flags of ours that make the run deterministic here (train.py has none of them: it runs on a GPU).
-OUR_FLAGS = ("--fp32", "--compile=off", "--channels-last=0", "--workers=0", "--no-progress", "--kimg=1")
+OUR_FLAGS = ("--fp32", "--compile=off", "--workers=0", "--no-progress", "--kimg=1")
+LAYOUTS = {"nchw": ("--channels-last=0", ATOL_WEIGHTS), "channels_last": ("--channels-last=1",
+                                                                       ATOL_WEIGHTS_CHANNELS_LAST)}
 
 
 def assert_close_rel(ours: torch.Tensor, ref: torch.Tensor, rel: float, what: str, floor: float = 1e-12) -> None:
@@ -83,14 +89,14 @@ def command_line(fx: ParityFixture) -> list:
     return flags
 
 
-def fixture_options(fx: ParityFixture, folder) -> RunOptions:
+def fixture_options(fx: ParityFixture, folder, layout: str = "nchw") -> RunOptions:
     """The options `stylegan train` resolves for the fixture's command line, on its images, with the fixture's
     changes away from train.py that no flag makes: latent sizes, magnitude EMA beta, ADA speed."""
     data = fx.write_dataset(folder / "data")
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         code = cli_run(["train", f"--data={data}", f"--outdir={folder / 'runs'}", *command_line(fx), *OUR_FLAGS,
-                        "--dry-run"])
+                        LAYOUTS[layout][0], "--dry-run"])
     assert code == 0
     opts = RunOptions.from_dict(json.loads(out.getvalue()))
     G_kwargs = fx.config["network_kwargs"]["G"]
@@ -101,9 +107,9 @@ def fixture_options(fx: ParityFixture, folder) -> RunOptions:
     return opts
 
 
-def fixture_run(fx: ParityFixture, folder):
+def fixture_run(fx: ParityFixture, folder, layout: str = "nchw"):
     """setup_run's run of the fixture's options, with NVIDIA's initial weights and initial p."""
-    run = setup_run(fixture_options(fx, folder))
+    run = setup_run(fixture_options(fx, folder, layout))
     for role, module in (("G", run.G), ("D", run.D), ("G_ema", run.G_ema)):
         module.load_state_dict(fx.state("init", "D" if role == "D" else "G"), strict=True)
     if run.augment_pipe is not None:
@@ -205,14 +211,16 @@ def check_after_phases(fx: ParityFixture, after: dict) -> None:
                                            msg=f"{fx.name} after {phase}: {role}.{key}")
 
 
-def check_state(fx: ParityFixture, run, steps: int) -> None:
+def check_state(fx: ParityFixture, run, steps: int, atol: float = ATOL_WEIGHTS) -> None:
     """G, D, G_ema (parameters and buffers: w_avg, magnitude_ema), Adam states and pl_mean after `steps` steps."""
     ref = fx.tensors(f"step{steps}")
     for role, module in (("G", run.G), ("D", run.D), ("G_ema", run.G_ema)):
         ours = module.state_dict()
         for key, value in fx.state(f"step{steps}", role).items():
-            torch.testing.assert_close(ours[key], value, rtol=0, atol=ATOL_WEIGHTS, msg=f"{fx.name} {role}.{key}")
+            torch.testing.assert_close(ours[key], value, rtol=0, atol=atol, msg=f"{fx.name} {role}.{key}")
     for key, opt, module in (("opt_G", run.opt_G, run.G), ("opt_D", run.opt_D, run.D)):
+        largest = {field: max(v.abs().max().item() for k, v in ref.items() if k.startswith(f"{key}.{field}."))
+                   for field in ("exp_avg", "exp_avg_sq")}
         for pname, p in module.named_parameters():
             if f"{key}.step.{pname}" not in ref:
                 assert p not in opt.state, f"{key}: {pname} has an Adam state, NVIDIA's has none"
@@ -220,7 +228,7 @@ def check_state(fx: ParityFixture, run, steps: int) -> None:
             assert float(opt.state[p]["step"]) == float(ref[f"{key}.step.{pname}"]), f"{key}.step.{pname}"
             for field in ("exp_avg", "exp_avg_sq"):
                 assert_close_rel(opt.state[p][field], ref[f"{key}.{field}.{pname}"], RTOL_MOMENTS,
-                                 f"{fx.name} {key}.{field}.{pname}")
+                                 f"{fx.name} {key}.{field}.{pname}", floor=1e-6 * largest[field])
     torch.testing.assert_close(run.pl_mean, ref["loss.pl_mean"], rtol=1e-5, atol=0)
 
 
@@ -308,14 +316,16 @@ def test_first_step(name, tmp_path):
     check_state(fx, run, 1)
 
 
-@pytest.mark.parametrize("name", WHOLE_STEPS)
-def test_twenty_steps(name, tmp_path):
+@pytest.mark.parametrize("name, layout", [(name, "nchw") for name in WHOLE_STEPS] + [
+    (name, "channels_last") for name in WHOLE_STEPS if name.startswith("sg2")])
+def test_twenty_steps(name, layout, tmp_path):
     """20 steps of training_step (G reg at steps 1, 5, ..., 17; D reg at step 1 and 17; the EMA ramp-up; the D blur
-    fading for sg3t): every loss report of every step, and the state after the last."""
+    fading for sg3t): every loss report of every step, and the state after the last. StyleGAN2 networks also in
+    the channels-last layout the automatic choice takes on many CPUs."""
     fx = ParityFixture(name)
-    run = fixture_run(fx, tmp_path)
+    run = fixture_run(fx, tmp_path, layout)
     train_steps(fx, run, fx.config["steps"])
-    check_state(fx, run, fx.config["steps"])
+    check_state(fx, run, fx.config["steps"], atol=LAYOUTS[layout][1])
 
 
 # --- the configurations with augmentation: the phases and statistics our pipe does not change
