@@ -141,10 +141,13 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=8)
     parser.add_argument("--loop", action="store_true", help="whole training ticks instead of per-call times")
     parser.add_argument("--kimg", type=float, default=1.024, help="--loop: kimg per run (the first tick is warm-up)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: PyTorch's)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     before = load_before(args.before_rev)
     isa = {"ONEDNN_MAX_CPU_ISA": os.environ.get("ONEDNN_MAX_CPU_ISA", "native"),
-           "ATEN_CPU_CAPABILITY": os.environ.get("ATEN_CPU_CAPABILITY", "native")}
+           "ATEN_CPU_CAPABILITY": os.environ.get("ATEN_CPU_CAPABILITY", "native"), "threads": torch.get_num_threads()}
     rows = []
     if args.loop:
         for row in loop_rows(before, args.rounds, args.kimg):

@@ -70,6 +70,15 @@ def test_state_dict_holds_only_p_and_official_kwargs_rebuild():
     assert float(clone.p) == 0.25 and clone.init_kwargs == pipe.init_kwargs
 
 
+def test_pipe_moves_and_copies_like_a_module():
+    import copy
+    pipe = pipe_with(0.5, scale=1)
+    pipe(images(2))  # builds its filter matrices
+    moved = copy.deepcopy(pipe).to(torch.device("cpu"), torch.float64)
+    assert moved.p.dtype == torch.float64 and float(moved.p) == 0.5
+    assert moved(images(2, dtype=torch.float64)).dtype == torch.float64
+
+
 # ---- firing rates ---------------------------------------------------------------------------------------
 
 def expected_change_rate(name, p):
@@ -297,6 +306,17 @@ def test_second_order_gradients_through_full_pipe(form, monkeypatch):
 
     assert torch.autograd.gradcheck(fn, (x,), fast_mode=True)
     assert torch.autograd.gradgradcheck(fn, (x,), fast_mode=True)
+
+
+def test_autocast_leaves_the_pipe_in_full_precision():
+    """The bf16 training path runs D's pass, the pipe included, under autocast: the pipe computes in float32
+    anyway (bf16 matrix products would blur the images by up to 0.1)."""
+    pipe = pipe_with(0.5, **AUGPIPE_PRESETS["bgcf"])
+    x = images(8)
+    params = pipe.sample_params(8, H, W)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = pipe.apply(x, params)
+    assert y.dtype == torch.float32 and torch.equal(y, pipe.apply(x, params))
 
 
 def test_output_keeps_dtype_and_shape():

@@ -38,9 +38,8 @@ distributions, not bit-identical):
     enabled and one sample draws one).
   * Borders are extended symmetrically (edge pixel repeated) everywhere; the official pipe uses reflection
     without edge repetition for padding and zeros outside its padded area.
-  * Bilinear sampling is `F.grid_sample(..., padding_mode='reflection', align_corners=False)` with its own
-    double backward (`augment_ops.bilinear_sample`), as NVIDIA's grid_sample_gradfix; the extension is
-    symmetric about the border.
+  * Bilinear sampling is `F.grid_sample(..., padding_mode='reflection', align_corners=False)` with a double
+    backward of its own (`augment_ops.bilinear_sample`; NVIDIA's grid_sample_gradfix plays that part there).
   * The additive noise is drawn only for the samples that drew noise (fewer values from the random stream than
     NVIDIA, which draws it for the whole batch); each sample's noise has the same distribution.
   * Grayscale (1-channel) images: colour matrices act on (g, g, g) and the three outputs are averaged, so
@@ -202,8 +201,17 @@ class AugmentPipe(torch.nn.Module):
         Each stage runs on the samples it changes and passes the others through (`on_samples`): the blit and
         geometric stages on those whose transforms fired and whose matrix is not the identity (an x-flip that
         drew no flip, a shift that rounded to 0), colour likewise, filtering, noise and cutout where they fired.
+        Under autocast too the pipe computes in the images' dtype (bf16 matrix products would blur reals by up
+        to 0.1 on [-1, 1]); D's layers autocast their own inputs.
         """
         self._check_images(images)
+        if images.device.type in ("cpu", "cuda"):
+            with torch.autocast(images.device.type, enabled=False):
+                return self._run(images, params, generator)
+        return self._run(images, params, generator)
+
+    def _run(self, images: torch.Tensor, params: AugmentParams, generator: Optional[torch.Generator]
+               ) -> torch.Tensor:
         changes = {name: params.stage_fired(stage) & ~identity_rows(matrix) for name, stage, matrix in
                    (("blit", _BLIT, params.blit), ("geom", _GEOM, params.geom), ("color", _COLOR, params.color))}
         x = on_samples(images, changes["blit"], lambda s, i: blit(s, params.blit[i]))
