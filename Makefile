@@ -8,6 +8,7 @@ FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
 .PHONY: setup test demo demo-data bench bench-full clean
 
+# The test extra brings Triton (it needs no torch: the CPU build stays) for the kernel tests in its interpreter.
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip

@@ -7,10 +7,13 @@ import torch
 from click.testing import CliRunner
 
 from stylegan.cli.main import cli
+from stylegan.ops.registry import OPS
 from stylegan.runtime import choice as speed_path
 from stylegan.runtime.choice import (BF16_MIN_PSNR_DB, COMPILE_COST_S, COMPILE_PAYBACK, PROBE_REPEATS, PROBE_SHARE,
                                      Candidate, Job, PathChoice, choose_inference_path, choose_path)
 from stylegan.runtime.compile import EagerFallback
+from stylegan.runtime.path import FAST, INFERENCE, REFERENCE, TRITON, triton_ops, with_triton
+from triton_helpers import KERNEL_DEVICE  # Triton's interpreter where there is no GPU, for the kernel check
 
 CPU = torch.device("cpu")
 LONG = 10 ** 6  # network calls of a job long enough to probe and to compile
@@ -145,11 +148,58 @@ def test_tools_compile_the_synthesis_for_their_batch_size(tmp_path, monkeypatch)
     assert bad.exit_code == 2 and "'fastest' is not one of" in bad.output and not (tmp_path / "c").exists()
 
 
-def test_cuda_keeps_nvidias_path_without_probing():
-    path = choose_path(Job("train", 8, LONG), torch.device("cuda"), native_bf16=True,
+def choose_on_cuda(kernel_check, base_path=FAST, **flags):
+    return choose_path(Job("train", 8, LONG), torch.device("cuda"), native_bf16=True,
                        measure=lambda c: pytest.fail("probed"), bf16_psnr=lambda: pytest.fail("probed"),
-                       compile_check=lambda: pytest.fail("checked"))
-    assert (path.precision, path.channels_last, path.compile) == ("fp16", False, "off")
+                       compile_check=lambda: pytest.fail("checked"), base_path=base_path, kernel_check=kernel_check,
+                       **flags)
+
+
+def test_cuda_keeps_nvidias_path_without_probing_and_takes_the_triton_kernels():
+    """On CUDA (device facts injected): NVIDIA's float16 blocks, not probed, and every op that has a Triton kernel
+    runs it once the kernel check passes; the one line says which."""
+    checks = []
+    path = choose_on_cuda(lambda: checks.append(1))  # None: the kernels passed
+    assert (path.precision, path.channels_last, path.compile) == ("fp16", False, "off") and len(checks) == 1
+    assert path.path == TRITON.replace(precision="fp16") and path.kernels == "ok"
+    assert {op for op, impl in path.path.ops.items() if impl == "triton"} == {"bias_act", "conv2d_resample",
+                                                                              "upfirdn2d"} | set(triton_ops())
+    assert "; Triton kernels: bias_act, conv2d_resample" in path.summary()
+    assert PathChoice.from_json(path.to_json()).to_json() == path.to_json()
+    inference = choose_on_cuda(lambda: None, base_path=INFERENCE)  # the tools' path, its ops with kernels replaced
+    assert inference.path.ops == with_triton(INFERENCE).ops and inference.path.ops["bias_act"] == "triton"
+
+
+def test_cuda_without_working_kernels_keeps_the_pytorch_ops_and_says_why_in_one_line():
+    path = choose_on_cuda(lambda: "TritonUnavailable: bias_act: the 'triton' implementation needs Triton")
+    assert path.path == FAST.replace(precision="fp16") and path.kernels.startswith("TritonUnavailable")
+    line = path.summary()
+    assert "\n" not in line and "Triton kernels off, PyTorch ops: TritonUnavailable: bias_act" in line
+
+
+def test_reference_resampling_and_cpus_never_check_the_kernels():
+    """--resample reference keeps every reference op on CUDA too; on the CPU the PyTorch ops run, unchecked."""
+    path = choose_on_cuda(lambda: pytest.fail("kernels checked under --resample reference"), base_path=REFERENCE)
+    assert path.path.ops == REFERENCE.ops and path.kernels == "not checked"
+    cpu = choose_path(Job("train", 8, 10), CPU, native_bf16=False, measure=lambda c: 1.0, bf16_psnr=lambda: 40.0,
+                      compile_check=lambda: None, kernel_check=lambda: pytest.fail("kernels checked on the CPU"))
+    assert cpu.path.ops == FAST.ops and "Triton" not in cpu.summary()
+
+
+@pytest.mark.triton
+def test_the_kernel_check_runs_every_kernel_against_its_reference(monkeypatch):
+    """The real check (here in Triton's interpreter on CPU tensors; compiled on a GPU): the kernels pass; a kernel
+    that computes something else, or fails, is reported in one line; every op with a kernel has a case."""
+    from stylegan.runtime import kernel_check
+    assert set(triton_ops()) <= set(kernel_check.CASES)
+    assert kernel_check.triton_problem(KERNEL_DEVICE) is None
+    monkeypatch.setitem(OPS["bias_act"], "triton", lambda x, b, *args: OPS["bias_act"]["reference"](x, b, *args) * 1.01)
+    assert kernel_check.triton_problem(KERNEL_DEVICE) == "bias_act's kernel gives another value than the reference"
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("PTX compile failed\nlong log")
+    monkeypatch.setitem(OPS["bias_act"], "triton", broken)
+    assert kernel_check.triton_problem(KERNEL_DEVICE) == "RuntimeError: PTX compile failed"
 
 
 def test_inference_probe_on_a_tiny_generator(monkeypatch):

@@ -61,6 +61,7 @@ class DiscriminatorBlock(nn.Module):
         self.use_fp16 = use_fp16
         self.channels_last = use_fp16 and fp16_channels_last
         self.register_buffer("resample_filter", setup_filter(list(resample_filter)))
+        self.upfirdn2d_impl = "reference"  # the skip image's downsampling; ops.registry, set by runtime.path.apply_path
 
         self.num_layers = 0
 
@@ -93,7 +94,8 @@ class DiscriminatorBlock(nn.Module):
             img = img.to(dtype=dtype, memory_format=memory_format)
             y = self.fromrgb(img)
             x = x + y if x is not None else y
-            img = downsample2d(img, self.resample_filter) if self.architecture == "skip" else None
+            skip = self.architecture == "skip"
+            img = downsample2d(img, self.resample_filter, impl=self.upfirdn2d_impl) if skip else None
 
         if self.architecture == "resnet":
             y = self.skip(x, gain=math.sqrt(0.5))

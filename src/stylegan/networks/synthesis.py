@@ -170,6 +170,7 @@ class SynthesisBlock(nn.Module):
         self.channels_last = use_fp16 and fp16_channels_last
         self.fused_modconv_default = fused_modconv_default
         self.register_buffer("resample_filter", setup_filter(list(resample_filter)))
+        self.upfirdn2d_impl = "reference"  # the skip image's upsampling; ops.registry, set by runtime.path.apply_path
         self.num_conv = 0
         self.num_torgb = 0
 
@@ -225,7 +226,7 @@ class SynthesisBlock(nn.Module):
 
         if img is not None:
             assert_shape(img, [None, self.img_channels, self.resolution // 2, self.resolution // 2], "img")
-            img = upsample2d(img, self.resample_filter)
+            img = upsample2d(img, self.resample_filter, impl=self.upfirdn2d_impl)
         if self.is_last or self.architecture == "skip":
             y = self.torgb(x, next(w_iter), fused_modconv=fused_modconv).to(torch.float32)
             img = img.add_(y) if img is not None else y

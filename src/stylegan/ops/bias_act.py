@@ -11,7 +11,8 @@ read from the sign of y, so the fast op keeps one tensor for backward instead of
 backward is itself differentiable (R1 and path length need double backward). Reading the clamp from y treats
 an output equal to +-clamp as clamped (zero gradient), as NVIDIA's kernel does; the reference passes gradient
 there. In float16/bf16 this includes unclamped values that round to the clamp: a measure-zero difference in
-float32, a rare one in low precision.
+float32, a rare one in low precision. `triton` is `fast` with its two computations (value, gradient from the
+output) as Triton kernels (ops/bias_act_triton.py) under the same autograd rules.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from .misc import check_output, pick_impl
+from .triton_support import lazy_impl
 
 
 class Activation(NamedTuple):
@@ -95,21 +97,32 @@ def _fused_forward(x: torch.Tensor, b: Optional[torch.Tensor], dim: int, alpha: 
     return y
 
 
+class FusedKernels(NamedTuple):
+    """The two computations of the fused op: the value and the gradient from the output. The PyTorch ones below
+    ('fast'), or Triton kernels (ops/bias_act_triton.py, 'triton'): the autograd rules around them are shared."""
+
+    forward: Callable  # (x, b, dim, alpha, gain, clamp) -> y = clamp(gain * act(x + b)), a new tensor
+    grad: Callable     # (dy, y, alpha, gain, clamp) -> dy * d y / d (x + b), read from y
+
+
+PYTORCH_KERNELS = FusedKernels(_fused_forward, _grad_from_output)
+
+
 class _FusedBiasAct(torch.autograd.Function):
     """clamp(gain * act(x + b)) with only y saved; backward is differentiable again (through _FusedBiasActGrad)."""
 
     @staticmethod
-    def forward(ctx, x, b, dim: int, alpha: float, gain: float, clamp: Optional[float]):
-        y = _fused_forward(x, b, dim, alpha, gain, clamp)
+    def forward(ctx, x, b, dim: int, alpha: float, gain: float, clamp: Optional[float], kernels: FusedKernels):
+        y = kernels.forward(x, b, dim, alpha, gain, clamp)
         if alpha != 1.0 or clamp is not None:  # a linear, unclamped op needs nothing for its backward
             ctx.save_for_backward(y)
-        ctx.config = (dim, alpha, gain, clamp, b is not None)
+        ctx.config = (dim, alpha, gain, clamp, b is not None, kernels)
         ctx.set_materialize_grads(False)
         return y
 
     @staticmethod
     def backward(ctx, dy):
-        dim, alpha, gain, clamp, has_bias = ctx.config
+        dim, alpha, gain, clamp, has_bias, kernels = ctx.config
         if dy is None:
             # Reached in a double backward without a gradient (R1, path length). PyTorch's own ops, which NVIDIA's
             # reference runs, give the bias a zero gradient after a (leaky) ReLU, whose backward has a defined zero
@@ -119,15 +132,15 @@ class _FusedBiasAct(torch.autograd.Function):
             if has_bias and ctx.needs_input_grad[1] and alpha != 1.0:
                 y = ctx.saved_tensors[0]
                 db = y.new_zeros([y.shape[dim]])
-            return None, db, None, None, None, None
+            return None, db, None, None, None, None, None
         if ctx.saved_tensors:
-            dx = _FusedBiasActGrad.apply(dy, ctx.saved_tensors[0], alpha, gain, clamp)
+            dx = _FusedBiasActGrad.apply(dy, ctx.saved_tensors[0], alpha, gain, clamp, kernels)
         else:
             dx = dy * gain
         db = None
         if has_bias and ctx.needs_input_grad[1]:
             db = dx.sum([i for i in range(dx.ndim) if i != dim % dx.ndim])
-        return dx, db, None, None, None, None
+        return dx, db, None, None, None, None, None
 
 
 class _FusedBiasActGrad(torch.autograd.Function):
@@ -135,18 +148,18 @@ class _FusedBiasActGrad(torch.autograd.Function):
     the backward is this op again (differentiable to any order)."""
 
     @staticmethod
-    def forward(ctx, dy, y, alpha: float, gain: float, clamp: Optional[float]):
+    def forward(ctx, dy, y, alpha: float, gain: float, clamp: Optional[float], kernels: FusedKernels):
         ctx.save_for_backward(y)
-        ctx.config = (alpha, gain, clamp)
+        ctx.config = (alpha, gain, clamp, kernels)
         ctx.set_materialize_grads(False)
-        return _grad_from_output(dy, y, alpha, gain, clamp)
+        return kernels.grad(dy, y, alpha, gain, clamp)
 
     @staticmethod
     def backward(ctx, ddx):
         if ddx is None:
-            return None, None, None, None, None
+            return None, None, None, None, None, None
         (y,) = ctx.saved_tensors
-        return _FusedBiasActGrad.apply(ddx, y, *ctx.config), None, None, None, None
+        return _FusedBiasActGrad.apply(ddx, y, *ctx.config), None, None, None, None, None
 
 
 def lrelu_inplace(x: torch.Tensor, slope: float, gain: float, clamp: Optional[float] = None,
@@ -178,9 +191,9 @@ def bias_act_reference(x: torch.Tensor, b: Optional[torch.Tensor], dim: int, act
 
 
 def bias_act_fast(x: torch.Tensor, b: Optional[torch.Tensor], dim: int, act: str, gain: float,
-                  clamp: Optional[float]) -> torch.Tensor:
+                  clamp: Optional[float], kernels: FusedKernels = PYTORCH_KERNELS) -> torch.Tensor:
     """linear/relu/lrelu with gain > 0 in place after one copy, differentiated from the output (the reference
-    for other activations)."""
+    for other activations). kernels: the computations (PyTorch's, or ops/bias_act_triton.py's)."""
     slope = _NEGATIVE_SLOPES.get(act)
     if slope is None or not gain > 0:
         return bias_act_reference(x, b, dim, act, gain, clamp)
@@ -188,11 +201,13 @@ def bias_act_fast(x: torch.Tensor, b: Optional[torch.Tensor], dim: int, act: str
     if b is None and slope == 1.0 and gain == 1 and clamp is None:
         return x
     if not torch.is_grad_enabled() or not (x.requires_grad or (b is not None and b.requires_grad)):
-        return _fused_forward(x, b, dim, slope, gain, clamp)  # the Function's own forward, without its node
-    return _FusedBiasAct.apply(x, b, dim, slope, gain, clamp)
+        return kernels.forward(x, b, dim, slope, gain, clamp)  # the Function's own forward, without its node
+    return _FusedBiasAct.apply(x, b, dim, slope, gain, clamp, kernels)
 
 
-IMPLS = {"reference": bias_act_reference, "fast": bias_act_fast}
+# 'triton': the same fused op in Triton kernels (CUDA), imported at its first call
+IMPLS = {"reference": bias_act_reference, "fast": bias_act_fast,
+         "triton": lazy_impl("bias_act_triton", "bias_act_triton")}
 
 
 def bias_act(x: torch.Tensor, b: Optional[torch.Tensor] = None, dim: int = 1, act: str = "linear",
@@ -205,7 +220,8 @@ def bias_act(x: torch.Tensor, b: Optional[torch.Tensor] = None, dim: int = 1, ac
     act:   activation name, see ACTIVATIONS.
     gain:  output scale; None uses the activation's default gain.
     clamp: clamp the output to [-clamp, clamp]; None or negative disables.
-    impl:  a name in IMPLS: 'reference', or 'fast' (linear/relu/lrelu; other activations use the reference).
+    impl:  a name in IMPLS: 'reference', 'fast' (linear/relu/lrelu; other activations use the reference) or
+           'triton' (as 'fast', in Triton kernels: CUDA tensors).
     """
     spec = _lookup(act)
     fn = pick_impl(IMPLS, "bias_act", impl)

@@ -10,12 +10,13 @@ layers use False when upsampling, so the same weights give the same images here.
 """
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 import torch
 import torch.nn.functional as F
 
 from .misc import check_output, pick_impl
+from .upfirdn2d import IMPLS as upfirdn2d_impls
 from .upfirdn2d import IntOrPair, filter_size, parse_padding, upfirdn2d
 from .upfirdn2d_fast import upfirdn2d_fast
 
@@ -73,15 +74,18 @@ def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: Optional[torch.Tensor] 
     flip_weight: True = correlation (as F.conv2d), False = true convolution.
     flip_filter: passed to upfirdn2d.
     impl:        a name in IMPLS: 'fast' (strided / transposed convolutions at the lower resolution, FIR passes
-                 through upfirdn2d_fast, whose double backward avoids PyTorch's per-group loop) or 'reference'.
+                 through upfirdn2d_fast, whose double backward avoids PyTorch's per-group loop), 'triton' (as
+                 'fast', FIR passes as Triton kernels: CUDA tensors) or 'reference'.
     """
     fn = pick_impl(IMPLS, "conv2d_resample", impl)
     return check_output(fn(x, w, f, up, down, padding, groups, flip_weight, flip_filter), x, "conv2d_resample")
 
 
 def conv2d_resample_fast(x: torch.Tensor, w: torch.Tensor, f: Optional[torch.Tensor], up: int, down: int,
-                         padding: IntOrPair, groups: int, flip_weight: bool, flip_filter: bool) -> torch.Tensor:
-    """Resampling folded into strided / transposed convolutions. Arguments as conv2d_resample."""
+                         padding: IntOrPair, groups: int, flip_weight: bool, flip_filter: bool,
+                         fir: Callable = upfirdn2d_fast) -> torch.Tensor:
+    """Resampling folded into strided / transposed convolutions. Arguments as conv2d_resample; fir: the upfirdn2d
+    implementation of the FIR passes (upfirdn2d_fast, or the Triton kernel)."""
     _check(x, w, groups, up, down)
     kh, kw = int(w.shape[2]), int(w.shape[3])
     px0, px1, py0, py1 = _total_padding(f, up, down, padding)
@@ -93,14 +97,14 @@ def conv2d_resample_fast(x: torch.Tensor, w: torch.Tensor, f: Optional[torch.Ten
 
     if up == 1:
         if kh == 1 and kw == 1:  # 1x1 conv commutes with the decimation: decimate first.
-            x = upfirdn2d_fast(x, f, down=down, padding=[px0, px1, py0, py1], flip_filter=flip_filter)
+            x = fir(x, f, down=down, padding=[px0, px1, py0, py1], flip_filter=flip_filter)
             return _conv(x, w, flip_weight, groups=groups)
-        x = upfirdn2d_fast(x, f, padding=[px0, px1, py0, py1], flip_filter=flip_filter)
+        x = fir(x, f, padding=[px0, px1, py0, py1], flip_filter=flip_filter)
         return _conv(x, w, flip_weight, stride=down, groups=groups)
 
     if kh == 1 and kw == 1 and down == 1:  # 1x1 conv before upsampling: fewer pixels to convolve.
         x = _conv(x, w, flip_weight, groups=groups)
-        return upfirdn2d_fast(x, f, up=up, padding=[px0, px1, py0, py1], gain=up * up, flip_filter=flip_filter)
+        return fir(x, f, up=up, padding=[px0, px1, py0, py1], gain=up * up, flip_filter=flip_filter)
 
     # Upsampling: a transposed convolution is a true convolution of the zero-inserted input, so a
     # correlation kernel (flip_weight=True) must be flipped before it. It covers kw-1 of the left padding
@@ -113,11 +117,19 @@ def conv2d_resample_fast(x: torch.Tensor, w: torch.Tensor, f: Optional[torch.Ten
     px0, px1, py0, py1 = px0 - (kw - 1), px1 - (kw - up), py0 - (kh - 1), py1 - (kh - up)
     crop_x, crop_y = max(min(-px0, -px1), 0), max(min(-py0, -py1), 0)
     x = F.conv_transpose2d(x, wt, stride=up, padding=[crop_y, crop_x], groups=groups)
-    x = upfirdn2d_fast(x, f, padding=[px0 + crop_x, px1 + crop_x, py0 + crop_y, py1 + crop_y], gain=up * up,
+    x = fir(x, f, padding=[px0 + crop_x, px1 + crop_x, py0 + crop_y, py1 + crop_y], gain=up * up,
                        flip_filter=flip_filter)
     if down > 1:
-        x = upfirdn2d_fast(x, f, down=down, flip_filter=flip_filter)
+        x = fir(x, f, down=down, flip_filter=flip_filter)
     return x
 
 
-IMPLS = {"reference": conv2d_resample_reference, "fast": conv2d_resample_fast}
+def conv2d_resample_triton(x: torch.Tensor, w: torch.Tensor, f: Optional[torch.Tensor], up: int, down: int,
+                           padding: IntOrPair, groups: int, flip_weight: bool, flip_filter: bool) -> torch.Tensor:
+    """'fast' with its FIR passes (the upsample after the transposed convolution, the filter before a strided one)
+    as Triton kernels (ops/upfirdn2d_triton.py); the convolutions stay PyTorch's. Arguments as conv2d_resample."""
+    return conv2d_resample_fast(x, w, f, up, down, padding, groups, flip_weight, flip_filter,
+                                fir=upfirdn2d_impls["triton"])
+
+
+IMPLS = {"reference": conv2d_resample_reference, "fast": conv2d_resample_fast, "triton": conv2d_resample_triton}

@@ -5,7 +5,8 @@ convolves every channel with a 2-D FIR filter (or a separable pair of 1-D passes
 `down`-th sample. The wrappers `filter2d`, `upsample2d` and `downsample2d` choose the padding that keeps the
 output centred. Padding lists are `[x_before, x_after, y_before, y_after]` (x = width).
 
-This file holds the plain PyTorch reference; faster paths must match it.
+This file holds the plain PyTorch reference; faster paths must match it: `IMPLS` names them all (upfirdn2d_fast.py,
+upfirdn2d_triton.py), and `upsample2d`/`downsample2d` take the name of the one to run.
 """
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
+
+from .misc import pick_impl
+from .triton_support import lazy_impl
 
 IntOrPair = Union[int, Sequence[int]]
 
@@ -121,6 +125,12 @@ def upfirdn2d(x: torch.Tensor, f: Optional[torch.Tensor], up: IntOrPair = 1, dow
     return x
 
 
+# Every implementation by name (ops.registry.OPS["upfirdn2d"]); the faster ones import this module, so their modules
+# are imported at their first call.
+IMPLS = {"reference": upfirdn2d, "fast": lazy_impl("upfirdn2d_fast", "upfirdn2d_fast"),
+         "triton": lazy_impl("upfirdn2d_triton", "upfirdn2d_triton")}
+
+
 def filter2d(x: torch.Tensor, f: torch.Tensor, padding: IntOrPair = 0, flip_filter: bool = False,
              gain: float = 1.0) -> torch.Tensor:
     """Filter without changing the size (beyond `padding`)."""
@@ -131,20 +141,21 @@ def filter2d(x: torch.Tensor, f: torch.Tensor, padding: IntOrPair = 0, flip_filt
 
 
 def upsample2d(x: torch.Tensor, f: torch.Tensor, up: IntOrPair = 2, padding: IntOrPair = 0,
-               flip_filter: bool = False, gain: float = 1.0) -> torch.Tensor:
-    """Upsample by `up` with anti-imaging filter `f`; output is `up` times larger."""
+               flip_filter: bool = False, gain: float = 1.0, impl: str = "reference") -> torch.Tensor:
+    """Upsample by `up` with anti-imaging filter `f`; output is `up` times larger. impl: a name in IMPLS."""
     upx, upy = _pair(up)
     px0, px1, py0, py1 = parse_padding(padding)
     fw, fh = filter_size(f)
     pad = [px0 + (fw + upx - 1) // 2, px1 + (fw - upx) // 2, py0 + (fh + upy - 1) // 2, py1 + (fh - upy) // 2]
-    return upfirdn2d(x, f, up=up, padding=pad, flip_filter=flip_filter, gain=gain * upx * upy)
+    return pick_impl(IMPLS, "upfirdn2d", impl)(x, f, up=up, padding=pad, flip_filter=flip_filter,
+                                               gain=gain * upx * upy)
 
 
 def downsample2d(x: torch.Tensor, f: torch.Tensor, down: IntOrPair = 2, padding: IntOrPair = 0,
-                 flip_filter: bool = False, gain: float = 1.0) -> torch.Tensor:
-    """Downsample by `down` with anti-aliasing filter `f`; output is `down` times smaller."""
+                 flip_filter: bool = False, gain: float = 1.0, impl: str = "reference") -> torch.Tensor:
+    """Downsample by `down` with anti-aliasing filter `f`; output is `down` times smaller. impl: a name in IMPLS."""
     downx, downy = _pair(down)
     px0, px1, py0, py1 = parse_padding(padding)
     fw, fh = filter_size(f)
     pad = [px0 + (fw - downx + 1) // 2, px1 + (fw - downx) // 2, py0 + (fh - downy + 1) // 2, py1 + (fh - downy) // 2]
-    return upfirdn2d(x, f, down=down, padding=pad, flip_filter=flip_filter, gain=gain)
+    return pick_impl(IMPLS, "upfirdn2d", impl)(x, f, down=down, padding=pad, flip_filter=flip_filter, gain=gain)

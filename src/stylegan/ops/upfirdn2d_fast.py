@@ -16,7 +16,7 @@ the backward's padding is [k - 1 - p0, n * up - m * down + p0 - up + 1] (it keep
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -46,37 +46,46 @@ def _adjoint_padding(in_size: int, out_size: int, up: int, down: int, k: int, p0
 
 
 class _UpFirDn2d(torch.autograd.Function):
-    """y = upfirdn2d(x, f, ...) with backward upfirdn2d(dy, f, up=down, down=up, flipped, adjoint padding)."""
+    """y = upfirdn2d(x, f, ...) with backward upfirdn2d(dy, f, up=down, down=up, flipped, adjoint padding), both
+    computed by `forward` (this module's `_forward`, or a kernel: ops/upfirdn2d_triton.py)."""
 
     @staticmethod
-    def forward(ctx, x, f, up, down, padding, flip_filter, gain):
+    def forward(ctx, x, f, up, down, padding, flip_filter, gain, forward):
         with torch.no_grad():
-            y = _forward(x, f, up, down, padding, flip_filter, gain)
+            y = forward(x, f, up, down, padding, flip_filter, gain)
         ctx.save_for_backward(f)
-        ctx.config = (x.shape[2], x.shape[3], y.shape[2], y.shape[3], up, down, padding, flip_filter, gain)
+        ctx.config = (x.shape[2], x.shape[3], y.shape[2], y.shape[3], up, down, padding, flip_filter, gain, forward)
         return y
 
     @staticmethod
     def backward(ctx, dy):
         (f,) = ctx.saved_tensors
-        in_h, in_w, out_h, out_w, (upx, upy), (downx, downy), padding, flip_filter, gain = ctx.config
+        in_h, in_w, out_h, out_w, (upx, upy), (downx, downy), padding, flip_filter, gain, forward = ctx.config
         fw, fh = filter_size(f)
         px0, _, py0, _ = padding
         pad_x = _adjoint_padding(in_w, out_w, upx, downx, fw, px0)
         pad_y = _adjoint_padding(in_h, out_h, upy, downy, fh, py0)
-        dx = _UpFirDn2d.apply(dy, f, (downx, downy), (upx, upy), pad_x + pad_y, not flip_filter, gain)
-        return dx, None, None, None, None, None, None
+        dx = _UpFirDn2d.apply(dy, f, (downx, downy), (upx, upy), pad_x + pad_y, not flip_filter, gain, forward)
+        return dx, None, None, None, None, None, None, None
 
 
-def upfirdn2d_fast(x: torch.Tensor, f: Optional[torch.Tensor], up: IntOrPair = 1, down: IntOrPair = 1,
-                   padding: IntOrPair = 0, flip_filter: bool = False, gain: float = 1.0) -> torch.Tensor:
-    """upfirdn2d (same arguments and values as `upfirdn2d.upfirdn2d`) whose gradients, of any order, are upfirdn2d
-    calls too. The filter gets no gradient."""
+def upfirdn2d_with(forward: Callable, x: torch.Tensor, f: Optional[torch.Tensor], up: IntOrPair = 1,
+                   down: IntOrPair = 1, padding: IntOrPair = 0, flip_filter: bool = False,
+                   gain: float = 1.0) -> torch.Tensor:
+    """upfirdn2d computed by `forward(x, f, (upx, upy), (downx, downy), [px0, px1, py0, py1], flip_filter, gain)`,
+    its gradients (of any order) by the same function through the adjoint. Arguments as upfirdn2d."""
     if x.ndim != 4:
         raise ValueError(f"upfirdn2d expects [N, C, H, W], got shape {list(x.shape)}")
     if f is None:
         f = torch.ones([1, 1], dtype=torch.float32, device=x.device)
     config = (_pair(up), _pair(down), parse_padding(padding), bool(flip_filter), float(gain))
     if not (torch.is_grad_enabled() and x.requires_grad):
-        return _forward(x, f, *config)  # the Function's own forward, without the autograd node (tracers need this)
-    return _UpFirDn2d.apply(x, f, *config)
+        return forward(x, f, *config)  # the Function's own forward, without the autograd node (tracers need this)
+    return _UpFirDn2d.apply(x, f, *config, forward)
+
+
+def upfirdn2d_fast(x: torch.Tensor, f: Optional[torch.Tensor], up: IntOrPair = 1, down: IntOrPair = 1,
+                   padding: IntOrPair = 0, flip_filter: bool = False, gain: float = 1.0) -> torch.Tensor:
+    """upfirdn2d (same arguments and values as `upfirdn2d.upfirdn2d`) whose gradients, of any order, are upfirdn2d
+    calls too. The filter gets no gradient."""
+    return upfirdn2d_with(_forward, x, f, up, down, padding, flip_filter, gain)

@@ -3,7 +3,10 @@
 `stylegan train`, `generate`, `mix`, `video`, `project`, `metrics` and the explorer call this when their flags leave
 a choice open ('auto'); a flag always wins. The rules (docs/performance.md, "Automatic path choice"):
 
-- Nothing to choose -> nothing probed: on CUDA today's path stays (float16 blocks as NVIDIA's, eager); on a CPU
+- Nothing to choose -> nothing probed: on CUDA today's path stays (float16 blocks as NVIDIA's, eager), with the
+  Triton kernels (runtime.path.with_triton) where Triton imports and a one-time check of each kernel against its
+  reference passes (runtime.kernel_check; otherwise the PyTorch ops, the reason in the summary line; never under
+  `--resample reference`); on a CPU
   without native bf16 (`runtime.hardware.native_bf16`) bf16 is never a candidate (emulated bf16 is 10-20x slower);
   channels-last is a candidate only for networks with channels-last blocks (StyleGAN2 and v1, not StyleGAN3).
 - Otherwise a quick probe times each candidate (float32/bf16 x NCHW/channels-last) on copies of the real
@@ -45,7 +48,8 @@ from ..io.images import psnr
 from ..networks.stylegan3 import Generator3
 from . import hardware
 from .compile import compile_problem, compile_synthesis
-from .path import FAST, INFERENCE, ExecutionPath, apply_path, has_layout_choice
+from .kernel_check import triton_problem
+from .path import FAST, INFERENCE, ExecutionPath, apply_path, has_layout_choice, triton_ops, with_triton
 
 PROBE_REPEATS = {"train": 3, "inference": 5}  # calls per candidate in interleaved rounds (the first warms up)
 PROBE_SHARE = 50           # probe only when it costs at most 1/50 of the job's network calls
@@ -86,6 +90,8 @@ class PathChoice:
     probe_img_per_s: img/s of each probed candidate (empty when nothing was probed).
     bf16_psnr_db:   PSNR of bf16 images against float32 ones (None when bf16 was not probed).
     requested:      what the flags asked for ('auto' where the choice was left open).
+    kernels:        on CUDA: 'ok' (the Triton kernels run), or why the PyTorch ops run instead; 'not checked'
+                    elsewhere and under --resample reference.
     """
 
     path: ExecutionPath
@@ -96,6 +102,7 @@ class PathChoice:
     probe_img_per_s: Dict[str, float] = field(default_factory=dict)
     bf16_psnr_db: Optional[float] = None
     requested: Dict[str, object] = field(default_factory=dict)
+    kernels: str = "not checked"
 
     @property
     def precision(self) -> str:
@@ -120,6 +127,10 @@ class PathChoice:
             text += f"; bf16 PSNR {self.bf16_psnr_db:.1f} dB"
         if self.compile_support not in ("ok", "not checked"):
             text += f"; compiling skipped: {self.compile_support}"
+        if self.kernels == "ok":
+            text += f"; Triton kernels: {', '.join(op for op, impl in self.path.ops.items() if impl == 'triton')}"
+        elif self.kernels != "not checked":
+            text += f"; Triton kernels off, PyTorch ops: {self.kernels}"
         return text + ")"
 
     def to_json(self) -> dict:
@@ -127,7 +138,7 @@ class PathChoice:
                 "compile_support": self.compile_support,
                 "probe_img_per_s": {k: round(v, 2) for k, v in self.probe_img_per_s.items()},
                 "bf16_psnr_db": None if self.bf16_psnr_db is None else round(self.bf16_psnr_db, 2),
-                "requested": dict(self.requested)}
+                "requested": dict(self.requested), "kernels": self.kernels}
 
     @classmethod
     def from_json(cls, data: dict) -> "PathChoice":
@@ -167,7 +178,8 @@ class Job:
 def choose_path(job: Job, device: torch.device, *, precision: str = "auto", channels_last: Optional[bool] = None,
                 compile: str = "auto", layout_choice: bool = True, native_bf16: Optional[bool] = None,
                 measure: Callable[[Candidate], float], bf16_psnr: Callable[[], float],
-                compile_check: Callable[[], Optional[str]], base_path: ExecutionPath = FAST) -> PathChoice:
+                compile_check: Callable[[], Optional[str]], base_path: ExecutionPath = FAST,
+                kernel_check: Optional[Callable[[], Optional[str]]] = None) -> PathChoice:
     """Resolve the 'auto' settings for `job` on `device`; the measurements are injected (tests pass fixed ones).
 
     job:           the job (see Job).
@@ -180,16 +192,24 @@ def choose_path(job: Job, device: torch.device, *, precision: str = "auto", chan
     measure:       seconds per network call of a candidate (the probe).
     bf16_psnr:     PSNR in dB of bf16 images against float32 ones.
     compile_check: None where torch.compile works here, else the one-line reason.
-    base_path:     the path whose precision, layout and compilation are chosen (its ops are kept).
+    base_path:     the path whose precision, layout and compilation are chosen (its ops are kept; on CUDA the
+                   Triton kernels replace them, unless all are the reference: --resample reference).
+    kernel_check:  on CUDA: None where the Triton kernels work here, else the one-line reason (default:
+                   runtime.kernel_check.triton_problem on `device`).
     """
     requested = {"precision": precision, "channels_last": "auto" if channels_last is None else channels_last,
                  "compile": compile}
     native = hardware.native_bf16(device) if native_bf16 is None else native_bf16
     base = dict(device=str(device), native_bf16=native, requested=requested)
-    if device.type != "cpu":  # CUDA: NVIDIA's float16 blocks, eager (not measured otherwise)
+    if device.type != "cpu":  # CUDA: NVIDIA's float16 blocks, eager (not measured otherwise), Triton kernels
+        kernels = "not checked"
+        if device.type == "cuda" and triton_ops() and any(impl != "reference" for impl in base_path.ops.values()):
+            kernels = (kernel_check or (lambda: triton_problem(device)))() or "ok"
+            base_path = with_triton(base_path) if kernels == "ok" else base_path
         path = base_path.replace(precision=CUDA_PRECISION if precision == "auto" else precision,
                                  channels_last=bool(channels_last), compile="off" if compile == "auto" else compile)
-        return PathChoice(path, reason="CUDA: float16 blocks as NVIDIA's" if precision == "auto" else "flags", **base)
+        return PathChoice(path, reason="CUDA: float16 blocks as NVIDIA's" if precision == "auto" else "flags",
+                          kernels=kernels, **base)
     precisions = ["fp32", "bf16"] if precision == "auto" and native and job.allow_bf16 else \
         ["fp32" if precision == "auto" else precision]
     layouts = [False, True] if channels_last is None and layout_choice else [bool(channels_last)]

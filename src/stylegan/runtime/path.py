@@ -1,7 +1,7 @@
 """One description of how a network runs, and the one function that applies it.
 
 An `ExecutionPath` names the implementation of each op the networks select (ops.registry: 'reference', 'fast',
-'fast_inplace', later 'triton'), the precision, the memory layout and the compilation. It changes how a network
+'fast_inplace', 'triton'), the precision, the memory layout and the compilation. It changes how a network
 computes, never what: every implementation is tested against the reference, forward and backward.
 
 - `apply_path(module, path)` sets the ops' implementations of every layer of `module` and its layout;
@@ -9,7 +9,8 @@ computes, never what: every implementation is tested against the reference, forw
 - compilation returns new callables instead of changing the module: `runtime.compile`.
 
 Named paths: `REFERENCE` (NVIDIA's `impl='ref'` arithmetic, what `--resample reference` forces), `FAST` (training
-and everything that differentiates) and `INFERENCE` (`FAST` with StyleGAN3's activation in place; no gradients).
+and everything that differentiates), `INFERENCE` (`FAST` with StyleGAN3's activation in place; no gradients) and
+`TRITON` (`FAST` with the Triton kernels where an op has one: CUDA; `with_triton` does the same to any path).
 """
 from __future__ import annotations
 
@@ -24,12 +25,15 @@ from torch import nn
 from ..errors import UserInputError
 from ..ops.registry import OPS
 
-NETWORK_OPS = ("bias_act", "conv2d_resample", "filtered_lrelu")  # the ops whose layers carry an `<op>_impl`
+NETWORK_OPS = ("bias_act", "conv2d_resample", "filtered_lrelu", "upfirdn2d")  # layers carry an `<op>_impl`
 PRECISIONS = ("fp32", "bf16", "fp16")  # fp16: the network's own float16 blocks (NVIDIA's mixed precision)
+# FAST keeps the skip architectures' image resampling on the reference it always ran (the same numbers on the CPU);
+# TRITON replaces it with the kernel.
+_DEFAULT_IMPLS = {"upfirdn2d": "reference"}
 
 
 def _ops(**impls: str) -> Dict[str, str]:
-    return {op: impls.get(op, "fast") for op in NETWORK_OPS}
+    return {op: impls.get(op, _DEFAULT_IMPLS.get(op, "fast")) for op in NETWORK_OPS}
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,19 @@ class ExecutionPath:
 REFERENCE = ExecutionPath(ops=_ops(bias_act="reference", conv2d_resample="reference", filtered_lrelu="reference"))
 FAST = ExecutionPath()
 INFERENCE = ExecutionPath(ops=_ops(filtered_lrelu="fast_inplace"))
+
+
+def triton_ops() -> Dict[str, str]:
+    """{op: 'triton'} for every op the networks select that has a Triton implementation (ops.registry)."""
+    return {op: "triton" for op in NETWORK_OPS if "triton" in OPS[op]}
+
+
+def with_triton(path: ExecutionPath) -> ExecutionPath:
+    """`path` with every op that has a Triton implementation running it (CUDA tensors only)."""
+    return path.replace(ops=triton_ops())
+
+
+TRITON = with_triton(FAST)
 
 
 def has_layout_choice(module: nn.Module) -> bool:
