@@ -5,6 +5,7 @@ import tempfile
 import pytest
 import torch
 
+import triton_helpers  # noqa: F401  (Triton's interpreter where there is no GPU: set before anything imports Triton)
 from official_helpers import official_networks
 
 # TorchInductor's on-disk cache does not key its entries by the CPU capability PyTorch runs with: kernels built under

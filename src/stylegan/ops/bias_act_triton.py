@@ -25,20 +25,28 @@ BLOCK = 1024  # elements per program on the GPU
 
 
 @triton.jit
-def _bias_act_kernel(x_ptr, b_ptr, y_ptr, numel, bias_stride, bias_len, alpha, gain, clamp,
-                     HAS_BIAS: tl.constexpr, HAS_SLOPE: tl.constexpr, HAS_CLAMP: tl.constexpr,
-                     F64: tl.constexpr, WIDE: tl.constexpr, BLOCK: tl.constexpr):
-    """y = clamp(gain * act(x + b)) over `numel` elements in memory order; act(v) = v > 0 ? v : alpha * v."""
+def _elements(ptr, numel, F64: tl.constexpr, WIDE: tl.constexpr, BLOCK: tl.constexpr):
+    """This program's block of element offsets, its mask, and the elements of `ptr` there in the compute dtype
+    (float32, float64 for float64 tensors)."""
     pid = tl.program_id(0)
     if WIDE:  # more than 2**31 elements: 64-bit offsets
         pid = pid.to(tl.int64)
     offs = pid * BLOCK + tl.arange(0, BLOCK)
     mask = offs < numel
-    v = tl.load(x_ptr + offs, mask=mask, other=0)
+    v = tl.load(ptr + offs, mask=mask, other=0)
     if F64:
         v = v.to(tl.float64)
     else:
         v = v.to(tl.float32)
+    return offs, mask, v
+
+
+@triton.jit
+def _bias_act_kernel(x_ptr, b_ptr, y_ptr, numel, bias_stride, bias_len, alpha, gain, clamp,
+                     HAS_BIAS: tl.constexpr, HAS_SLOPE: tl.constexpr, HAS_CLAMP: tl.constexpr,
+                     F64: tl.constexpr, WIDE: tl.constexpr, BLOCK: tl.constexpr):
+    """y = clamp(gain * act(x + b)) over `numel` elements in memory order; act(v) = v > 0 ? v : alpha * v."""
+    offs, mask, v = _elements(x_ptr, numel, F64, WIDE, BLOCK)
     if HAS_BIAS:
         v = v + tl.load(b_ptr + (offs // bias_stride) % bias_len, mask=mask, other=0).to(v.dtype)
     if HAS_SLOPE:
@@ -54,16 +62,7 @@ def _bias_act_grad_kernel(dy_ptr, y_ptr, dx_ptr, numel, alpha, gain, clamp,
                           HAS_SLOPE: tl.constexpr, HAS_CLAMP: tl.constexpr, F64: tl.constexpr, WIDE: tl.constexpr,
                           BLOCK: tl.constexpr):
     """dx = dy * gain * (y > 0 ? 1 : alpha) * (|y| < clamp), y and dy in the same memory order."""
-    pid = tl.program_id(0)
-    if WIDE:
-        pid = pid.to(tl.int64)
-    offs = pid * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < numel
-    g = tl.load(dy_ptr + offs, mask=mask, other=0)
-    if F64:
-        g = g.to(tl.float64)
-    else:
-        g = g.to(tl.float32)
+    offs, mask, g = _elements(dy_ptr, numel, F64, WIDE, BLOCK)
     y = tl.load(y_ptr + offs, mask=mask, other=0).to(g.dtype)
     g = g * gain
     if HAS_SLOPE:

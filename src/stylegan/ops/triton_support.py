@@ -5,7 +5,8 @@ The kernels sit beside the ops they fuse (`bias_act_triton.py` beside `bias_act.
 imports Triton at its top through `import_triton`, and the registries reach it through `lazy_impl`, so the package
 imports and runs without Triton; asking for a 'triton' implementation without it raises `TritonUnavailable` in one
 line. Triton compiles its kernels for the GPU at their first call (cached on disk); on the CPU it runs them only in
-its interpreter, which `TRITON_INTERPRET=1` selects when the kernel module is imported (the tests do this).
+its interpreter, which `TRITON_INTERPRET=1` selects if set before Triton and the kernel modules are imported (the
+tests do this: tests/triton_helpers.py).
 """
 from __future__ import annotations
 

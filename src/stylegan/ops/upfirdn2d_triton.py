@@ -56,9 +56,9 @@ def _upfirdn2d_kernel(x_ptr, w_ptr, y_ptr, C, H, W, OH, OW, numel,
     kx0 = ((-base_x) % UPX + UPX) % UPX
     x_base = x_ptr + n * sxn + c * sxc
     if F64:
-        acc = tl.zeros([BLOCK], dtype=tl.float64)
+        acc = tl.full([BLOCK], 0, tl.float64)
     else:
-        acc = tl.zeros([BLOCK], dtype=tl.float32)
+        acc = tl.full([BLOCK], 0, tl.float32)
     for ty in tl.static_range((FH + UPY - 1) // UPY):
         ky = ky0 + ty * UPY
         iy = (base_y + ky) // UPY  # exact: base_y + ky is a multiple of UPY
@@ -92,18 +92,18 @@ def _forward(x: torch.Tensor, f: torch.Tensor, up, down, padding, flip_filter: b
     if out_h < 1 or out_w < 1:
         raise ValueError(f"upfirdn2d: input {list(x.shape)} with up {up}, down {down}, padding {padding} and a "
                          f"{fh}x{fw} filter leaves no output")
-    channels_last = x.dim() == 4 and c > 1 and x.is_contiguous(memory_format=torch.channels_last) \
-        and not x.is_contiguous()
+    channels_last = c > 1 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
     y = torch.empty([n, c, out_h, out_w], dtype=x.dtype, device=x.device,
                     memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     if y.numel() == 0:
         return y
     taps = _taps(f, flip_filter, gain, torch.float64 if x.dtype == torch.float64 else torch.float32, x.device)
     block = block_size(_upfirdn2d_kernel, BLOCK)
+    x_span = 1 + sum((size - 1) * stride for size, stride in zip(x.shape, x.stride()))  # elements x reaches
     _upfirdn2d_kernel[(triton.cdiv(y.numel(), block),)](
         x.detach(), taps, y, c, h, w, out_h, out_w, y.numel(), *x.stride(), *y.stride(),
         UPX=upx, UPY=upy, DOWNX=downx, DOWNY=downy, PX0=px0, PY0=py0, FW=fw, FH=fh, CHANNELS_LAST=channels_last,
-        F64=x.dtype == torch.float64, WIDE=max(x.numel(), y.numel()) >= 2 ** 31 - block, BLOCK=block)
+        F64=x.dtype == torch.float64, WIDE=max(x_span, y.numel()) >= 2 ** 31 - block, BLOCK=block)
     return y
 
 

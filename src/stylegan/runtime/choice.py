@@ -6,8 +6,8 @@ a choice open ('auto'); a flag always wins. The rules (docs/performance.md, "Aut
 - Nothing to choose -> nothing probed: on CUDA today's path stays (float16 blocks as NVIDIA's, eager), with the
   Triton kernels (runtime.path.with_triton) where Triton imports and a one-time check of each kernel against its
   reference passes (runtime.kernel_check; otherwise the PyTorch ops, the reason in the summary line; never under
-  `--resample reference`); on a CPU
-  without native bf16 (`runtime.hardware.native_bf16`) bf16 is never a candidate (emulated bf16 is 10-20x slower);
+  `--resample reference`); on a CPU without native bf16 (`runtime.hardware.native_bf16`) bf16 is never a candidate
+  (emulated bf16 is 10-20x slower);
   channels-last is a candidate only for networks with channels-last blocks (StyleGAN2 and v1, not StyleGAN3).
 - Otherwise a quick probe times each candidate (float32/bf16 x NCHW/channels-last) on copies of the real
   networks at the job's batch size: `PROBE_REPEATS` timed calls (3 training, 5 inference: cheap) in interleaved

@@ -1,11 +1,10 @@
 """The one-time check that the Triton kernels work on this machine before the automatic choice uses them.
 
 Triton compiles its kernels at their first call, for the GPU at hand; a missing Triton, an old GPU or driver, or a
-compiler error shows there. `triton_problem(device)` runs each op's Triton implementation the networks would run
-(runtime.path.triton_ops) once on tiny inputs, forward and backward, against
-its reference, and returns None where all agree, else the one-line reason that `runtime.choice` prints when it
-keeps the PyTorch ops. Each command checks once, when it chooses its path (the compiled kernels are cached on disk
-by Triton, so later runs check in milliseconds).
+compiler error shows there. `triton_problem(device)` runs each op's Triton implementation that the networks would
+run (runtime.path.triton_ops) once on tiny inputs, forward and backward, against its reference, and returns None
+where all agree, else the one-line reason that `runtime.choice` prints when it keeps the PyTorch ops. Each command
+checks once, when it chooses its path (Triton caches the compiled kernels on disk for later runs).
 """
 from __future__ import annotations
 
