@@ -32,6 +32,7 @@ import torch.nn.functional as F
 
 from .bias_act import lrelu_inplace
 from .misc import check_output, pick_impl
+from .triton_support import lazy_impl
 from .upfirdn2d import IntOrPair, filter_size, parse_padding, upfirdn2d
 
 def output_size(in_size: int, up: int, down: int, pad0: int, pad1: int, fu_taps: int, fd_taps: int) -> int:
@@ -181,8 +182,10 @@ def filtered_lrelu_fast_inplace(x: torch.Tensor, fu: Optional[torch.Tensor] = No
     return _filtered_lrelu_fast(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip_filter, inplace=True)
 
 
+# 'triton': one fused kernel per pass (ops/filtered_lrelu_triton.py; CUDA), imported at its first call
 IMPLS = {"reference": filtered_lrelu_reference, "fast": filtered_lrelu_fast,
-         "fast_inplace": filtered_lrelu_fast_inplace}
+         "fast_inplace": filtered_lrelu_fast_inplace,
+         "triton": lazy_impl("filtered_lrelu_triton", "filtered_lrelu_triton")}
 
 
 def filtered_lrelu(x: torch.Tensor, fu: Optional[torch.Tensor] = None, fd: Optional[torch.Tensor] = None,
