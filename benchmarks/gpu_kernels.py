@@ -6,12 +6,16 @@ difference from the reference (value and input gradient, relative to the referen
 Cases at batch 32, 512 channels, 64x64 (the layers of a 256x256 generator's 64x64 block and its discriminator):
 the layer's bias + lrelu + clamp in float16 (NVIDIA's mixed precision) and float32; the FIR pass after the
 upsampling transposed convolution; the skip architectures' image upsample (G) and downsample (D); the FIR pass
-before D's strided convolution; the whole resampling convolutions (3x3, up 2 and down 2).
+before D's strided convolution; the whole resampling convolutions (3x3, up 2 and down 2). And StyleGAN3's
+filtered_lrelu on each distinct layer of --sg3-nets (default StyleGAN3-T at 256 and 1024) at --sg3-batch (4,
+NVIDIA's images per GPU): the input its convolution gives, float16 where the preset runs the layer in float16, its
+filters, padding and clamp (no double backward: StyleGAN3 has no path length and D no filtered_lrelu).
 
     PYTHONPATH=src python benchmarks/gpu_kernels.py --out "$OUT"          # GPU (about a minute)
     PYTHONPATH=src python benchmarks/gpu_kernels.py --smoke               # CPU: Triton's interpreter, tiny shapes
 
---smoke runs the same code on the CPU at batch 2, 4 channels, 8x8 in Triton's interpreter, one call per
+--smoke runs the same code on the CPU at batch 2, 4 channels, 8x8 (filtered_lrelu: batch 1, 2 channels, inputs
+giving 12x12 outputs) in Triton's interpreter, one call per
 measurement, and fails unless every implementation agrees with the reference: a check that the benchmark and the
 kernels run, not a timing. Results: <--out>/gpu_kernels_<device>.json (default benchmarks/results).
 """
@@ -34,10 +38,13 @@ import torch  # noqa: E402
 from common import RESULTS, emit, machine  # noqa: E402
 
 from stylegan.io.atomic import atomic_write_text  # noqa: E402
+from stylegan.networks.registry import build_network  # noqa: E402
 from stylegan.ops.bias_act import bias_act  # noqa: E402
 from stylegan.ops.conv2d_resample import conv2d_resample  # noqa: E402
+from stylegan.ops.filtered_lrelu import filtered_lrelu, output_size  # noqa: E402
 from stylegan.ops.registry import OPS  # noqa: E402
 from stylegan.ops.upfirdn2d import setup_filter  # noqa: E402
+from stylegan.presets import resolve_preset  # noqa: E402
 from stylegan.tools.bench import peak_memory_mb, seconds_per_call  # noqa: E402
 
 IMPLS = ("reference", "fast", "triton")
@@ -84,6 +91,40 @@ def cases(batch: int, channels: int, res: int, device: torch.device) -> List[Cas
         Case("conv2d_resample 3x3 up 2", [batch, channels, res // 2, res // 2], half, resample(2, 1), False),
         Case("conv2d_resample 3x3 down 2", [batch, channels, res, res], half, resample(1, 2), False),
     ]
+
+
+def filtered_lrelu_cases(nets: str, batch: int, device: torch.device, smoke: bool) -> List[Case]:
+    """filtered_lrelu on each distinct layer (factors, padding, filter shapes, channels, size, dtype) of the
+    StyleGAN3 generators `nets` ('stylegan3-t@256,...'), named after the layers it stands for; `smoke`: 2 channels
+    and the smallest input giving 12x12 outputs."""
+    found: Dict[tuple, tuple] = {}
+    for net in nets.split(","):
+        cfg, resolution = net.split("@")
+        preset = resolve_preset(cfg, int(resolution)).network
+        G = build_network(preset.generator_class, preset.generator_kwargs(int(resolution), 3, 0))
+        for name in G.synthesis.layer_names:
+            layer = getattr(G.synthesis, name)
+            gain, slope = (1.0, 1.0) if layer.is_torgb else (math.sqrt(2), 0.2)
+            kw = dict(fu=layer.up_filter, fd=layer.down_filter, up=layer.up_factor, down=layer.down_factor,
+                      padding=layer.padding, gain=gain, slope=slope, clamp=layer.conv_clamp)
+            taps = [1 if f is None else f.shape[-1] for f in (kw["fu"], kw["fd"])]
+            size, channels = layer.in_size + layer.conv_kernel - 1, layer.out_channels
+            if smoke:
+                size, channels = 1, 2
+                while output_size(size, kw["up"], kw["down"], *kw["padding"][:2], *taps) < 12:
+                    size += 1
+            dtype = torch.float16 if layer.use_fp16 else torch.float32
+            key = (size, channels, dtype, layer.up_factor, layer.down_factor, tuple(layer.padding), layer.is_torgb,
+                   None if kw["fd"] is None else kw["fd"].ndim)
+            found.setdefault(key, ([], [batch, channels, size, size], dtype, kw))[0].append(f"{net} {name}")
+
+    def call(kw, b):
+        f = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in kw.items()}
+        return lambda impl, x: filtered_lrelu(x, b=b.to(x.dtype), impl=impl, **f)
+    gen = torch.Generator().manual_seed(0)
+    return [Case(f"filtered_lrelu {', '.join(names)}", shape, dtype,
+                 call(kw, torch.randn(shape[1], generator=gen).to(device)), False)
+            for names, shape, dtype, kw in found.values()]
 
 
 def passes(case: Case, impl: str, x: torch.Tensor, dy: torch.Tensor) -> Dict[str, Callable[[], None]]:
@@ -158,16 +199,19 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=512)
     parser.add_argument("--res", type=int, default=64, help="resolution of the layers measured")
     parser.add_argument("--seconds", type=float, default=0.5, help="timed seconds per measurement (at least 2 calls)")
+    parser.add_argument("--sg3-nets", default="stylegan3-t@256,stylegan3-t@1024", help="filtered_lrelu's layers")
+    parser.add_argument("--sg3-batch", type=int, default=4, help="images per filtered_lrelu call")
     parser.add_argument("--smoke", action="store_true", help="CPU, Triton's interpreter, tiny shapes, no timing")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the results file")
     args = parser.parse_args()
     if args.smoke:
-        args.batch, args.channels, args.res, args.seconds = 2, 4, 8, 0.0
+        args.batch, args.channels, args.res, args.seconds, args.sg3_batch = 2, 4, 8, 0.0, 1
     device = torch.device("cpu" if args.smoke else "cuda")
     if device.type == "cuda" and not torch.cuda.is_available():
         sys.exit("no CUDA device: run on a GPU, or with --smoke on the CPU")
     rows: List[dict] = []
-    for case in cases(args.batch, args.channels, args.res, device):
+    for case in (cases(args.batch, args.channels, args.res, device)
+                 + filtered_lrelu_cases(args.sg3_nets, args.sg3_batch, device, args.smoke)):
         for row in measure(case, device, args.seconds):
             emit(rows, row)
     worst = {dtype: max(max(r["rel_diff_y"], r["rel_diff_dx"]) for r in rows if r["dtype"] == dtype)
