@@ -242,9 +242,15 @@ def choose_training_path(opts: RunOptions, G: nn.Module, D: nn.Module, device: t
               compilable=not (arch3 or progressive),
               no_probe="several processes: not probed" if world_size > 1 else None)
     measure, psnr_check = _training_probe(G, D, opts.config, base, batch_gpu, device)
-    return choose_path(job, device, precision=opts.precision, channels_last=opts.channels_last, compile=opts.compile,
-                       layout_choice=has_layout_choice(G) and has_layout_choice(D) and not arch3, measure=measure,
-                       bf16_psnr=psnr_check, compile_check=lambda: compile_problem(device), base_path=base)
+    choice = choose_path(job, device, precision=opts.precision, channels_last=opts.channels_last,
+                         compile=opts.compile, layout_choice=has_layout_choice(G) and has_layout_choice(D) and not arch3,
+                         measure=measure, bf16_psnr=psnr_check, compile_check=lambda: compile_problem(device),
+                         base_path=base)
+    cfg = opts.config
+    if cfg.pl_weight > 0 and cfg.g_reg_interval and choice.path.ops.get("filtered_lrelu") == "triton":
+        # The Triton filtered_lrelu differentiates once; path length differentiates G twice.
+        choice.path = choice.path.replace(ops={"filtered_lrelu": "fast"})
+    return choice
 
 
 def _load_transfer(path: Path, G: nn.Module, D: nn.Module, G_ema: nn.Module) -> dict:
