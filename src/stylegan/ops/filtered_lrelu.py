@@ -13,7 +13,7 @@ higher sampling rate:
 Filters are 1-D (separable, one pass per axis) or 2-D (the radial down filter of StyleGAN3-R); None is the
 identity. Padding is `[x0, x1, y0, y1]` applied after zero insertion, as in upfirdn2d.
 
-Three implementations with the same signature (`IMPLS`):
+Four implementations with the same signature (`IMPLS`):
 - `reference`: exactly the formulation above, on top of upfirdn2d (every zero inserted by the upsampling is
   filtered, every output of the down filter is computed and then discarded);
 - `fast`: the upsampling as a depthwise transposed convolution with stride `up` (polyphase: the zeros are never
@@ -21,6 +21,8 @@ Three implementations with the same signature (`IMPLS`):
   computed). Plain autograd ops, so backward and double backward come for free; tested against the reference.
 - `fast_inplace`: `fast` for inference: the activation is applied in place on the largest tensor of the layer
   (the upsampled one, this op's own) instead of three out-of-place ops. No gradients: asking for them raises.
+- `triton` (CUDA tensors; ops/filtered_lrelu_triton.py): the whole op as one kernel per pass, the upsampled tensor
+  never written to memory; first-order gradients only (StyleGAN3 differentiates G once: no path length).
 """
 from __future__ import annotations
 

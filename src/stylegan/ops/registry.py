@@ -4,8 +4,9 @@
 - `fast`: the faster PyTorch formulation of the same arithmetic, forward, backward and double backward;
 - `fast_inplace` (filtered_lrelu): `fast` without gradients, its activation written over its own temporary;
   asking it for gradients is an error, so a path that trains or projects never runs it;
-- `triton`: Triton kernels for CUDA tensors (`<op>_triton.py` beside each op; bias_act, upfirdn2d and
-  conv2d_resample's FIR passes), imported at their first call, so Triton is needed only where they run
+- `triton`: Triton kernels for CUDA tensors (`<op>_triton.py` beside each op; bias_act, upfirdn2d,
+  conv2d_resample's FIR passes and StyleGAN3's filtered_lrelu, which differentiates once), imported at their first
+  call, so Triton is needed only where they run
   (ops.triton_support).
 
 Networks hold one `<op>_impl` attribute per op in the layers that call it; `runtime.path.apply_path` sets them
