@@ -151,7 +151,7 @@ def import_nvidia(path: Path) -> Dict[str, types.ModuleType]:
                 training_loop=training_loop)
 
 
-class _CudaOnCpu:
+class CudaOnCpu:
     """The few torch.cuda calls the loop makes for timing and memory statistics, as no-ops."""
 
     class Event:
@@ -175,12 +175,12 @@ class _CudaOnCpu:
         return getattr(torch.cuda, name)
 
 
-class _TorchOnCpu(types.ModuleType):
+class TorchOnCpu(types.ModuleType):
     """What training_loop.py sees as `torch`: the real module, except that every device is the CPU."""
 
     def __init__(self):
         super().__init__("torch")
-        self.cuda = _CudaOnCpu()
+        self.cuda = CudaOnCpu()
 
     @staticmethod
     def device(*_args, **_kwargs):
@@ -274,7 +274,7 @@ def run_config(cfg: ParityConfig, nv, root: Path) -> tuple:
         ts._cumulative.clear()
         log = io.StringIO()
         with contextlib.ExitStack() as stack:
-            stack.enter_context(patched(tl, "torch", _TorchOnCpu()))
+            stack.enter_context(patched(tl, "torch", TorchOnCpu()))
             stack.enter_context(patched(torch.Tensor, "pin_memory", lambda t, *a, **k: t))
             stack.enter_context(patched(nv["dnnlib"].util, "construct_class_by_name",
                                         rec.construct(nv["dnnlib"].util.construct_class_by_name)))
