@@ -9,9 +9,10 @@ and precision/recall (k=3, 10k generated against 10k training images).
 NVIDIA's side: train.py of an NVlabs/stylegan3 checkout, unmodified, with the device changes of
 scripts/make_training_parity.py (its training loop's `torch` answers torch.device(...) with the CPU and turns the
 torch.cuda timing and memory calls into no-ops; Tensor.pin_memory returns the tensor; the data loader runs in the
-training process: num_workers 0, no pinning), `--metrics=none`. Its networks run float32 on a CPU by themselves (their fp16 blocks are CUDA only) and its custom ops
-take their reference paths. Our side: `stylegan train` with the same flags and `--fp32` (the automatic choice would
-take bf16 on this CPU; float32 keeps the two sides' arithmetic alike). Each training runs in a child process.
+training process: num_workers 0, no pinning), `--metrics=none`. Its networks run float32 on a CPU by themselves
+(their fp16 blocks are CUDA only) and its custom ops take their reference paths. Our side: `stylegan train` with
+the same flags, `--fp32` (the automatic choice would take bf16 on this CPU; float32 keeps the two sides'
+arithmetic alike) and `--workers=0`. Each training runs in a child process.
 
     python benchmarks/quality_vs_nvidia.py --nvidia ../shared/gpu/nvidia_stylegan3 --kimg 25 --seeds 0
 
@@ -31,8 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-COMMAND_LINE = ("--cfg=stylegan2", "--gpus=1", "--batch=32", "--gamma=0.1", "--cbase=2048", "--cmax=64", "--map-depth=2",
-                "--aug=ada", "--tick=1", "--snap=25")
+COMMAND_LINE = ("--cfg=stylegan2", "--gpus=1", "--batch=32", "--gamma=0.1", "--cbase=2048", "--cmax=64",
+                "--map-depth=2", "--aug=ada", "--tick=1", "--snap=25")
 CODES = ("nvidia", "ours")
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
@@ -62,7 +63,8 @@ def train_nvidia(nvidia: Path, flags: list) -> None:
         # the loader in this process: train.py's spawned workers (it sets the 'spawn' start method) hung here
         kwargs["data_loader_kwargs"].update(num_workers=0, pin_memory=False, prefetch_factor=None)
         return loop(**kwargs)
-    with patched(nv["training_loop"], "torch", TorchOnCpu()), patched(torch.Tensor, "pin_memory", lambda t, *a, **k: t), \
+    with patched(nv["training_loop"], "torch", TorchOnCpu()), \
+            patched(torch.Tensor, "pin_memory", lambda t, *a, **k: t), \
             patched(nv["training_loop"], "training_loop", in_process_data):
         nvidia_train.main([*flags, "--metrics=none"], standalone_mode=False)
 

@@ -9,9 +9,9 @@ fixture: the initial weights (NVIDIA's loop draws one number more before constru
 row 10) and every random draw (latents, label items, mixing cutoffs and gates, second latents, noise inputs,
 path-length noise), which draw_replay.DrawReplay hands to our calls. Checked: every per-sample loss report of every
 step, the step-1 gradients and the state after each step-1 phase, and G, D, G_ema, both Adam states and pl_mean
-after 1 and 20 steps (StyleGAN2 networks also channels-last). Configurations with augmentation (sg2, sg2_cond) cannot run whole steps: our AugmentPipe is
-not NVIDIA's (docs/training_parity.md, "Augmentation"); their path-length phase, their D main phase (the pipe's
-recorded outputs standing in for it) and ADA's p are checked.
+after 1 and 20 steps (StyleGAN2 networks also channels-last). Configurations with augmentation (sg2, sg2_cond)
+cannot run whole steps: our AugmentPipe is not NVIDIA's (docs/training_parity.md, "Augmentation"); their
+path-length phase, their D main phase (the pipe's recorded outputs standing in for it) and ADA's p are checked.
 
 Tolerances (float32; what sets them): the same arithmetic in a different order (our fused bias/activation and
 resampling, modulation written differently) differs by a few ulp per op, so step-1 losses agree to 1e-5 and
