@@ -10,7 +10,7 @@ step-1 gradients and the states after steps 1 and 20 (read its README and config
   recorded draws, routed by which of our functions calls, and checks that every recorded draw was used.
 
     fx = ParityFixture("sg2_noaug")
-    with DrawReplay(fx.step_draws(0), STEP_ROUTES):
+    with DrawReplay(fx.draws(0), STEP_ROUTES):
         training_step(run, ...)
 """
 from __future__ import annotations
@@ -76,10 +76,6 @@ class ParityFixture:
         self.batch_gpu = kwargs["batch_gpu"]
         self.phases: List[str] = self.config["phases"]
         self.loop_kwargs = kwargs
-
-    def interval(self, phase: str) -> int:
-        """How often the loop runs `phase`: its lazy-regularisation interval, else every step."""
-        return {"Greg": self.loop_kwargs["G_reg_interval"], "Dreg": self.loop_kwargs["D_reg_interval"]}.get(phase) or 1
 
     def tensors(self, file: str) -> Dict[str, torch.Tensor]:
         """Contents of <file>.safetensors (data, draws, init, step1, step20, grads1, aug1)."""

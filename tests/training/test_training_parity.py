@@ -135,7 +135,7 @@ class PhaseCapture:
     EMAs (ours update them at the end of the D phase, NVIDIA's during its pass)."""
 
     def __init__(self, fx: ParityFixture, run):
-        self.G = run.G
+        self.G, self.phases = run.G, run.phases
         self.grads, self.after = {}, {}
         self.pending = None
         for phase in run.phases:
@@ -147,6 +147,12 @@ class PhaseCapture:
             self.after[self.pending].update({k: v.clone() for k, v in self.G.state_dict().items()
                                              if k.endswith(("w_avg", "magnitude_ema"))})
             self.pending = None
+
+    def stop(self) -> None:
+        """finish(), and give the phases their optimizers back."""
+        self.finish()
+        for phase in self.phases:
+            phase.opt = phase.opt.opt
 
     class Optimizer:
         """Stands in for a phase's optimizer."""
@@ -235,17 +241,16 @@ def check_state(fx: ParityFixture, run, steps: int, atol: float = ATOL_WEIGHTS) 
 def train_steps(fx: ParityFixture, run, steps: int, capture: bool = False):
     """`steps` of our training_step on NVIDIA's reals and draws, every step's reports checked; returns the step-1
     (gradients, states after each phase) where `capture`."""
-    capture = PhaseCapture(fx, run) if capture else None
+    phases = PhaseCapture(fx, run) if capture else None
     loader = checked_reals(fx, make_loader(run, fx.batch))
     for step in range(steps):
         report = KeptReports([p.name for p in run.phases])
         with DrawReplay(fx.draws(step), STEP_ROUTES):
             training_step(run, loader, fx.batch, fx.batch_gpu, 0.0, report)
-        if capture is not None and step == 0:
-            capture.finish()
-            captured = capture.grads, capture.after
+        if phases is not None and step == 0:
+            phases.stop()
         check_reports(fx, step, report.kept, RTOL_STEP1 if step == 0 else RTOL_LATER_REPORTS)
-    return captured if capture is not None else None
+    return (phases.grads, phases.after) if phases is not None else None
 
 
 # --- the setup: weights, data order, options
@@ -366,7 +371,7 @@ def run_one_phase(fx: ParityFixture, run, phase: str):
     with DrawReplay(draws, STEP_ROUTES):
         run_phase(ours, run.nets, cfg, rounds, run.pl_mean, report, run.precision_ctx, ada=run.ada,
                   trainable=run.trainable_D if ours.module is run.D else list(run.G.parameters()))
-    capture.finish()
+    capture.stop()
     return capture.grads[phase], capture.after, report.kept
 
 
