@@ -236,3 +236,18 @@ def test_network_urls_other_than_http_refused_in_one_line(tmp_path, capsys, argv
     assert run(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "only http:// and https://" in err[0]
+
+
+def test_resume_from_a_network_sets_what_nvidias_train_py_sets(data, tmp_path, capsys):
+    """train.py --resume=NETWORK: ADA reacts faster (ada_kimg 100), no G EMA ramp-up, no D blur fade-in; resuming a
+    run folder keeps the run's own settings."""
+    from official_helpers import OFFICIAL_SNAPSHOT
+    base = (f"python train.py --outdir=OUT --data=DATA --gpus=1 --cfg=stylegan3-r --gamma=6.6 --batch=8 "
+            f"--mirror=1")
+    fresh = dry_run(capsys, base, data, tmp_path)["config"]
+    assert fresh["ema_rampup"] == 0.05 and fresh["blur_init_sigma"] == 10 and fresh["ada_kimg"] == 500
+    resumed = dry_run(capsys, base + f" --resume={OFFICIAL_SNAPSHOT}", data, tmp_path)["config"]
+    assert (resumed["ada_kimg"], resumed["ema_rampup"], resumed["blur_init_sigma"]) == (100, None, 0.0)
+    run_dir = tmp_path / "00000-run"
+    run_dir.mkdir()
+    assert dry_run(capsys, base + f" --resume={run_dir}", data, tmp_path)["config"]["ema_rampup"] == 0.05

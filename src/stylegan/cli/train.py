@@ -10,11 +10,13 @@ names (`--resume=ffhq1024`, io.catalog), downloaded once into the cache, and the
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
 from ..presets import ARCHITECTURES, LOSSES, PRESET_NAMES, resolve_preset, stylegan3_batch, with_stylegan1
 from ..training.options import COMPILE_CHOICES, PRECISIONS, RunOptions
+from ..training.run_dir import CHECKPOINT_NAME
 from .common import CliError, bool_option, cache_dir_option, comma_list, network_file, user_errors
 
 
@@ -39,6 +41,14 @@ def _resume_path(resume, dry_run):
     if resume == "auto":
         return resume
     return network_file(resume, "--resume", download=not dry_run)
+
+
+def _transfers(resume) -> bool:
+    """Whether --resume starts from a network file (transfer learning), not a run folder or checkpoint."""
+    if resume is None or resume == "auto":
+        return False
+    path = Path(resume)
+    return not path.is_dir() and path.name != CHECKPOINT_NAME
 
 
 @click.command("train")
@@ -173,6 +183,8 @@ def command(data, outdir, cfg, arch, loss, gpus, batch, batch_gpu, gamma, kimg, 
         config.aug_p, config.ada_target, config.augpipe = aug_p, target, augpipe
         if fp32:
             precision = "fp32"
+        if _transfers(resume):  # as NVIDIA's train.py --resume: ADA reacts faster, no EMA ramp-up, no blur fade
+            config.ada_kimg, config.ema_rampup, config.blur_init_sigma = 100, None, 0.0
         opts = RunOptions(data=data, outdir=outdir, config=config, cond=cond, mirror=mirror, tick_kimg=tick,
                           snap_ticks=snap, seed=seed, resume=resume, batch_gpu=batch_gpu, workers=workers,
                           device=device, precision=precision, resample=resample, desc=desc,
