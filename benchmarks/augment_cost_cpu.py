@@ -116,20 +116,30 @@ def pipe_of(module):
 
 
 def loop_rows(before, rounds: int, kimg: float) -> list:
-    from stylegan.cli.bench_loop import run_loop_case
+    """Whole training runs, each pipe with ADA adapting and at fixed p, interleaved; then the best and the median
+    s/kimg of each (a busy machine slows single runs by 2-5x: the best is the figure, the median the spread)."""
+    from stylegan.cli.bench_loop import run_loop_case, synthetic_dataset
     rows = []
-    for round_idx in range(rounds):
-        for aug_p in (None, 0.05, 0.3):
-            order = (("before", before), ("after", augment))
-            for label, module in (order if round_idx % 2 == 0 else order[::-1]):
-                with pipe_of(module):
-                    row = run_loop_case(device="cpu", paths=["fast_eager"], kimg=kimg, tick_kimg=0.256, workers=0,
-                                        aug_p=aug_p)[0]
-                rows.append({"what": "train_loop", "pipe": label, "round": round_idx,
-                             "aug_p": "ada from 0" if aug_p is None else aug_p,
-                             **{k: row[k] for k in ("sec_per_kimg", "img_per_s", "phase_sec", "loop_sec",
-                                                     "kimg_timed", "config", "flags", "load_avg")}})
-                print(rows[-1], flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        data = str(synthetic_dataset(Path(tmp) / "blobs.zip"))
+        for round_idx in range(rounds):
+            for aug_p in (None, 0.05, 0.3):
+                order = (("before", before), ("after", augment))
+                for label, module in (order if round_idx % 2 == 0 else order[::-1]):
+                    with pipe_of(module):
+                        row = run_loop_case(device="cpu", paths=["fast_eager"], kimg=kimg, tick_kimg=0.256,
+                                            workers=0, aug_p=aug_p, data=data)[0]
+                    rows.append({"what": "train_loop", "pipe": label, "round": round_idx,
+                                 "aug_p": "ada from 0" if aug_p is None else aug_p,
+                                 **{k: row[k] for k in ("sec_per_kimg", "img_per_s", "phase_sec", "loop_sec",
+                                                         "kimg_timed", "config", "flags", "load_avg")}})
+                    print(rows[-1], flush=True)
+    for aug_p in ("ada from 0", 0.05, 0.3):
+        for label in ("before", "after"):
+            runs = [r["sec_per_kimg"] for r in rows if r["aug_p"] == aug_p and r["pipe"] == label]
+            rows.append({"what": "train_loop_summary", "pipe": label, "aug_p": aug_p, "runs": len(runs),
+                         "best_sec_per_kimg": min(runs), "median_sec_per_kimg": statistics.median(runs)})
+            print(rows[-1], flush=True)
     return rows
 
 
