@@ -18,9 +18,9 @@ import torch.nn.functional as F
 
 from .augment_filters import band_matrices, downsample_matrix, mirror, upsample_matrix
 
-# Largest image side for the matrix form of the separable filters. Measured on 2 AVX2 cores (forward + backward of
-# the warp's 2x upsampling, docs/performance.md "The ADA pipe's cost"): 16x faster than the convolutions at
-# 32x32, 6.7x at 64, 2.5x at 256, level at 512, where the dense matrices' work grows past the convolutions'.
+# Largest image side for the matrix form of the separable filters. The warp's forward + backward with them, against
+# the convolutions, on an AVX2 CPU (docs/performance.md "The ADA pipe's cost"): 5.1x faster at 32x32, 3.4x at 64,
+# 2.4x at 128, 1.6x at 256, 0.92x at 512, where the dense matrices' work outgrows the convolutions'.
 DENSE_MAX_SIDE = 256
 
 
@@ -70,7 +70,8 @@ def pad_symmetric(x: torch.Tensor, pad_x: int, pad_y: int) -> torch.Tensor:
 class _BilinearSample(torch.autograd.Function):
     """F.grid_sample (bilinear, reflection, align_corners=False) at a fixed grid, with a backward that is itself
     differentiable: sampling is linear in the image, so its gradient is the adjoint (`_BilinearSampleAdjoint`)
-    and the adjoint's gradient is sampling again, to any order (PyTorch 2.3 has no double backward of its own)."""
+    and the adjoint's gradient is sampling again, to any order (PyTorch itself raised "derivative for
+    aten::grid_sampler_2d_backward is not implemented" up to 2.0 at least; this project supports 2.3 on)."""
 
     @staticmethod
     def forward(ctx, x, grid):
