@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import scipy.stats
 import torch
-import torch.nn.functional as F
 
 from stylegan.errors import UserInputError
 from stylegan.training import augment_ops
