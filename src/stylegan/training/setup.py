@@ -24,7 +24,8 @@ from ..io.export import load_state_strict
 from ..io.load import parse_device
 from ..networks.registry import build_network
 from ..presets import TrainingConfig
-from ..runtime.choice import Job, PathChoice, bf16_psnr, choose_path, is_stylegan3, probe_latents, seconds_of
+from ..runtime.choice import (Job, LayoutCopies, PathChoice, bf16_psnr, choose_path, is_stylegan3, probe_latents,
+                              seconds_of)
 from ..runtime.compile import check_compile_support, compile_problem, compiled
 from ..runtime.path import FAST, REFERENCE, ExecutionPath, apply_path, has_layout_choice
 from .ada import AdaController
@@ -206,18 +207,14 @@ def _training_probe(G: nn.Module, D: nn.Module, cfg: TrainingConfig, base: Execu
                     device: torch.device):
     """measure(candidate) -> seconds of one G main + D main pass of the training phases, on copies of G and D in
     the candidate's layout (made on first use), and the bf16 PSNR check."""
-    copies: Dict[bool, PhaseNetworks] = {}
+    copies = LayoutCopies([G, D], base)
     z, c = probe_latents(G, batch, device)
     real = torch.zeros([batch, D.img_channels, D.img_resolution, D.img_resolution], device=device)
     x = PhaseInputs(real, c, z, c)
     pl_mean = torch.zeros([], device=device)
 
     def measure(cand) -> float:
-        if cand.channels_last not in copies:
-            layout = base.replace(channels_last=cand.channels_last)
-            G_copy, D_copy = (apply_path(copy.deepcopy(m), layout).train() for m in (G, D))
-            copies[cand.channels_last] = PhaseNetworks(G_copy, D_copy)
-        nets = copies[cand.channels_last]
+        nets = PhaseNetworks(*(m.train() for m in copies.get(cand.channels_last)))  # the loop trains G in train mode
         ctx = lambda: base.replace(precision=cand.precision).autocast(device)  # noqa: E731
 
         def call():
