@@ -167,10 +167,6 @@ def emulated_bf16_paths(paths: Sequence[str], device: torch.device) -> List[str]
     return [p for p in paths if p in PATH_SPECS and PATH_SPECS[p].precision == "bf16"]
 
 
-def _autocast(device: torch.device, spec: PathSpec):
-    return spec.path.autocast(device)
-
-
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -363,7 +359,7 @@ def inference_rows(G: nn.Module, D: nn.Module, batch_sizes: Sequence[int], devic
                 for path, nets in all_nets.items():
                     spec = nets.spec
                     call = lambda g: g(z, None, noise_mode="const", fused_modconv=spec.fused_modconv)  # noqa: E731
-                    with torch.no_grad(), _autocast(device, spec):
+                    with torch.no_grad(), spec.path.autocast(device):
                         if round_index == 0:
                             if device.type == "cuda":
                                 torch.cuda.reset_peak_memory_stats(device)
@@ -434,7 +430,7 @@ def _run_phases(nets: PathNetworks, names: Sequence[str], batch: int, device: to
         module = G if name.startswith("G") else D
         module.requires_grad_(True)
         phase_backward(Phase(name, module, None, intervals[name]), runner, nets.cfg, [x], pl_mean,
-                       lambda *args: None, lambda: _autocast(device, nets.spec))
+                       lambda *args: None, lambda: nets.spec.path.autocast(device))
         module.requires_grad_(False)
 
 

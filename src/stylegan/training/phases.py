@@ -247,8 +247,3 @@ def run_phase(phase: Phase, nets: PhaseNetworks, cfg: TrainingConfig, rounds: Se
         # Each rank updated its magnitude EMAs from its own images; the lerp is linear, so their mean is the update
         # from the whole batch (NVIDIA lets the ranks drift apart and snapshots rank 0's).
         all_reduce_mean_(nets.magnitude_emas, world_size)
-
-
-def stats_of(values: Dict[str, List[float]]) -> Dict[str, float]:
-    """Means of accumulated [sum, count] pairs."""
-    return {name: s / max(n, 1) for name, (s, n) in values.items()}
