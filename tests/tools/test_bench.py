@@ -3,6 +3,7 @@
 Nothing here depends on the CPU's instruction set, on timing or on load: bf16 paths are measured only where bf16
 is native (elsewhere oneDNN emulates it, hundreds of times slower), the bf16 arithmetic is checked on inference
 alone, and no assertion compares speeds."""
+import dataclasses
 import json
 
 import pytest
@@ -12,7 +13,9 @@ from stylegan import errors as stylegan_errors
 from stylegan.cli.main import run
 from stylegan.runtime import hardware
 from stylegan.tools import bench
-from stylegan.tools.bench import psnr, run_benchmarks
+from stylegan.ops.registry import OPS
+from stylegan.runtime.path import FAST, NETWORK_OPS
+from stylegan.tools.bench import PATH_SPECS, psnr, run_benchmarks
 
 CPU = torch.device("cpu")
 TINY = dict(cfg="cpu", resolution=16, device="cpu", min_seconds=0.0, min_calls=1)  # one timed call each
@@ -138,8 +141,22 @@ def test_cli_prints_json_lines(capsys, tmp_path):
     assert "unknown path" in capsys.readouterr().err
     assert run(["bench", "--device", "cpu", "--paths", "fp16", "--no-train"]) == 2
     assert "CUDA only" in capsys.readouterr().err
+    assert run(["bench", "--device", "cpu", "--paths", "fast,triton_bf16", "--no-train"]) == 2
+    assert "Triton GPU kernels, on CUDA only" in capsys.readouterr().err
     assert run(["bench", "--device", "tpu9"]) == 2
     assert "unknown device" in capsys.readouterr().err
+
+
+def test_triton_paths_take_every_triton_kernel():
+    """The triton paths run each op's Triton kernel where one is registered, the fast ops elsewhere, at their
+    precision (measured on a GPU by benchmarks/gpu.sh)."""
+    kernels = {op for op, impls in OPS.items() if "triton" in impls and op in NETWORK_OPS}
+    assert {"bias_act", "upfirdn2d", "filtered_lrelu"} <= kernels
+    for name, precision in (("triton", "fp32"), ("triton_fp16", "fp16"), ("triton_bf16", "bf16")):
+        path = PATH_SPECS[name].path
+        assert path.precision == precision
+        assert {op for op, impl in path.ops.items() if impl == "triton"} == kernels
+        assert dataclasses.replace(path, ops=FAST.ops) == FAST.replace(precision=precision)
 
 
 def test_psnr():

@@ -66,8 +66,8 @@ from ..io.images import psnr
 from ..networks.registry import build_network
 from ..presets import TrainingConfig, resolve_preset
 from ..runtime.compile import check_compile_support, compile_module
-from ..runtime.hardware import ISA_FLAGS, machine_description, native_bf16
-from ..runtime.path import FAST, REFERENCE, ExecutionPath, apply_path
+from ..runtime.hardware import ISA_FLAGS, machine_description, native_bf16, triton_available
+from ..runtime.path import FAST, REFERENCE, TRITON, ExecutionPath, apply_path, with_triton
 from ..training.phases import Phase, PhaseInputs, PhaseNetworks, phase_backward
 
 @dataclass(frozen=True)
@@ -108,6 +108,10 @@ PATH_SPECS: Dict[str, PathSpec] = {
     "compiled_channels_last_bf16": _spec(precision="bf16", channels_last=True, compile="default"),
     "fp16": _spec(precision="fp16"),
     "compiled_fp16": _spec(precision="fp16", compile="default"),
+    # The Triton kernels (ops/*_triton.py) where an op has one, the fast ops elsewhere: CUDA only.
+    "triton": PathSpec(TRITON),
+    "triton_fp16": PathSpec(with_triton(FAST.replace(precision="fp16"))),
+    "triton_bf16": PathSpec(with_triton(FAST.replace(precision="bf16"))),
 }
 PATHS = tuple(PATH_SPECS)
 DEFAULT_PATHS = ("reference", "fast", "fast_bf16")  # fast_bf16 only where bf16 is native: see default_paths
@@ -280,6 +284,12 @@ def check_path(path: str, device: torch.device) -> PathSpec:
     if spec.precision == "fp16" and device.type != "cuda":
         raise UserInputError(f"path {path!r} runs float16 blocks, which exist on CUDA only; "
                              f"use fast_bf16 or compiled_bf16 on the {device.type}")
+    if "triton" in spec.path.ops.values():
+        if device.type != "cuda":
+            raise UserInputError(f"path {path!r} runs Triton GPU kernels, on CUDA only; on the {device.type} they "
+                                 f"run only in Triton's interpreter, for tests (benchmarks/gpu_kernels.py --smoke)")
+        if not triton_available():
+            raise UserInputError(f"path {path!r} needs the triton package: pip install triton")
     return spec
 
 
