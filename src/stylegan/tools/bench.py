@@ -65,6 +65,7 @@ from ..errors import UserInputError
 from ..io.images import psnr
 from ..networks.registry import build_network
 from ..presets import TrainingConfig, resolve_preset
+from ..runtime.choice import seconds_of
 from ..runtime.compile import check_compile_support, compile_module
 from ..runtime.hardware import ISA_FLAGS, machine_description, native_bf16, triton_available
 from ..runtime.path import FAST, REFERENCE, TRITON, ExecutionPath, apply_path, with_triton
@@ -192,15 +193,6 @@ def seconds_per_call(fn: Callable[[], object], device: torch.device, min_seconds
             return elapsed / calls
 
 
-def timed_call(fn: Callable[[], object], device: torch.device) -> float:
-    """Wall seconds of one call (e.g. the first call of a compiled function, which compiles it)."""
-    _sync(device)
-    start = time.perf_counter()
-    fn()
-    _sync(device)
-    return time.perf_counter() - start
-
-
 def peak_memory_mb(device: torch.device) -> float:
     """Peak CUDA allocation since the last reset; on the CPU the process's peak RSS (a running maximum)."""
     if device.type == "cuda":
@@ -224,7 +216,7 @@ def matmul_tflops(device: torch.device, dtype: torch.dtype, min_seconds: float =
     while True:
         a = torch.randn(n, n, device=device, dtype=dtype)
         b = torch.randn(n, n, device=device, dtype=dtype)
-        if n >= n_max or timed_call(lambda: a @ b, device) >= 0.02:
+        if n >= n_max or seconds_of(lambda: a @ b, device) >= 0.02:
             break
         n *= 2
     return 2 * n ** 3 / seconds_per_call(lambda: a @ b, device, min_seconds) / 1e12
@@ -376,7 +368,7 @@ def inference_rows(G: nn.Module, D: nn.Module, batch_sizes: Sequence[int], devic
                             row = {"what": f"g_inference_b{batch}", "path": path, "device": str(device),
                                    "batch": batch}
                             if spec.compile:
-                                row["compile_s"] = round(timed_call(lambda: call(nets.G_fast), device), 2)
+                                row["compile_s"] = round(seconds_of(lambda: call(nets.G_fast), device), 2)
                             outputs[path] = call(nets.G_fast).float()  # the warm-up call, the images PSNR compares
                             key = (spec.path.ops["conv2d_resample"], spec.path.ops["filtered_lrelu"],
                                    spec.fused_modconv)
@@ -493,7 +485,7 @@ def training_rows(G: nn.Module, D: nn.Module, batch: int, device: torch.device, 
                     if device.type == "cuda":
                         torch.cuda.reset_peak_memory_stats(device)
                     if nets.spec.compile:  # the first call compiles every graph of the main phases
-                        row["compile_s"] = round(timed_call(phases["main"], device), 2)
+                        row["compile_s"] = round(seconds_of(phases["main"], device), 2)
                 for phase, fn in phases.items():  # the first call of a phase allocates gradients and primitives
                     warmup = int(round_index == 0 and not (phase == "main" and nets.spec.compile))
                     elapsed = seconds_per_call(fn, device, min_seconds, warmup=warmup, min_calls=min_calls)
