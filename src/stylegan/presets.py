@@ -102,6 +102,7 @@ class TrainingConfig:
     total_kimg: float = 25000          # training length
     aug: str = "ada"                   # ada, noaug, fixed
     augpipe: str = "bgc"               # augmentation pipe preset
+    augment_impl: str = "nvidia"       # pipe execution: 'nvidia' (NVIDIA's augment.py) or 'exact' (training/augment.py)
     aug_p: float = 0.2                 # initial / fixed augmentation probability (for 'fixed')
     ada_target: float = 0.6            # ADA overfitting target for sign(D(real))
     ada_kimg: float = 500              # ADA: images for p to go 0 -> 1
@@ -120,6 +121,7 @@ class TrainingConfig:
         network = NetworkConfig(**data.pop("network", {}))
         if "betas" in data:
             data["betas"] = tuple(data["betas"])
+        data.setdefault("augment_impl", "exact")  # a run saved before the field trained with the exact pipe
         return cls(network=network, **data)
 
 

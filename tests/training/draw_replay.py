@@ -50,6 +50,10 @@ STEP_ROUTES = {
     "randn": "noise:",
 }
 
+# The augmentation pipe's draws (augment_params.draw_params: uniform values and gates, normal values), all from
+# one queue in NVIDIA's recorded order, which is ours (value, then gate, per transform).
+AUGMENT_ROUTES = {"rand@uniform": "aug:", "rand@gate": "aug:", "randn@normal": "aug:"}
+
 
 @dataclass
 class Draw:
@@ -187,13 +191,17 @@ class DrawReplay:
     """While active, answer torch.randn / randn_like / rand / randint with recorded draws.
 
     routes: our call -> the tag prefix of the recorded draws that answer it, taken in their recorded order (e.g.
-    'noise:' answers the synthesis layers one after another). A call is 'op@function' (torch.op called by our
+    'noise:' answers the synthesis layers one after another); calls routed to the same prefix take from one queue
+    (the augmentation pipe's uniform and normal draws, in NVIDIA's order: a torch.rand answered by NVIDIA's
+    torch.randn, or the reverse, fails). A call is 'op@function' (torch.op called by our
     function of that name, e.g. 'randn_like@path_lengths') or a bare op (any other caller). A call with no route
     raises. The number of values must match the recorded draw; on exit every draw must have been used.
     """
 
     def __init__(self, draws: List[Draw], routes: Dict[str, str]):
-        self.queues = {call: [d for d in draws if d.tag.startswith(prefix)] for call, prefix in routes.items()}
+        by_prefix: Dict[str, List[Draw]] = {}  # calls routed to the same prefix share one queue, in recorded order
+        self.queues = {call: by_prefix.setdefault(prefix, [d for d in draws if d.tag.startswith(prefix)])
+                       for call, prefix in routes.items()}
         routed = {id(d) for q in self.queues.values() for d in q}
         unrouted = [d.tag for d in draws if id(d) not in routed]
         assert not unrouted, f"recorded draws no route answers: {unrouted}"
@@ -214,6 +222,8 @@ class DrawReplay:
         draw = queue.pop(0)
         assert draw.value.numel() == math.prod(shape), \
             f"torch.{op}{list(shape)} ({call}) answered by {draw.tag}{draw.shape}"
+        assert op == draw.op or not {op, draw.op} <= {"rand", "randn"}, \
+            f"torch.{op} ({call}) answered by NVIDIA's torch.{draw.op} ({draw.tag}): another order of draws"
         value = draw.value.reshape(shape)
         if dtype is not None or not value.is_floating_point():
             value = value.to(dtype or torch.int64)
@@ -239,6 +249,6 @@ class DrawReplay:
         for name, fn in self.originals.items():
             setattr(torch, name, fn)
         if exc_type is None:
-            left = {call: [d.tag for d in q] for call, q in self.queues.items() if q}
+            left = {call: [d.tag for d in q] for call, q in self.queues.items() if q}  # shared: listed per call
             assert not left, f"NVIDIA drew these, our code did not ask for them: {left}"
         return False

@@ -23,6 +23,7 @@ def images(n, c=3, h=H, w=W, seed=0, dtype=torch.float32):
 
 
 def pipe_with(p, **kwargs):
+    """The pipe with probability p (impl='nvidia' unless `impl` says otherwise)."""
     pipe = AugmentPipe(**kwargs)
     pipe.set_probability(p)
     return pipe
@@ -218,7 +219,7 @@ def test_a_batch_is_its_samples_one_by_one():
     alone: the other samples' draws do not matter."""
     torch.manual_seed(6)
     n = 24
-    pipe = pipe_with(0.35, **AUGPIPE_PRESETS["bgcf"], cutout=1)
+    pipe = pipe_with(0.35, **AUGPIPE_PRESETS["bgcf"], cutout=1, impl="exact")  # NVIDIA's pads by the batch
     x = images(n, seed=7, dtype=torch.float64)
     params = pipe.sample_params(n, H, W)
     y = pipe.apply(x, params)
@@ -267,7 +268,7 @@ def test_filters_as_matrices_equal_the_convolutions(h, w):
 def test_matrix_form_is_chosen_by_image_size(monkeypatch):
     small, large = torch.zeros(1, 1, 8, 8), torch.zeros(1, 1, 8, augment_ops.DENSE_MAX_SIDE + 1)
     assert augment_ops.use_matrices(small) and not augment_ops.use_matrices(large)
-    pipe = pipe_with(1.0, scale=1)
+    pipe = pipe_with(1.0, scale=1, impl="exact")
     pipe(images(2))
     pipe(images(2, dtype=torch.float64))
     assert sorted((kind, size, str(dtype)) for kind, size, dtype, _ in pipe.matrices._built) == [
@@ -330,13 +331,13 @@ def test_output_keeps_dtype_and_shape():
 
 def test_xflip_twice_and_rotate90_four_times_are_identity():
     x = images(3)
-    flip = pipe_with(1.0, xflip=1)
+    flip = pipe_with(1.0, xflip=1, impl="exact")
     once = flip(x, debug_percentile=0.75)
     assert torch.equal(once, x.flip(3))
     assert torch.equal(flip(once, debug_percentile=0.75), x)
-    rot = pipe_with(1.0, rotate90=1)
-    y = rot(x, debug_percentile=0.3)  # a quarter turn
-    assert torch.equal(y, torch.rot90(x, -1, dims=(2, 3)))
+    rot = pipe_with(1.0, rotate90=1, impl="exact")
+    y = rot(x, debug_percentile=0.3)  # a quarter turn (counter-clockwise on screen, as NVIDIA's)
+    assert torch.equal(y, torch.rot90(x, 1, dims=(2, 3)))
     for _ in range(3):
         y = rot(y, debug_percentile=0.3)
     assert torch.equal(y, x)
@@ -345,9 +346,9 @@ def test_xflip_twice_and_rotate90_four_times_are_identity():
 def test_integer_translation_moves_a_dot():
     x = torch.zeros(1, 1, H, W)
     x[0, 0, 5, 4] = 1
-    y = pipe_with(1.0, xint=1)(x, debug_percentile=1.0)  # shift by +xint_max * 16 = 2 pixels in x and y
+    y = pipe_with(1.0, xint=1, impl="exact")(x, debug_percentile=1.0)  # shift by +xint_max * 16 = 2 pixels
     assert y[0, 0, 7, 6] == 1 and y.sum() == 1
-    y = pipe_with(1.0, xint=1)(x, debug_percentile=0.0)  # -2 pixels
+    y = pipe_with(1.0, xint=1, impl="exact")(x, debug_percentile=0.0)  # -2 pixels
     assert y[0, 0, 3, 2] == 1 and y.sum() == 1
 
 
@@ -356,12 +357,15 @@ def centred_coordinates(h, w):
     return xs.double(), ys.double()
 
 
-def test_geometric_transforms_keep_images_aligned_with_coordinates():
-    """Warp coordinate ramps and a smooth image with the same draw; the ramps must report exactly where each
-    output pixel was sampled (the sampling matrices), and the image must agree with those coordinates."""
+@pytest.mark.parametrize("impl, ramp_tol, image_tol", [("exact", 1e-3, 0.03), ("nvidia", 0.15, 0.06)])
+def test_geometric_transforms_keep_images_aligned_with_coordinates(impl, ramp_tol, image_tol):
+    """Warp coordinate ramps and a smooth image with the same draw; the ramps must report where each output pixel
+    was sampled (the sampling matrices), and the image must agree with those coordinates. NVIDIA's sym6 pair is
+    not linear-phase: a warp through it moves ramps by up to 0.13 pixel and the smooth image by 0.045 (this draw; measured: NVIDIA's own pipe gives these
+    outputs within 3e-5)."""
     h = w = 32
     torch.manual_seed(3)
-    pipe = pipe_with(1.0, **AUGPIPE_PRESETS["bg"])
+    pipe = pipe_with(1.0, **AUGPIPE_PRESETS["bg"], impl=impl)
     n = 6
     params = pipe.sample_params(n, h, w)
     xs, ys = centred_coordinates(h, w)
@@ -376,14 +380,14 @@ def test_geometric_transforms_keep_images_aligned_with_coordinates():
     interior = (src.abs() < w / 2 - 5).all(dim=1) & (mid.abs() < w / 2 - 5).all(dim=1)
     assert interior.float().mean() > 0.2
     err = (warped[:, :2] - src).abs().amax(dim=1)
-    assert err[interior].max() < 1e-3
+    assert err[interior].max() < ramp_tol
     expected = torch.sin(2 * math.pi * src[:, 0] / 16) * torch.cos(2 * math.pi * src[:, 1] / 13)
-    assert (warped[:, 2] - expected)[interior].abs().max() < 0.03
+    assert (warped[:, 2] - expected)[interior].abs().max() < image_tol
 
 
 def test_fractional_translation_by_whole_pixels_matches_blit_shift_on_smooth_images():
     h = w = 32
-    pipe = pipe_with(1.0, xfrac=1, xint=1)
+    pipe = pipe_with(1.0, xfrac=1, xint=1, impl="exact")
     params = pipe.sample_params(1, h, w, debug_percentile=1.0)
     xs, ys = centred_coordinates(h, w)
     smooth = (torch.cos(2 * math.pi * xs / 20) + torch.sin(2 * math.pi * ys / 24))[None, None]

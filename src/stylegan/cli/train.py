@@ -89,6 +89,9 @@ def _transfers(resume) -> bool:
 @click.option("--p", "aug_p", type=float, default=0.2, show_default=True, help="Augment probability for --aug fixed.")
 @click.option("--target", type=float, default=0.6, show_default=True, help="ADA target.")
 @click.option("--augpipe", default="bgc", show_default=True, help="Augmentation pipe preset.")
+@click.option("--augment-impl", type=click.Choice(["nvidia", "exact"]), default="nvidia", show_default=True,
+              help="How the pipe executes its transforms: nvidia (NVIDIA's augment.py: blits through the sym6 warp) "
+                   "or exact (exact blits, Lagrange resampling).")
 @click.option("--resume", default=None,
               help="'auto', a run folder/checkpoint, or a network (transfer: a file, URL, hf:// address or "
                    "`stylegan pretrained` name); 'noresume' = none.")
@@ -125,8 +128,8 @@ def _transfers(resume) -> bool:
 @click.option("-n", "--dry-run", is_flag=True, help="Print the resolved options and exit.")
 def command(data, outdir, cfg, arch, loss, gpus, batch, batch_gpu, gamma, kimg, tick, snap, img_snap, snap_res, cbase,
             cmax, map_depth, glr, dlr, mbstd_group, blur_sigma, blur_fade_kimg, mirror, mirror_y, cond, aug, aug_p,
-            target, augpipe, resume, freezed, seed, fp32, precision, resample, channels_last, nhwc, nobench, allow_tf32,
-            compile_mode, workers, device, desc, metrics, metrics_num, max_images, subset, no_progress, dry_run):
+            target, augpipe, augment_impl, resume, freezed, seed, fp32, precision, resample, channels_last, nhwc,
+            nobench, allow_tf32, compile_mode, workers, device, desc, metrics, metrics_num, max_images, subset, no_progress, dry_run):
     """Train StyleGAN2(-ADA), StyleGAN3 (--cfg stylegan3-t / stylegan3-r) or StyleGAN v1 on a dataset."""
     with user_errors():
         from ..data.dataset import ImageDataset
@@ -181,6 +184,7 @@ def command(data, outdir, cfg, arch, loss, gpus, batch, batch_gpu, gamma, kimg, 
         if aug is not None:
             config.aug = aug
         config.aug_p, config.ada_target, config.augpipe = aug_p, target, augpipe
+        config.augment_impl = augment_impl
         if fp32:
             precision = "fp32"
         if _transfers(resume):  # as NVIDIA's train.py --resume: ADA reacts faster, no EMA ramp-up, no blur fade

@@ -10,7 +10,7 @@ cost").
 """
 from __future__ import annotations
 
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -60,13 +60,14 @@ def _dilate(taps: np.ndarray, factor: int) -> np.ndarray:
     return out
 
 
-def filter_bank(num_bands: int = 4, order: int = FILTERBANK_ORDER) -> np.ndarray:
+def filter_bank(num_bands: int = 4, order: int = FILTERBANK_ORDER, lo: Optional[np.ndarray] = None) -> np.ndarray:
     """[num_bands, taps] zero-phase filters splitting [0, pi] into octaves, lowest band first; they sum to a unit impulse.
 
     Dyadic tree: band k from the top is lo(z) lo(z^2) ... hi(z^(2^k)) with hi = 1 - lo, so the sum telescopes
     to 1. With 4 bands the pass-bands are [0, pi/8], [pi/8, pi/4], [pi/4, pi/2], [pi/2, pi] (appendix B).
+    lo: the half-band filter (odd length, centre 1/2); default `halfband_filter(order)`.
     """
-    lo = halfband_filter(order)
+    lo = halfband_filter(order) if lo is None else np.asarray(lo, dtype=np.float64)
     hi = -lo
     hi[len(hi) // 2] += 1.0
     bands, rest = [], np.ones(1)
@@ -86,6 +87,15 @@ def mirror(idx: torch.Tensor, size: int) -> torch.Tensor:
     """Map integer indices onto [0, size) by symmetric extension (edge repeated, period 2*size)."""
     idx = torch.remainder(idx, 2 * size)
     return torch.where(idx < size, idx, 2 * size - 1 - idx)
+
+
+def reflect(idx: torch.Tensor, size: int) -> torch.Tensor:
+    """Map integer indices onto [0, size) by reflection about the edge pixels, not repeated (period 2*size - 2),
+    as `F.pad(mode='reflect')` (NVIDIA's pipe), to any reach."""
+    if size == 1:
+        return torch.zeros_like(idx)
+    idx = torch.remainder(idx, 2 * size - 2)
+    return torch.where(idx < size, idx, 2 * size - 2 - idx)
 
 
 def _matrix(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, shape) -> torch.Tensor:
@@ -115,10 +125,11 @@ def downsample_matrix(size: int, f: torch.Tensor) -> torch.Tensor:
     return _matrix(j, 2 * j + k, f.flip(0), [size, 2 * size + f.numel() - 2])
 
 
-def band_matrices(size: int, bank: torch.Tensor) -> torch.Tensor:
+def band_matrices(size: int, bank: torch.Tensor, extend=mirror) -> torch.Tensor:
     """[num_bands, size, size]: each zero-phase band filter of `bank` [num_bands, L] (L odd) along one axis with
-    symmetric borders; row i reads mirror(i + k - L//2) with bank[:, k]."""
+    borders extended by `extend` (`mirror`: symmetric; `reflect`: NVIDIA's); row i reads extend(i + k - L//2) with
+    bank[:, k]."""
     k = torch.arange(bank.shape[1], device=bank.device)
     i = torch.arange(size, device=bank.device)[:, None]
-    cols = mirror(i + k - bank.shape[1] // 2, size)
+    cols = extend(i + k - bank.shape[1] // 2, size)
     return torch.stack([_matrix(i, cols, taps, [size, size]) for taps in bank])

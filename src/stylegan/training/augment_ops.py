@@ -16,7 +16,7 @@ from typing import Dict, Optional
 import torch
 import torch.nn.functional as F
 
-from .augment_filters import band_matrices, downsample_matrix, mirror, upsample_matrix
+from .augment_filters import band_matrices, downsample_matrix, mirror, reflect, upsample_matrix
 
 # Largest image side for the matrix form of the separable filters. The warp's forward + backward with them, against
 # the convolutions, on an AVX2 CPU (docs/performance.md "The ADA pipe's cost"): 5.1x faster at 32x32, 3.4x at 64,
@@ -26,7 +26,8 @@ DENSE_MAX_SIDE = 256
 
 class FilterMatrices:
     """The pipe's separable filters as matrices (`augment_filters`), built at the first image of each size, dtype
-    and device and kept: `up` [2n, n], `down` [n, 2n + K - 2] (the warp's filter of K taps), `bands` [4, n, n]."""
+    and device and kept: `up` [2n, n], `down` [n, 2n + K - 2] (the warp's filter of K taps), `bands` [4, n, n]
+    (symmetric borders) and `bands_reflect` (NVIDIA's reflection)."""
 
     def __init__(self):
         self._built: Dict[tuple, torch.Tensor] = {}
@@ -34,7 +35,8 @@ class FilterMatrices:
     def get(self, kind: str, size: int, taps: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         key = (kind, size, like.dtype, like.device)
         if key not in self._built:
-            build = {"up": upsample_matrix, "down": downsample_matrix, "bands": band_matrices}[kind]
+            build = {"up": upsample_matrix, "down": downsample_matrix, "bands": band_matrices,
+                     "bands_reflect": lambda n, bank: band_matrices(n, bank, reflect)}[kind]
             self._built[key] = build(size, taps.to(device=like.device, dtype=torch.float64)).to(like.dtype)
         return self._built[key]
 
@@ -60,51 +62,63 @@ def gather_pixels(x: torch.Tensor, iy: torch.Tensor, ix: torch.Tensor) -> torch.
     return x.reshape(n, c, h * w).gather(2, flat).reshape(n, c, *iy.shape[1:])
 
 
-def pad_symmetric(x: torch.Tensor, pad_x: int, pad_y: int) -> torch.Tensor:
+def pad_borders(x: torch.Tensor, x0: int, x1: int, y0: int, y1: int, extend=mirror) -> torch.Tensor:
+    """x [N, C, H, W] extended by `extend` (an index map: `mirror` repeats the edge pixel, `reflect` does not):
+    x0/x1 columns left/right, y0/y1 rows above/below."""
     h, w = x.shape[2:]
-    ix = mirror(torch.arange(-pad_x, w + pad_x, device=x.device), w)
-    iy = mirror(torch.arange(-pad_y, h + pad_y, device=x.device), h)
+    ix = extend(torch.arange(-x0, w + x1, device=x.device), w)
+    iy = extend(torch.arange(-y0, h + y1, device=x.device), h)
     return x.index_select(3, ix).index_select(2, iy)
 
 
+def pad_symmetric(x: torch.Tensor, pad_x: int, pad_y: int) -> torch.Tensor:
+    return pad_borders(x, pad_x, pad_x, pad_y, pad_y)
+
+
+# grid_sample's padding modes and their enums in aten::grid_sampler_2d
+_PADDING = {"zeros": 0, "border": 1, "reflection": 2}
+
+
 class _BilinearSample(torch.autograd.Function):
-    """F.grid_sample (bilinear, reflection, align_corners=False) at a fixed grid, with a backward that is itself
+    """F.grid_sample (bilinear, align_corners=False) at a fixed grid, with a backward that is itself
     differentiable: sampling is linear in the image, so its gradient is the adjoint (`_BilinearSampleAdjoint`)
     and the adjoint's gradient is sampling again, to any order (PyTorch itself raised "derivative for
     aten::grid_sampler_2d_backward is not implemented" up to 2.0 at least; this project supports 2.3 on)."""
 
     @staticmethod
-    def forward(ctx, x, grid):
+    def forward(ctx, x, grid, padding):
         ctx.save_for_backward(grid)
-        ctx.image_shape = x.shape
-        return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+        ctx.image_shape, ctx.padding = x.shape, padding
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode=padding, align_corners=False)
 
     @staticmethod
     def backward(ctx, grad):
         grid, = ctx.saved_tensors
-        return _BilinearSampleAdjoint.apply(grad, grid, ctx.image_shape), None
+        return _BilinearSampleAdjoint.apply(grad, grid, ctx.image_shape, ctx.padding), None, None
 
 
 class _BilinearSampleAdjoint(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, grad, grid, image_shape):
+    def forward(ctx, grad, grid, image_shape, padding):
         ctx.save_for_backward(grid)
+        ctx.padding = padding
         zeros = grad.new_zeros([]).expand(image_shape)  # read for the grid's gradient only, which is not asked for
-        # interpolation 0: bilinear, padding 2: reflection (the enums of aten::grid_sampler_2d)
-        return torch.ops.aten.grid_sampler_2d_backward(grad, zeros, grid, 0, 2, False, [True, False])[0]
+        # interpolation 0: bilinear
+        return torch.ops.aten.grid_sampler_2d_backward(grad, zeros, grid, 0, _PADDING[padding], False,
+                                                       [True, False])[0]
 
     @staticmethod
     def backward(ctx, grad):
         grid, = ctx.saved_tensors
-        return _BilinearSample.apply(grad, grid), None, None
+        return _BilinearSample.apply(grad, grid, ctx.padding), None, None, None
 
 
-def bilinear_sample(x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+def bilinear_sample(x: torch.Tensor, grid: torch.Tensor, padding: str = "reflection") -> torch.Tensor:
     """Bilinearly sample x [N, C, H, W] at `grid` [N, Ho, Wo, 2] (x, y in F.grid_sample's units: -1 and 1 are the
-    outer edges of the border pixels). Outside the image the signal is extended symmetrically about the border
-    (edge pixel repeated), as `F.grid_sample(padding_mode='reflection', align_corners=False)`, which it is, with a
-    double backward on every PyTorch version."""
-    return _BilinearSample.apply(x, grid.to(x.dtype))
+    outer edges of the border pixels), as `F.grid_sample(padding_mode=padding, align_corners=False)`, which it
+    is, with a double backward on every PyTorch version. Outside the image: 'reflection' extends the signal
+    symmetrically about the border (edge pixel repeated), 'zeros' reads zeros (NVIDIA's warp)."""
+    return _BilinearSample.apply(x, grid.to(x.dtype), padding)
 
 
 def upsample2x(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
@@ -192,19 +206,22 @@ def recolor(x: torch.Tensor, color: torch.Tensor) -> torch.Tensor:
 
 
 def band_filter(x: torch.Tensor, gains: torch.Tensor, bank: torch.Tensor,
-                matrices: Optional[FilterMatrices] = None) -> torch.Tensor:
-    """Separable filter sum_b gains[n, b] * bank[b] along x then y with symmetric borders; bank [bands, L] (L odd).
-    `matrices`: as matrix products (when `use_matrices(x)`), else as grouped convolutions."""
+                matrices: Optional[FilterMatrices] = None, borders: str = "symmetric") -> torch.Tensor:
+    """Separable filter sum_b gains[n, b] * bank[b] along x then y; bank [bands, L] (L odd). borders: 'symmetric'
+    (edge pixel repeated) or 'reflect' (not repeated: NVIDIA's). `matrices`: as matrix products (when
+    `use_matrices(x)`), else as grouped convolutions."""
     n, c, h, w = x.shape
     gains = gains.to(x.dtype)
     if matrices is not None:
-        rows = torch.einsum("nb,bij->nij", gains, matrices.get("bands", h, bank, x))[:, None]
-        cols = torch.einsum("nb,bij->nij", gains, matrices.get("bands", w, bank, x))[:, None]
+        kind = "bands" if borders == "symmetric" else "bands_reflect"
+        rows = torch.einsum("nb,bij->nij", gains, matrices.get(kind, h, bank, x))[:, None]
+        cols = torch.einsum("nb,bij->nij", gains, matrices.get(kind, w, bank, x))[:, None]
         return separable(x, rows, cols)
     taps = gains @ bank.to(x.dtype)  # [n, L]
     half = taps.shape[1] // 2
     weight = taps[:, None, :].expand(n, c, -1).reshape(n * c, 1, -1)
-    y = pad_symmetric(x, half, half).reshape(1, n * c, h + 2 * half, w + 2 * half)
+    extend = mirror if borders == "symmetric" else reflect
+    y = pad_borders(x, half, half, half, half, extend).reshape(1, n * c, h + 2 * half, w + 2 * half)
     y = F.conv2d(y, weight[:, :, None, :], groups=n * c)
     y = F.conv2d(y, weight[:, :, :, None], groups=n * c)
     return y.reshape(n, c, h, w)

@@ -77,6 +77,7 @@ class AugmentParams:
     cutout_center: torch.Tensor  # [N, 2] cutout centre (x, y) in [0, 1] image units
     cutout_size: float           # cutout side as a fraction of the image size
     fired: Dict[str, torch.Tensor] = field(default_factory=dict)  # transform name -> [N] bool, drawn to fire
+    noise: Optional[torch.Tensor] = None  # [N, C, H, W] N(0, 1) images drawn with the parameters (impl 'nvidia')
 
     def stage_fired(self, names: Sequence[str]) -> torch.Tensor:
         out = torch.zeros_like(self.noise_std, dtype=torch.bool)
@@ -86,9 +87,15 @@ class AugmentParams:
 
 
 def draw_params(pipe: "AugmentPipe", batch_size: int, height: int, width: int, device=None,
-                debug_percentile: Optional[float] = None,
-                generator: Optional[torch.Generator] = None) -> AugmentParams:
-    """Draw the random parameters for `batch_size` images of `height` x `width` pixels.
+                debug_percentile: Optional[float] = None, generator: Optional[torch.Generator] = None,
+                channels: Optional[int] = None) -> AugmentParams:
+    """Draw the random parameters for `batch_size` images of `height` x `width` pixels (`channels` of them:
+    1 skips the hue and saturation draws).
+
+    The draws are NVIDIA's, in its order (training/augment.py): per transform, its value for every sample, then
+    its gate (`rand < multiplier * p`); rotation twice (before and after the anisotropic scale); every band of the
+    image filter; the noise strength, then its gate; cutout's gate, then its centre. So the same random stream
+    gives both pipes the same transforms (and a recorded stream, tagged per transform, replays in order).
 
     pipe: the AugmentPipe whose probability p, multipliers and spreads the draws follow.
 
@@ -119,107 +126,107 @@ def draw_params(pipe: "AugmentPipe", batch_size: int, height: int, width: int, d
     def choice(k: int):  # uniform integer in [0, k)
         return torch.floor(uniform() * k).clamp(max=k - 1)
 
-    def gate(multiplier: float, prob: Optional[torch.Tensor] = None) -> torch.Tensor:
-        if multiplier <= 0:
-            return torch.zeros([n], dtype=torch.bool, device=device)
+    def gate(multiplier: float, prob: Optional[torch.Tensor] = None) -> torch.Tensor:  # draws even at multiplier 0
         if debug_percentile is not None:
-            return torch.ones([n], dtype=torch.bool, device=device)
+            return torch.full([n], multiplier > 0, dtype=torch.bool, device=device)
         return torch.rand([n], generator=generator, **f32) < (multiplier * p if prob is None else prob)
 
     ones, zeros = torch.ones([n], **f32), torch.zeros([n], **f32)
     eye3 = torch.eye(3, **f32).expand(n, 3, 3)
     fired = {}
 
+    def drawn(name: str, value, identity, prob: Optional[torch.Tensor] = None):
+        """NVIDIA's order: the value for every sample, then the gate; where the gate stays shut, `identity`."""
+        if getattr(pipe, name) <= 0:
+            fired[name] = torch.zeros([n], dtype=torch.bool, device=device)
+            return None
+        v = value()
+        fired[name] = gate(getattr(pipe, name), prob)
+        return torch.where(fired[name].reshape(-1, *[1] * (v.ndim - 1)), v, identity)
+
     # 1. Pixel blitting: sampling matrix G maps output to input pixels; composing G @ T^-1 applies T last.
     blit = eye3
-    fired["xflip"] = gate(pipe.xflip)
-    if pipe.xflip > 0:
-        i = torch.where(fired["xflip"], choice(2), zeros)
+    i = drawn("xflip", lambda: choice(2), zeros)
+    if i is not None:
         blit = blit @ scale2d(1 - 2 * i, ones)
-    fired["rotate90"] = gate(pipe.rotate90)
-    if pipe.rotate90 > 0:
-        i = torch.where(fired["rotate90"], choice(4), zeros)
-        blit = blit @ rotate2d(-math.pi / 2 * i)
-    fired["xint"] = gate(pipe.xint)
-    if pipe.xint > 0:
-        t = (uniform(2) * 2 - 1) * pipe.xint_max
-        t = torch.where(fired["xint"][:, None], t, torch.zeros_like(t))
+    i = drawn("rotate90", lambda: choice(4), zeros)
+    if i is not None:
+        blit = blit @ rotate2d(math.pi / 2 * i)
+    t = drawn("xint", lambda: (uniform(2) * 2 - 1) * pipe.xint_max, zeros[:, None])
+    if t is not None:
         blit = blit @ translate2d(-torch.round(t[:, 0] * width), -torch.round(t[:, 1] * height))
-    blit = blit.round()  # every entry is an integer; removes cos(pi/2) ~ 6e-17 residue
 
     # 2. General geometric transforms.
     geom = eye3
-    fired["scale"] = gate(pipe.scale)
-    if pipe.scale > 0:
-        s = torch.where(fired["scale"], torch.exp2(normal() * pipe.scale_std), ones)
+    s = drawn("scale", lambda: torch.exp2(normal() * pipe.scale_std), ones)
+    if s is not None:
         geom = geom @ scale2d(1 / s, 1 / s)
     p_rot = 1 - torch.sqrt((1 - pipe.rotate * p).clamp(min=0))  # two chances give overall rotate*p
-    rot_first, rot_second = gate(pipe.rotate, p_rot), gate(pipe.rotate, p_rot)
-    fired["rotate"] = rot_first | rot_second
-    if pipe.rotate > 0:
-        theta = torch.where(rot_first, (uniform() * 2 - 1) * math.pi * pipe.rotate_max, zeros)
-        geom = geom @ rotate2d(-theta)
-    fired["aniso"] = gate(pipe.aniso)
-    if pipe.aniso > 0:
-        s = torch.where(fired["aniso"], torch.exp2(normal() * pipe.aniso_std), ones)
+    theta = drawn("rotate", lambda: (uniform() * 2 - 1) * math.pi * pipe.rotate_max, zeros, p_rot)
+    rot_first = fired["rotate"]
+    if theta is not None:
+        geom = geom @ rotate2d(theta)
+    s = drawn("aniso", lambda: torch.exp2(normal() * pipe.aniso_std), ones)
+    if s is not None:
         geom = geom @ scale2d(1 / s, s)
-    if pipe.rotate > 0:
-        theta = torch.where(rot_second, (uniform() * 2 - 1) * math.pi * pipe.rotate_max, zeros)
-        geom = geom @ rotate2d(-theta)
-    fired["xfrac"] = gate(pipe.xfrac)
-    if pipe.xfrac > 0:
-        t = normal(2) * pipe.xfrac_std
-        t = torch.where(fired["xfrac"][:, None], t, torch.zeros_like(t))
+    theta = drawn("rotate", lambda: (uniform() * 2 - 1) * math.pi * pipe.rotate_max, zeros, p_rot)
+    fired["rotate"] = fired["rotate"] | rot_first
+    if theta is not None:
+        geom = geom @ rotate2d(theta)
+    t = drawn("xfrac", lambda: normal(2) * pipe.xfrac_std, zeros[:, None])
+    if t is not None:
         geom = geom @ translate2d(-t[:, 0] * width, -t[:, 1] * height)
 
-    # 3. Colour transforms, composed as C <- T @ C (the later transform acts last).
+    # 3. Colour transforms, composed as C <- T @ C (the later transform acts last). Hue and saturation leave gray
+    # images unchanged; on them (channels == 1) nothing is drawn for them, as in NVIDIA's pipe.
     color = torch.eye(4, **f32).expand(n, 4, 4)
     eye_rgb = torch.eye(3, **f32).expand(n, 3, 3)
     v = _luma_axis(ones)
     vvt = torch.outer(v, v).expand(n, 3, 3)
-    fired["brightness"] = gate(pipe.brightness)
-    if pipe.brightness > 0:
-        b = torch.where(fired["brightness"], normal() * pipe.brightness_std, zeros)
+    b = drawn("brightness", lambda: normal() * pipe.brightness_std, zeros)
+    if b is not None:
         color = _rgb_affine(eye_rgb, b[:, None].expand(n, 3)) @ color
-    fired["contrast"] = gate(pipe.contrast)
-    if pipe.contrast > 0:
-        c = torch.where(fired["contrast"], torch.exp2(normal() * pipe.contrast_std), ones)
+    c = drawn("contrast", lambda: torch.exp2(normal() * pipe.contrast_std), ones)
+    if c is not None:
         color = _rgb_affine(eye_rgb * c[:, None, None]) @ color
-    fired["lumaflip"] = gate(pipe.lumaflip)
-    if pipe.lumaflip > 0:
-        i = torch.where(fired["lumaflip"], choice(2), zeros)
+    i = drawn("lumaflip", lambda: choice(2), zeros)
+    if i is not None:
         color = _rgb_affine(eye_rgb - 2 * vvt * i[:, None, None]) @ color  # Householder reflection of luma
-    fired["hue"] = gate(pipe.hue)
-    if pipe.hue > 0:
-        theta = torch.where(fired["hue"], (uniform() * 2 - 1) * math.pi * pipe.hue_max, zeros)
+    gray = channels == 1
+    theta = None if gray else drawn("hue", lambda: (uniform() * 2 - 1) * math.pi * pipe.hue_max, zeros)
+    if theta is not None:
         cross = torch.tensor([[0, -1, 1], [1, 0, -1], [-1, 1, 0]], **f32) / math.sqrt(3)  # [v]_x
         cos, sin = torch.cos(theta)[:, None, None], torch.sin(theta)[:, None, None]
         color = _rgb_affine(cos * eye_rgb + sin * cross + (1 - cos) * vvt) @ color  # Rodrigues rotation about v
-    fired["saturation"] = gate(pipe.saturation)
-    if pipe.saturation > 0:
-        s = torch.where(fired["saturation"], torch.exp2(normal() * pipe.saturation_std), ones)
+    s = None if gray else drawn("saturation", lambda: torch.exp2(normal() * pipe.saturation_std), ones)
+    if s is not None:
         color = _rgb_affine(vvt + (eye_rgb - vvt) * s[:, None, None]) @ color
+    for name in ("hue", "saturation"):
+        fired.setdefault(name, torch.zeros([n], dtype=torch.bool, device=device))
 
-    # 4. Image-space filtering: amplify one band at a time, renormalising to the expected image power.
+    # 4. Image-space filtering: amplify one band at a time, renormalising to the expected image power. Every band
+    # draws (a band of multiplier 0 never fires).
     num_bands = len(BAND_POWER)
     power = torch.tensor(BAND_POWER, **f32)
     gains = torch.ones([n, num_bands], **f32)
     fired["imgfilter"] = torch.zeros([n], dtype=torch.bool, device=device)
-    for band, strength in enumerate(pipe.imgfilter_bands):
-        if pipe.imgfilter * strength <= 0:
-            continue
+    for band, strength in enumerate(pipe.imgfilter_bands if pipe.imgfilter > 0 else ()):
+        value = torch.exp2(normal() * pipe.imgfilter_std)
         band_fired = gate(pipe.imgfilter * strength)
         t = torch.ones([n, num_bands], **f32)
-        t[:, band] = torch.where(band_fired, torch.exp2(normal() * pipe.imgfilter_std), ones)
+        t[:, band] = torch.where(band_fired, value, ones)
         gains = gains * t / (power * t.square()).sum(dim=-1, keepdim=True).sqrt()
         fired["imgfilter"] = fired["imgfilter"] | band_fired
 
-    # 5. Additive noise and 6. cutout.
-    fired["noise"] = gate(pipe.noise)
-    noise_std = torch.where(fired["noise"], normal().abs() * pipe.noise_std, zeros) if pipe.noise > 0 else zeros
-    fired["cutout"] = gate(pipe.cutout)
+    # 5. Additive noise and 6. cutout (NVIDIA draws the cutout's gate before its centre).
+    sigma = drawn("noise", lambda: normal().abs() * pipe.noise_std, zeros)
+    noise_std = zeros if sigma is None else sigma
+    noise = None  # NVIDIA draws every sample's noise images here, before cutout's draws
+    if sigma is not None and channels is not None and getattr(pipe, "impl", "exact") == "nvidia":
+        noise = torch.randn([n, channels, height, width], generator=generator, **f32)
+    fired["cutout"] = gate(pipe.cutout) if pipe.cutout > 0 else torch.zeros([n], dtype=torch.bool, device=device)
     center = uniform(2) if pipe.cutout > 0 else torch.zeros([n, 2], **f32)
 
     return AugmentParams(blit=blit, geom=geom, color=color, filter_gains=gains, noise_std=noise_std,
-                         cutout_center=center, cutout_size=pipe.cutout_size, fired=fired)
+                         cutout_center=center, cutout_size=pipe.cutout_size, fired=fired, noise=noise)
 

@@ -308,7 +308,7 @@ def setup_run(opts: RunOptions, say=print) -> Run:
 
     augment_pipe = ada = None
     if cfg.aug != "noaug":
-        augment_pipe = make_augment_pipe(cfg.augpipe).train().requires_grad_(False).to(device)
+        augment_pipe = make_augment_pipe(cfg.augpipe, cfg.augment_impl).train().requires_grad_(False).to(device)
         augment_pipe.p.fill_(cfg.aug_p if cfg.aug == "fixed" else 0.0)
         if cfg.aug == "ada":
             ada = AdaController(augment_pipe, target=cfg.ada_target, ada_interval=cfg.ada_interval,
