@@ -1,6 +1,8 @@
-"""What the ADA pipe costs as p grows, before and after its cost was made to follow p (issue #23), in one process.
+"""What the ADA pipe costs as p grows, before and after its cost was made to follow p (issue #23), and per impl
+('exact' against 'nvidia', issue #25), in one process.
 
     .venv/bin/python benchmarks/augment_cost_cpu.py --name augment_cost            # per call, and the warp's form
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/augment_cost_cpu.py --impls --threads 1 --name augment_impls_1thread
     .venv/bin/python benchmarks/augment_cost_cpu.py --name augment_loop --loop     # whole `stylegan train` ticks
     ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 .venv/bin/python ...          # as an AVX2-only CPU
 
@@ -14,6 +16,8 @@
   call (not the fastest call: the calls differ in how many samples draw a transform).
 - The warp's separable filters as matrices or as convolutions (`augment_ops.DENSE_MAX_SIDE`): forward + backward of
   the warp of 24 3-channel samples (fewer above 64 pixels), fastest of interleaved calls.
+- With --impls: per call as above, `bgc` executed by impl='exact' and impl='nvidia' (the same draws), p = 0.01, 0.3
+  and 0.6, forward + backward.
 - With --loop: `cli.bench_loop.run_loop_case` (NVIDIA's small command line, fast_eager) with ADA adapting from
   p = 0 and with p fixed at 0.05 and 0.3, the before pipe swapped in for `training.setup.make_augment_pipe`.
 """
@@ -39,6 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 BEFORE_REV = "7edad3f"  # the last commit of the pipe that resampled every sample of a stage's subset with convolutions
 SHAPES = ((32, 1, 32, 32), (32, 3, 64, 64))
 PROBABILITIES = (0.0, 0.01, 0.05, 0.1, 0.3, 0.6)
+IMPL_PROBABILITIES = (0.01, 0.3, 0.6)
 
 
 def load_before(rev: str):
@@ -85,7 +90,7 @@ def per_call(pipes: dict, shape, p: float, backward: bool, rounds: int, calls: i
 
 def warp_forms(rounds: int) -> list:
     """Forward + backward of the warp with its filters as matrices and as convolutions, per image size."""
-    pipe = augment.make_augment_pipe("bg")
+    pipe = augment.make_augment_pipe("bg", "exact")
     pipe.set_probability(1.0)
     rows = []
     for size, n in ((32, 24), (64, 24), (128, 8), (256, 2), (512, 1)):
@@ -150,23 +155,35 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--calls", type=int, default=8)
     parser.add_argument("--loop", action="store_true", help="whole training ticks instead of per-call times")
+    parser.add_argument("--impls", action="store_true", help="per call: impl 'exact' against 'nvidia'")
     parser.add_argument("--kimg", type=float, default=1.024, help="--loop: kimg per run (the first tick is warm-up)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: PyTorch's)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    before = load_before(args.before_rev)
     isa = {"ONEDNN_MAX_CPU_ISA": os.environ.get("ONEDNN_MAX_CPU_ISA", "native"),
            "ATEN_CPU_CAPABILITY": os.environ.get("ATEN_CPU_CAPABILITY", "native"), "threads": torch.get_num_threads()}
     rows = []
-    if args.loop:
-        for row in loop_rows(before, args.rounds, args.kimg):
+    if args.impls:
+        flags = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        emit(rows, {"what": "machine", "lscpu": [line for line in flags.splitlines()
+                                                 if line.split(":")[0] in ("Model name", "CPU(s)", "Flags")]})
+        for shape in SHAPES:
+            for p in IMPL_PROBABILITIES:
+                pipes = {impl: augment.make_augment_pipe("bgc", impl) for impl in augment.AUGMENT_IMPLS}
+                ms = per_call(pipes, shape, p, True, args.rounds, args.calls)
+                emit(rows, {"what": "bgc_ms_per_call", "shape": list(shape), "mode": "fwd_bwd", "p": p, **ms,
+                            "nvidia_over_exact": round(ms["nvidia"] / ms["exact"], 2), **isa,
+                            "load": round(os.getloadavg()[0], 2)})
+    elif args.loop:
+        for row in loop_rows(load_before(args.before_rev), args.rounds, args.kimg):
             rows.append({**row, **isa})
     else:
+        before = load_before(args.before_rev)
         for shape in SHAPES:
             for backward in (False, True):
                 for p in PROBABILITIES:
-                    pipes = {"before": before.make_augment_pipe("bgc"), "after": augment.make_augment_pipe("bgc")}
+                    pipes = {"before": before.make_augment_pipe("bgc"), "after": augment.make_augment_pipe("bgc", "exact")}
                     ms = per_call(pipes, shape, p, backward, args.rounds, args.calls)
                     emit(rows, {"what": "bgc_ms_per_call", "shape": list(shape), "mode": "fwd_bwd" if backward
                                 else "fwd", "p": p, **ms, "speedup": round(ms["before"] / ms["after"], 2), **isa,

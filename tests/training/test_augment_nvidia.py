@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from stylegan.training import augment_nvidia
+from stylegan.training import augment_nvidia, augment_ops
 from stylegan.training.augment import AUGPIPE_PRESETS, AugmentPipe, make_augment_pipe
 from stylegan.training.augment_filters import filter_bank, halfband_filter, reflect
 
@@ -176,3 +176,22 @@ def test_training_runs_nvidias_pipe_and_old_runs_resume_with_the_exact_one(tmp_p
     del options["config"]["augment_impl"]
     (run_dir / "training_options.json").write_text(json.dumps(options))
     assert setup_run(resumed, say=lambda *_: None).augment_pipe.impl == "exact"
+
+
+@pytest.mark.parametrize("h, w", [(16, 16), (8, 12), (5, 7)])
+def test_nvidias_warp_as_matrices_equals_the_convolutions(h, w):
+    """The warp's padding + sym6 upsampling and its downsampling as matrix products (images up to DENSE_MAX_SIDE a
+    side) against reflection padding and upfirdn2d (larger images): values and gradients in float64."""
+    torch.manual_seed(2)
+    pipe = make_augment_pipe("bg")
+    pipe.p.fill_(1.0)
+    params = pipe.sample_params(3, h, w)
+    matrices = params.blit @ params.geom
+    margin = augment_nvidia.warp_margin(matrices, h, w)
+    x = (torch.rand(3, 2, h, w, dtype=torch.float64) * 2 - 1).requires_grad_(True)
+    weight = torch.randn(3, 2, h, w, dtype=torch.float64)
+    f = pipe.geom_filter.double()
+    outs = [augment_nvidia.warp(x, matrices, margin, f, form) for form in (augment_ops.FilterMatrices(), None)]
+    torch.testing.assert_close(outs[0], outs[1], rtol=0, atol=1e-12)
+    grads = [torch.autograd.grad((out * weight).sum(), x)[0] for out in outs]
+    torch.testing.assert_close(grads[0], grads[1], rtol=0, atol=1e-12)

@@ -262,7 +262,8 @@ class AugmentPipe(torch.nn.Module):
         if not change.any():
             return x
         margin = augment_nvidia.warp_margin(matrices, *x.shape[2:])
-        return on_samples(x, change, lambda s, i: augment_nvidia.warp(s, matrices[i], margin, self.geom_filter))
+        return on_samples(x, change, lambda s, i: augment_nvidia.warp(
+            s, matrices[i], margin, self.geom_filter, self.matrices if use_matrices(s) else None))
 
     def _filter(self, x: torch.Tensor, gains: torch.Tensor) -> torch.Tensor:
         """Sum of the frequency bands of x weighted by gains [N, bands] (`augment_ops.band_filter`)."""

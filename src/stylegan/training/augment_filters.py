@@ -98,7 +98,7 @@ def reflect(idx: torch.Tensor, size: int) -> torch.Tensor:
     return torch.where(idx < size, idx, 2 * size - 2 - idx)
 
 
-def _matrix(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, shape) -> torch.Tensor:
+def dense_matrix(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, shape) -> torch.Tensor:
     """Sum of `values` at (rows, cols) (broadcast together) in a zero matrix of `shape`; taps that the border
     extension folds onto the same input sample add up."""
     rows, cols, values = torch.broadcast_tensors(rows, cols, values)
@@ -114,7 +114,7 @@ def upsample_matrix(size: int, f: torch.Tensor) -> torch.Tensor:
     o = torch.arange(2 * size, device=f.device)[:, None]
     same_parity = (o + k) % 2 == 0
     cols = mirror(torch.div(o + k, 2, rounding_mode="floor") - f.numel() // 4, size)
-    return _matrix(o, cols, torch.where(same_parity, 2 * f.flip(0), f.new_zeros([])), [2 * size, size])
+    return dense_matrix(o, cols, torch.where(same_parity, 2 * f.flip(0), f.new_zeros([])), [2 * size, size])
 
 
 def downsample_matrix(size: int, f: torch.Tensor) -> torch.Tensor:
@@ -122,7 +122,7 @@ def downsample_matrix(size: int, f: torch.Tensor) -> torch.Tensor:
     2x signal that carries the K/2 - 1 samples a side the filter reads; f [K]. Output j reads 2j + k with f[K-1-k]."""
     k = torch.arange(f.numel(), device=f.device)
     j = torch.arange(size, device=f.device)[:, None]
-    return _matrix(j, 2 * j + k, f.flip(0), [size, 2 * size + f.numel() - 2])
+    return dense_matrix(j, 2 * j + k, f.flip(0), [size, 2 * size + f.numel() - 2])
 
 
 def band_matrices(size: int, bank: torch.Tensor, extend=mirror) -> torch.Tensor:
@@ -132,4 +132,4 @@ def band_matrices(size: int, bank: torch.Tensor, extend=mirror) -> torch.Tensor:
     k = torch.arange(bank.shape[1], device=bank.device)
     i = torch.arange(size, device=bank.device)[:, None]
     cols = extend(i + k - bank.shape[1] // 2, size)
-    return torch.stack([_matrix(i, cols, taps, [size, size]) for taps in bank])
+    return torch.stack([dense_matrix(i, cols, taps, [size, size]) for taps in bank])

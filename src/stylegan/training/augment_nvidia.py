@@ -19,14 +19,14 @@ reflection as well. Here the same, written for this project:
 from __future__ import annotations
 
 import math
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 import torch
 
 from ..ops.upfirdn2d import downsample2d, setup_filter, upsample2d
-from .augment_filters import reflect
-from .augment_ops import bilinear_sample, pad_borders
+from .augment_filters import dense_matrix, reflect
+from .augment_ops import FilterMatrices, bilinear_sample, pad_borders, separable
 
 # Symlet-6 low-pass filter (12 taps), as published (PyWavelets `pywt.Wavelet('sym6').rec_lo`).
 SYM6 = (0.015404109327027373, 0.0034907120842174702, -0.11799011114819057, -0.048311742585633,
@@ -90,15 +90,44 @@ def sampling_grid(matrices: torch.Tensor, height: int, width: int, margin: Tuple
     return src.to(dtype)
 
 
+def upsample_matrix(size: int, before: int, after: int, f: torch.Tensor) -> torch.Tensor:
+    """[2 (size + before + after), size]: along one axis, the signal extended by `reflect` (before/after samples),
+    then `upsample2d(., f, up=2)` (zeros inserted, zeros beyond the extension, correlation with f reversed, gain 2):
+    output o reads the zero-inserted signal at o + k - (K + 1) // 2 with 2 f[K - 1 - k]."""
+    taps, length = f.numel(), size + before + after
+    k = torch.arange(taps, device=f.device)
+    o = torch.arange(2 * length, device=f.device)[:, None]
+    m = o + k - (taps + 1) // 2
+    inside = (m % 2 == 0) & (m >= 0) & (m < 2 * length)
+    cols = reflect(torch.div(m, 2, rounding_mode="floor").clamp(0, length - 1) - before, size)
+    return dense_matrix(o, cols, torch.where(inside, 2 * f.flip(0), f.new_zeros([])), [2 * length, size])
+
+
+def downsample_matrix(size: int, f: torch.Tensor) -> torch.Tensor:
+    """[size, 2 (size + R)]: along one axis, `downsample2d(., f, down=2, padding=-R, flip_filter=True)` of the warp's
+    2x grid (R = WARP_REACH = K/2): output j reads 2j + 1 + k with f[k]."""
+    k = torch.arange(f.numel(), device=f.device)
+    j = torch.arange(size, device=f.device)[:, None]
+    return dense_matrix(j, 2 * j + 1 + k, f, [size, 2 * (size + WARP_REACH)])
+
+
 def warp(x: torch.Tensor, matrices: torch.Tensor, margin: Tuple[int, int, int, int], f: torch.Tensor,
-         upfirdn_impl: str = "fast") -> torch.Tensor:
+         filters: Optional[FilterMatrices] = None, upfirdn_impl: str = "fast") -> torch.Tensor:
     """NVIDIA's anti-aliased warp of x [N, C, H, W] by sampling matrices [N, 3, 3] (output -> input pixels,
-    centred), with the batch's `margin` (`warp_margin`) and the sym6 filter f [12] (`geom_filter`)."""
+    centred), with the batch's `margin` (`warp_margin`) and the sym6 filter f [12] (`geom_filter`). `filters`:
+    the up- and downsampling as matrix products (the padding folded into the upsampling matrices, built per
+    call; the downsampling ones kept), else as upfirdn2d convolutions."""
     _, _, h, w = x.shape
     x0, y0, x1, y1 = margin
     f = f.to(x.dtype)
-    pad = pad_borders(x, x0, x1, y0, y1, reflect)
-    up = upsample2d(pad, f, up=2, impl=upfirdn_impl)
-    sampled = bilinear_sample(up, sampling_grid(matrices, h, w, margin, x.dtype), padding="zeros")
+    grid = sampling_grid(matrices, h, w, margin, x.dtype)
+    if filters is not None:
+        f64 = f.to(torch.float64)
+        up = separable(x, upsample_matrix(h, y0, y1, f64).to(x.dtype), upsample_matrix(w, x0, x1, f64).to(x.dtype))
+        sampled = bilinear_sample(up, grid, padding="zeros")
+        return separable(sampled, filters.get("nvidia_down", h, f, x, downsample_matrix),
+                         filters.get("nvidia_down", w, f, x, downsample_matrix))
+    up = upsample2d(pad_borders(x, x0, x1, y0, y1, reflect), f, up=2, impl=upfirdn_impl)
+    sampled = bilinear_sample(up, grid, padding="zeros")
     return downsample2d(sampled, f, down=2, padding=-WARP_REACH, flip_filter=True, impl=upfirdn_impl)
 

@@ -32,11 +32,12 @@ class FilterMatrices:
     def __init__(self):
         self._built: Dict[tuple, torch.Tensor] = {}
 
-    def get(self, kind: str, size: int, taps: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    def get(self, kind: str, size: int, taps: torch.Tensor, like: torch.Tensor, build=None) -> torch.Tensor:
+        """The matrix `kind` for images of `size` like `like`; `build(size, taps)` makes a kind not listed here."""
         key = (kind, size, like.dtype, like.device)
         if key not in self._built:
-            build = {"up": upsample_matrix, "down": downsample_matrix, "bands": band_matrices,
-                     "bands_reflect": lambda n, bank: band_matrices(n, bank, reflect)}[kind]
+            build = build or {"up": upsample_matrix, "down": downsample_matrix, "bands": band_matrices,
+                              "bands_reflect": lambda n, bank: band_matrices(n, bank, reflect)}[kind]
             self._built[key] = build(size, taps.to(device=like.device, dtype=torch.float64)).to(like.dtype)
         return self._built[key]
 
