@@ -183,7 +183,8 @@ def main() -> None:
         for shape in SHAPES:
             for backward in (False, True):
                 for p in PROBABILITIES:
-                    pipes = {"before": before.make_augment_pipe("bgc"), "after": augment.make_augment_pipe("bgc", "exact")}
+                    pipes = {"before": before.make_augment_pipe("bgc"),
+                             "after": augment.make_augment_pipe("bgc", "exact")}
                     ms = per_call(pipes, shape, p, backward, args.rounds, args.calls)
                     emit(rows, {"what": "bgc_ms_per_call", "shape": list(shape), "mode": "fwd_bwd" if backward
                                 else "fwd", "p": p, **ms, "speedup": round(ms["before"] / ms["after"], 2), **isa,

@@ -8,15 +8,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from stylegan.errors import UserInputError
+
 from stylegan.training import augment_nvidia, augment_ops
 from stylegan.training.augment import AUGPIPE_PRESETS, AugmentPipe, make_augment_pipe
 from stylegan.training.augment_filters import filter_bank, halfband_filter, reflect
 
 from draw_replay import AUGMENT_ROUTES, DrawReplay, ParityFixture
 
-# float32 arithmetic in another order (the sampling grid in float64 here, float32 there; our upfirdn2d): measured
-# 1.9e-6 (sg2) and 1.7e-6 (sg2_cond) at most on these [-1, 1] images (calls where nothing fired: NVIDIA filters
-# them, 1.3e-6); the exact pipe misses by 0.15 to 2.4.
+# float32 arithmetic in another order (the sampling grid in float64 here, float32 there; the resampling as matrix
+# products): measured 1.8e-6 (sg2) and 1.7e-6 (sg2_cond) at most on these [-1, 1] images (calls where nothing
+# fired: NVIDIA filters them, 1.3e-6); the exact pipe misses by 0.15 to 2.4.
 REPLAY_ATOL = 1e-5
 
 
@@ -178,20 +180,38 @@ def test_training_runs_nvidias_pipe_and_old_runs_resume_with_the_exact_one(tmp_p
     assert setup_run(resumed, say=lambda *_: None).augment_pipe.impl == "exact"
 
 
+def test_train_command_chooses_the_impl(tmp_path, capsys):
+    import json
+
+    from stylegan.cli.main import run as cli_run
+    from train_helpers import make_dataset
+
+    data = make_dataset(tmp_path / "data", count=4)
+    for flags, impl in (([], "nvidia"), (["--augment-impl", "exact"], "exact")):
+        assert cli_run(["train", f"--data={data}", f"--outdir={tmp_path}", *flags, "--dry-run"]) == 0
+        assert json.loads(capsys.readouterr().out)["config"]["augment_impl"] == impl
+    assert cli_run(["train", f"--data={data}", f"--outdir={tmp_path}", "--augment-impl", "fast", "--dry-run"]) != 0
+    with pytest.raises(UserInputError, match="impl='fast' is unknown"):
+        AugmentPipe(impl="fast")
+
+
 @pytest.mark.parametrize("h, w", [(16, 16), (8, 12), (5, 7)])
-def test_nvidias_warp_as_matrices_equals_the_convolutions(h, w):
-    """The warp's padding + sym6 upsampling and its downsampling as matrix products (images up to DENSE_MAX_SIDE a
-    side) against reflection padding and upfirdn2d (larger images): values and gradients in float64."""
+def test_nvidias_filters_as_matrices_equal_the_convolutions(h, w):
+    """The warp's padding + sym6 upsampling and its downsampling, and the band filter with reflected borders, as
+    matrix products (images up to DENSE_MAX_SIDE a side) against reflection padding and upfirdn2d / grouped
+    convolutions (larger images): values and gradients in float64 (the 43-tap bank reflects over a 5-pixel image
+    several times)."""
     torch.manual_seed(2)
-    pipe = make_augment_pipe("bg")
+    pipe = make_augment_pipe("bgcf")
     pipe.p.fill_(1.0)
     params = pipe.sample_params(3, h, w)
     matrices = params.blit @ params.geom
     margin = augment_nvidia.warp_margin(matrices, h, w)
     x = (torch.rand(3, 2, h, w, dtype=torch.float64) * 2 - 1).requires_grad_(True)
     weight = torch.randn(3, 2, h, w, dtype=torch.float64)
-    f = pipe.geom_filter.double()
-    outs = [augment_nvidia.warp(x, matrices, margin, f, form) for form in (augment_ops.FilterMatrices(), None)]
-    torch.testing.assert_close(outs[0], outs[1], rtol=0, atol=1e-12)
-    grads = [torch.autograd.grad((out * weight).sum(), x)[0] for out in outs]
-    torch.testing.assert_close(grads[0], grads[1], rtol=0, atol=1e-12)
+    for stage in (lambda m: augment_nvidia.warp(x, matrices, margin, pipe.geom_filter.double(), m),
+                  lambda m: augment_ops.band_filter(x, params.filter_gains, pipe.band_filters, m, borders="reflect")):
+        outs = [stage(m) for m in (augment_ops.FilterMatrices(), None)]
+        torch.testing.assert_close(outs[0], outs[1], rtol=0, atol=1e-12)
+        grads = [torch.autograd.grad((out * weight).sum(), x)[0] for out in outs]
+        torch.testing.assert_close(grads[0], grads[1], rtol=0, atol=1e-12)

@@ -129,7 +129,8 @@ def _transfers(resume) -> bool:
 def command(data, outdir, cfg, arch, loss, gpus, batch, batch_gpu, gamma, kimg, tick, snap, img_snap, snap_res, cbase,
             cmax, map_depth, glr, dlr, mbstd_group, blur_sigma, blur_fade_kimg, mirror, mirror_y, cond, aug, aug_p,
             target, augpipe, augment_impl, resume, freezed, seed, fp32, precision, resample, channels_last, nhwc,
-            nobench, allow_tf32, compile_mode, workers, device, desc, metrics, metrics_num, max_images, subset, no_progress, dry_run):
+            nobench, allow_tf32, compile_mode, workers, device, desc, metrics, metrics_num, max_images, subset,
+            no_progress, dry_run):
     """Train StyleGAN2(-ADA), StyleGAN3 (--cfg stylegan3-t / stylegan3-r) or StyleGAN v1 on a dataset."""
     with user_errors():
         from ..data.dataset import ImageDataset

@@ -16,7 +16,8 @@ RGB noise; 6. cutout. The draws (`augment_params`) are NVIDIA's, in NVIDIA's ord
 
 impl='nvidia' (the default, and what training uses unless `--augment-impl exact`): NVIDIA's `training/augment.py`
 for the same draws, within float32 rounding (tests/training/test_augment_nvidia.py replays NVIDIA's recorded
-training step: 1.9e-6 at most on [-1, 1] images; scripts/compare_augment_nvidia.py per transform: 1.1e-5 at most):
+training step: 1.8e-6 at most on [-1, 1] images; scripts/compare_augment_nvidia.py: 1.1e-5 per transform, 1.9e-5
+with every transform at p = 0.6):
   * blits and geometric transforms composed into one matrix and executed by one warp (`augment_nvidia`): the batch
     padded by reflection without edge repetition as far as its transformed corners reach plus 6 pixels, 2x
     upsampled with the Symlet-6 low-pass filter, bilinearly sampled with zeros beyond the padding, 2x downsampled
@@ -65,9 +66,9 @@ from .augment_ops import (FilterMatrices, band_filter, bilinear_sample, blit, cu
                           identity_rows, on_samples, recolor, upsample2x, use_matrices, warp)
 from .augment_params import BAND_POWER, AugmentParams, draw_params, rotate2d, scale2d, translate2d
 
-__all__ = ["AUGMENT_IMPLS", "AUGPIPE_PRESETS", "TRANSFORMS", "AugmentParams", "AugmentPipe", "bilinear_sample", "downsample2x_valid",
-           "filter_bank", "make_augment_pipe", "resampling_filter", "rotate2d", "scale2d", "translate2d",
-           "upsample2x"]
+__all__ = ["AUGMENT_IMPLS", "AUGPIPE_PRESETS", "TRANSFORMS", "AugmentParams", "AugmentPipe", "bilinear_sample",
+           "downsample2x_valid", "filter_bank", "make_augment_pipe", "resampling_filter", "rotate2d", "scale2d",
+           "translate2d", "upsample2x"]
 
 # Transform names (constructor multipliers) in the order they are applied (ADA paper, appendix B).
 TRANSFORMS = ("xflip", "rotate90", "xint", "scale", "rotate", "aniso", "xfrac",
@@ -139,7 +140,8 @@ class AugmentPipe(torch.nn.Module):
         for key in ("self", "__class__", "impl"):
             kwargs.pop(key, None)
         if impl not in AUGMENT_IMPLS:
-            raise UserInputError(f"AugmentPipe: impl={impl!r} is unknown; choose one of: {', '.join(AUGMENT_IMPLS)}.")
+            raise UserInputError(f"AugmentPipe: impl={impl!r} is unknown; choose one of: "
+                                 f"{', '.join(AUGMENT_IMPLS)}.")
         self.impl = impl
         bands = kwargs.pop("imgfilter_bands")
         for name, value in kwargs.items():
