@@ -29,3 +29,25 @@ def test_path_length_keeps_filtered_lrelu_differentiable_twice(monkeypatch):
         opts = RunOptions(data="-", outdir="-", config=cfg, compile="off")
         choice = setup.choose_training_path(opts, G, D, torch.device("cpu"), 2)
         assert choice.path.ops["filtered_lrelu"] == expected and choice.path.ops["bias_act"] == "triton"
+
+
+def test_training_draws_do_not_replay_the_initialisation(tmp_path):
+    """The latents and the per-rank draws (noise, mixing, augmentation) come from fresh streams, not from the run's
+    seed again: re-seeding with it made the first steps' latents the numbers the weights were drawn from (the rows
+    of the mapping's first weight). The streams still follow from the seed, for the same run twice."""
+    from train_helpers import make_dataset, tiny_options
+    data = make_dataset(tmp_path / "data", count=8)
+    opts = tiny_options(data, tmp_path / "runs", seed=3, compile="off", channels_last=False, precision="fp32")
+    init_stream = torch.Generator().manual_seed(3)
+    replayed = torch.randn([4096], generator=init_stream)
+    runs = [setup.setup_run(opts, say=lambda *a: None) for _ in range(2)]
+    z = [torch.randn([4096], generator=run.gen) for run in runs]
+    torch.manual_seed(0)
+    runs[1] = setup.setup_run(opts, say=lambda *a: None)  # the global stream is the run's own, wherever it stood
+    noise = torch.randn([4096])
+    for drawn in (z[0], noise):
+        assert not torch.isclose(drawn, replayed).any()
+    assert torch.equal(z[0], z[1])
+    fc0 = runs[0].G.mapping.fc0.weight.detach().flatten()
+    assert not torch.isin(z[0], fc0).any() and not torch.isin(noise, fc0).any()
+    assert not torch.isclose(z[0], noise).any()  # latents and per-rank draws: two streams

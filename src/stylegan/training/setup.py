@@ -190,6 +190,14 @@ def _options(opts: RunOptions) -> Tuple[RunOptions, Optional[Path], Optional[Pat
     return opts, resume_dir, transfer_path
 
 
+def stream_seeds(world_size: int) -> List[int]:
+    """Seeds of a run's random streams, drawn from the initialisation stream right after the networks (the same
+    on every rank): [0] for the draws all ranks share (latents, labels), [1 + r] for rank r's own (noise inputs,
+    style mixing, augmentation). Fresh streams: seeding either with the run's seed again would replay the numbers
+    the weights were drawn from (the first steps' latents were then the rows of the mapping's first weight)."""
+    return [int(s) for s in torch.randint(0, 2 ** 62, [1 + world_size])]
+
+
 def _networks(opts: RunOptions, resolution: int, channels: int, c_dim: int, device: torch.device):
     net_cfg = copy.deepcopy(opts.config.network)
     if opts.precision in ("fp32", "bf16"):
@@ -282,6 +290,7 @@ def setup_run(opts: RunOptions, say=print) -> Run:
     schedule = LodSchedule.from_dict(cfg.progressive) if cfg.progressive else None
     _, batch_gpu, _ = split_batch(cfg.batch_size, opts.batch_gpu, dist.world_size, mbstd, clamp=schedule is not None)
     G, D = _networks(opts, dataset.resolution, dataset.num_channels, c_dim, device)
+    seeds = stream_seeds(dist.world_size)
     if schedule is not None:
         if not hasattr(G, "set_lod"):
             raise UserInputError("progressive growing needs StyleGAN (v1) networks (--arch stylegan1)")
@@ -319,8 +328,8 @@ def setup_run(opts: RunOptions, say=print) -> Run:
     opt_D = make_optimizer(D, cfg.d_lr, cfg.betas, cfg.eps, cfg.d_reg_interval if cfg.loss == "r1" else None)
     phases = build_phases(cfg, G, D, opt_G, opt_D)
 
-    gen = torch.Generator().manual_seed(opts.seed)
-    torch.manual_seed(opts.seed * dist.world_size + dist.rank)  # per-rank draws: noise, augmentation
+    gen = torch.Generator().manual_seed(seeds[0])
+    torch.manual_seed(seeds[1 + dist.rank])  # per-rank draws: noise, augmentation
     state = RunState()
     if transfer_path is not None:
         loaded = _load_transfer(transfer_path, G, D, G_ema)
