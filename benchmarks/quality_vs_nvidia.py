@@ -118,6 +118,15 @@ def snapshots(run_dir: Path, code: str) -> dict:
     return {kimg: path for kimg, path in sorted(found.items()) if kimg > 0}
 
 
+def sec_per_kimg(ticks: list, code: str) -> float:
+    """Training seconds per kimg from a run's tick rows. NVIDIA's first row is its start (one step, with start-up),
+    so its rate is that of the ticks after it; ours count from the start (the first row is a whole tick)."""
+    if code == "nvidia":
+        kimg = ticks[-1]["Progress/kimg"] - ticks[0]["Progress/kimg"]
+        return sum(t["Timing/sec_per_tick"] for t in ticks[1:]) / kimg
+    return sum(t["Timing/sec_per_tick"] for t in ticks) / ticks[-1]["Progress/kimg"]
+
+
 def child(args, *mode: str, threads: int) -> str:
     """Run this script in a child process with `threads` CPU threads; its stdout."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
@@ -137,6 +146,9 @@ def run_one(args, data: Path, code: str, seed: int, threads: int) -> list:
     seconds = time.time() - start
     run_dir = sorted(p for p in outdir.iterdir() if p.is_dir())[-1]
     ticks = tick_stats(run_dir)
+    run = {"run_seconds": round(seconds, 1), "sec_per_kimg": round(sec_per_kimg(ticks, code), 2),
+           "threads": threads, "concurrent_runs": args.jobs, "device": "cpu", "precision_of_training": "float32",
+           **execution(run_dir, code)}  # the same for every snapshot of the run
     rows = []
     for kimg, snapshot in snapshots(run_dir, code).items():
         at = [t for t in ticks if int(t["Progress/kimg"]) <= kimg]
@@ -144,21 +156,16 @@ def run_one(args, data: Path, code: str, seed: int, threads: int) -> list:
                                   "--seed", str(seed), threads=threads).splitlines()[-1])
         rows.append({"what": "quality_at_equal_kimg", "code": code, "seed": seed, "kimg": kimg,
                      "kimg_exact": round(at[-1]["Progress/kimg"], 3), "command_line": " ".join(COMMAND_LINE),
-                     "snapshot": snapshot.name, "run_seconds": round(seconds, 1),
-                     "sec_per_kimg": round(sum(t["Timing/sec_per_tick"] for t in ticks[1:]) /
-                                           (ticks[-1]["Progress/kimg"] - ticks[0]["Progress/kimg"]), 2)
-                     if code == "nvidia" else
-                     round(sum(t["Timing/sec_per_tick"] for t in ticks) / ticks[-1]["Progress/kimg"], 2),
-                     "augment_p": round(at[-1]["Progress/augment"], 4), **scores, "num_fake": args.num,
-                     "threads": threads, "concurrent_runs": args.jobs, "device": "cpu",
-                     "precision_of_training": "float32", **execution(run_dir, code)})
+                     "snapshot": snapshot.name, "augment_p": round(at[-1]["Progress/augment"], 4), **scores,
+                     "num_fake": args.num, **run})
     return rows
 
 
 def summary(rows: list) -> str:
     """A markdown table of FID and precision per kimg and code over the seeds (each seed's value, then the mean), and
     whether our seeds lie within the spread of NVIDIA's or below it (FID: lower is better)."""
-    lines = ["| kimg | code | FID per seed | mean FID | precision per seed | recall per seed |", "|---|---|---|---|---|---|"]
+    lines = ["| kimg | code | FID per seed | mean FID | precision per seed | recall per seed |",
+             "|---|---|---|---|---|---|"]
     verdicts = []
     for kimg in sorted({r["kimg"] for r in rows}):
         fids = {}
@@ -175,7 +182,8 @@ def summary(rows: list) -> str:
             worst = max(fids["nvidia"])
             above = [v for v in fids["ours"] if v > worst]
             verdicts.append(f"{kimg} kimg: NVIDIA's FID spans {min(fids['nvidia']):.1f}-{worst:.1f}; "
-                            + (f"{len(above)} of our {len(fids['ours'])} seeds above it ({', '.join(f'{v:.1f}' for v in above)})"
+                            + (f"{len(above)} of our {len(fids['ours'])} seeds above it "
+                               f"({', '.join(f'{v:.1f}' for v in above)})"
                                if above else f"all {len(fids['ours'])} of ours within it or below"))
     return "\n".join(lines + [""] + verdicts)
 
