@@ -346,3 +346,14 @@ def test_budget_spent_after_the_first_candidate_keeps_it():
                        measure=lambda c: 31.0, bf16_psnr=lambda: pytest.fail("probed"), compile_check=lambda: None)
     assert (path.precision, path.channels_last) == ("fp32", False) and list(path.probe_img_per_s) == ["fp32"]
     assert path.reason == "fastest in the probe (budget spent before fp32-channels-last)"
+
+
+def test_seconds_of_drains_the_device_queue_before_and_after_the_call(monkeypatch):
+    events = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: events.append(("sync", str(device))))
+    seconds = speed_path.seconds_of(lambda: events.append("call"), torch.device("cuda", 0))
+    assert events == [("sync", "cuda:0"), "call", ("sync", "cuda:0")]
+    assert seconds >= 0
+    events.clear()
+    speed_path.seconds_of(lambda: events.append("call"), CPU)  # nothing queued on the CPU: no CUDA call
+    assert events == ["call"]

@@ -304,12 +304,10 @@ def is_stylegan3(G: nn.Module) -> bool:
 def seconds_of(fn: Callable[[], object], device: torch.device) -> float:
     """Wall seconds of one call of `fn`, the device's queue drained before and after (e.g. the first call of a
     compiled function, which compiles it)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    hardware.synchronize(device)
     t0 = time.perf_counter()
     fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    hardware.synchronize(device)
     return time.perf_counter() - t0
 
 

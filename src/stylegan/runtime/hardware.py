@@ -71,6 +71,13 @@ def cuda_capability(device: torch.device) -> Optional[Tuple[int, int]]:
     return tuple(torch.cuda.get_device_capability(device))
 
 
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA runs asynchronously; the CPU has nothing queued): call before
+    reading a clock."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def triton_available() -> bool:
     """Whether the `triton` package imports (it ships with CUDA builds of PyTorch; torch.compile needs it on GPUs)."""
     return importlib.util.find_spec("triton") is not None

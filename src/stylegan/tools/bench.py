@@ -67,7 +67,7 @@ from ..networks.registry import build_network
 from ..presets import TrainingConfig, resolve_preset
 from ..runtime.choice import seconds_of
 from ..runtime.compile import check_compile_support, compile_module
-from ..runtime.hardware import ISA_FLAGS, machine_description, native_bf16, triton_available
+from ..runtime.hardware import ISA_FLAGS, machine_description, native_bf16, synchronize, triton_available
 from ..runtime.path import FAST, REFERENCE, TRITON, ExecutionPath, apply_path, with_triton
 from ..training.phases import Phase, PhaseInputs, PhaseNetworks, phase_backward
 
@@ -172,22 +172,17 @@ def emulated_bf16_paths(paths: Sequence[str], device: torch.device) -> List[str]
     return [p for p in paths if p in PATH_SPECS and PATH_SPECS[p].precision == "bf16"]
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def seconds_per_call(fn: Callable[[], object], device: torch.device, min_seconds: float, warmup: int = 1,
                      min_calls: int = 2) -> float:
     """Mean wall time of `fn` after `warmup` calls, over at least `min_seconds` and `min_calls` calls."""
     for _ in range(warmup):
         fn()
-    _sync(device)
+    synchronize(device)
     calls, start = 0, time.perf_counter()
     while True:
         fn()
         calls += 1
-        _sync(device)
+        synchronize(device)
         elapsed = time.perf_counter() - start
         if elapsed >= min_seconds and calls >= min_calls:
             return elapsed / calls

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from ..data.sampler import InfiniteSampler
+from ..runtime.hardware import synchronize
 from .blur import blur_sigma
 from .distributed import barrier
 from .ema import ema_beta, update_ema
@@ -82,8 +83,7 @@ def training_step(run: Run, loader, batch_size: int, batch_gpu: int, lod: float,
         trainable = run.trainable_D if phase.module is run.D else list(run.G.parameters())
         run_phase(phase, run.nets, cfg, rounds, run.pl_mean, report, run.precision_ctx, dist.world_size, run.ada,
                   trainable)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        synchronize(device)
         report.phase_time[phase.name] += time.time() - t0
     update_ema(run.G_ema, run.G, ema_beta(batch_size, cfg.ema_kimg, state.cur_nimg, cfg.ema_rampup))
     state.cur_nimg += batch_size
