@@ -18,8 +18,8 @@ arithmetic alike) and `--workers=0`. Each training runs in a child process.
 
 Writes benchmarks/results/<out>_cpu.json as runs finish: a row per (code, seed, snapshot: 25 and 51 kimg with
 `--snap=25`) with the kimg, run seconds, sec/kimg, p, FID, precision, recall, what ran (ours: the execution path
-the automatic choice took, the pipe's impl) and the machine; then prints the table (`--summary FILE` prints it
-again). `--jobs 2` runs two trainings at a time with one thread each (on 2 cores more images per second in all than
+the automatic choice took, the pipe's impl) and the machine; then prints the table (`--summary FILE ...` prints
+it again, of several files together; `FILE:CODE` takes one code's rows of a file). `--jobs 2` runs two trainings at a time with one thread each (on 2 cores more images per second in all than
 one after the other with two threads), queued seed by seed, NVIDIA's first.
 """
 from __future__ import annotations
@@ -181,16 +181,27 @@ def summary(rows: list) -> str:
         if len(fids) == 2:
             worst = max(fids["nvidia"])
             above = [v for v in fids["ours"] if v > worst]
+            pairs = [(o, n) for o in fids["ours"] for n in fids["nvidia"]]
+            better = sum(o < n for o, n in pairs) + 0.5 * sum(o == n for o, n in pairs)  # Mann-Whitney U
             verdicts.append(f"{kimg} kimg: NVIDIA's FID spans {min(fids['nvidia']):.1f}-{worst:.1f}; "
                             + (f"{len(above)} of our {len(fids['ours'])} seeds above it "
                                f"({', '.join(f'{v:.1f}' for v in above)})"
-                               if above else f"all {len(fids['ours'])} of ours within it or below"))
+                               if above else f"all {len(fids['ours'])} of ours within it or below")
+                            + f"; ours lower in {better:g} of the {len(pairs)} (ours, NVIDIA) pairs of seeds "
+                            f"(half of them if the two codes train alike)")
     return "\n".join(lines + [""] + verdicts)
+
+
+def summary_rows(spec: str) -> list:
+    """The rows of a results file, 'FILE' (all) or 'FILE:CODE' (that code's)."""
+    path, _, code = spec.rpartition(":") if spec.rpartition(":")[2] in CODES else (spec, "", "")
+    rows = json.loads(Path(path).read_text())["rows"]
+    return [r for r in rows if r["code"] == code] if code else rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--nvidia", type=Path, required=True, help="an NVlabs/stylegan3 checkout")
+    parser.add_argument("--nvidia", type=Path, help="an NVlabs/stylegan3 checkout (needed to train)")
     parser.add_argument("--kimg", type=int, default=25, help="thousands of images (train.py takes whole kimg)")
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--codes", default=",".join(CODES))
@@ -203,14 +214,18 @@ def main() -> None:
     parser.add_argument("--num", type=int, default=10000, help="generated (and real, for precision) images")
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--out", default="quality_vs_nvidia")
-    parser.add_argument("--summary", type=Path, help="print the table of a results file and stop")
+    parser.add_argument("--summary", nargs="+", metavar="FILE[:CODE]",
+                        help="print the table of the rows of these results files together and stop; FILE:CODE "
+                        "takes only that code's rows of FILE")
     parser.add_argument("--train", choices=CODES, help=argparse.SUPPRESS)  # child: train one code
     parser.add_argument("--flags", help=argparse.SUPPRESS)
     parser.add_argument("--score", type=Path, help=argparse.SUPPRESS)  # child: score one snapshot
     args = parser.parse_args()
     if args.summary:
-        print(summary(json.loads(args.summary.read_text())["rows"]))
+        print(summary([row for spec in args.summary for row in summary_rows(spec)]))
         return
+    if args.nvidia is None:
+        parser.error("--nvidia PATH (an NVlabs/stylegan3 checkout) is needed to train; only --summary goes without")
     if args.train:
         flags = json.loads(args.flags)
         train_nvidia(args.nvidia, flags) if args.train == "nvidia" else train_ours(flags)
