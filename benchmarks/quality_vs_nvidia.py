@@ -19,8 +19,9 @@ arithmetic alike) and `--workers=0`. Each training runs in a child process.
 Writes benchmarks/results/<out>_cpu.json as runs finish: a row per (code, seed, snapshot: 25 and 51 kimg with
 `--snap=25`) with the kimg, run seconds, sec/kimg, p, FID, precision, recall, what ran (ours: the execution path
 the automatic choice took, the pipe's impl) and the machine; then prints the table (`--summary FILE ...` prints
-it again, of several files together; `FILE:CODE` takes one code's rows of a file). `--jobs 2` runs two trainings at a time with one thread each (on 2 cores more images per second in all than
-one after the other with two threads), queued seed by seed, NVIDIA's first.
+it again, of several files together; `FILE:CODE` takes one code's rows of a file). `--jobs 2` runs two trainings
+at a time with one thread each (on 2 cores more images per second in all than one after the other with two
+threads), queued seed by seed, NVIDIA's first.
 """
 from __future__ import annotations
 
