@@ -195,7 +195,9 @@ def summary(rows: list) -> str:
 
 def summary_rows(spec: str) -> list:
     """The rows of a results file, 'FILE' (all) or 'FILE:CODE' (that code's)."""
-    path, _, code = spec.rpartition(":") if spec.rpartition(":")[2] in CODES else (spec, "", "")
+    path, _, code = spec.rpartition(":")
+    if code not in CODES:  # no ':CODE' (or a ':' inside the file's name)
+        path, code = spec, ""
     rows = json.loads(Path(path).read_text())["rows"]
     return [r for r in rows if r["code"] == code] if code else rows
 

@@ -40,14 +40,15 @@ def test_training_draws_do_not_replay_the_initialisation(tmp_path):
     opts = tiny_options(data, tmp_path / "runs", seed=3, compile="off", channels_last=False, precision="fp32")
     init_stream = torch.Generator().manual_seed(3)
     replayed = torch.randn([4096], generator=init_stream)
-    runs = [setup.setup_run(opts, say=lambda *a: None) for _ in range(2)]
-    z = [torch.randn([4096], generator=run.gen) for run in runs]
-    torch.manual_seed(0)
-    runs[1] = setup.setup_run(opts, say=lambda *a: None)  # the global stream is the run's own, wherever it stood
-    noise = torch.randn([4096])
-    for drawn in (z[0], noise):
+    runs, z, noise = [], [], []
+    for outside in (123, 0):  # the global stream stood elsewhere before each: the run's streams are its own
+        torch.manual_seed(outside)
+        runs.append(setup.setup_run(opts, say=lambda *a: None))
+        z.append(torch.randn([4096], generator=runs[-1].gen))
+        noise.append(torch.randn([4096]))
+    for drawn in (z[0], noise[0]):
         assert not torch.isclose(drawn, replayed).any()
-    assert torch.equal(z[0], z[1])
+    assert torch.equal(z[0], z[1]) and torch.equal(noise[0], noise[1])
     fc0 = runs[0].G.mapping.fc0.weight.detach().flatten()
-    assert not torch.isin(z[0], fc0).any() and not torch.isin(noise, fc0).any()
-    assert not torch.isclose(z[0], noise).any()  # latents and per-rank draws: two streams
+    assert not torch.isin(z[0], fc0).any() and not torch.isin(noise[0], fc0).any()
+    assert not torch.isclose(z[0], noise[0]).any()  # latents and per-rank draws: two streams
